@@ -1,0 +1,37 @@
+"""``/healthz`` (the process answers), ``/readyz`` (its stores answer), ``/metrics``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bastion.api.common import json_response
+
+if TYPE_CHECKING:
+    from bastion.app import Gateway
+
+
+class HealthRoutes:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+
+    async def healthz(self, request: web.Request) -> web.StreamResponse:
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.StreamResponse:
+        try:
+            await self.gw.db.meta_get_or_set("ready_probe", "1")
+        except Exception as e:  # noqa: BLE001 - any store failure means "not ready"
+            return json_response({"status": "not_ready", "database": type(e).__name__}, 503)
+        return json_response({"status": "ready", "providers": sorted(self.gw.providers)})
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        body = self.gw.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,133 @@
+"""The OpenAI front door: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import msgspec
+from aiohttp import web
+
+from bastion.api.common import (
+    decode,
+    error_response,
+    json_response,
+    openai_error_body,
+    read_body,
+    request_id,
+)
+from bastion.api.streaming import write_sse
+from bastion.core.context import ChunkStream, Context, Reply
+from bastion.core.errors import GatewayError, InvalidRequest
+from bastion.core.types import ChatRequest, chat_request_decoder, embedding_request_decoder
+from bastion.steps.authenticate import presented_key
+
+if TYPE_CHECKING:
+    from bastion.app import Gateway
+
+_enc = msgspec.json.Encoder()
+DONE = b"data: [DONE]\n\n"
+
+
+def validate_chat(req: ChatRequest) -> None:
+    if not req.messages:
+        raise InvalidRequest("Give at least one message in `messages`.", param="messages")
+    if req.n is not None and not 1 <= req.n <= 128:
+        raise InvalidRequest("`n` must be between 1 and 128.", param="n")
+    if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
+        raise InvalidRequest("`top_logprobs` must be between 0 and 20.", param="top_logprobs")
+    for i, m in enumerate(req.messages):
+        if m.role not in ("system", "developer", "user", "assistant", "tool", "function"):
+            raise InvalidRequest(f"messages[{i}].role {m.role!r} is not a known role.",
+                                 param=f"messages[{i}].role")
+
+
+async def openai_sse(ctx: Context, stream: ChunkStream) -> AsyncIterator[bytes]:
+    """Canonical chunks as OpenAI SSE frames; a gateway error ends the stream with an
+    error frame and ``[DONE]``."""
+    want_usage = bool(ctx.chat.stream_options and ctx.chat.stream_options.include_usage)
+    try:
+        async for chunk in stream:
+            if chunk.usage is not None and not want_usage:
+                if not chunk.choices:
+                    continue
+                chunk.usage = None
+            yield b"data: " + _enc.encode(chunk) + b"\n\n"
+    except GatewayError as e:
+        yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
+    yield DONE
+
+
+class OpenAIRoutes:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/v1/models/{model}", self.model)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        rid = request_id(request)
+        try:
+            body = await read_body(request, self.gw.settings.server.max_body_bytes)
+            req = decode(body, chat_request_decoder.decode)
+            validate_chat(req)
+            ctx = Context(request=req, request_id=rid, headers=request.headers,
+                          client_ip=request.remote)
+            reply = await self.gw.pipeline(ctx)
+        except GatewayError as e:
+            return error_response(e, rid)
+        return await self.render(request, ctx, reply)
+
+    async def render(self, request: web.Request, ctx: Context, reply: Reply) -> web.StreamResponse:
+        headers = {"x-request-id": ctx.request_id, **ctx.response_headers, **reply.headers}
+        if reply.stream is not None:
+            return await write_sse(request, headers, openai_sse(ctx, reply.stream))
+        return web.Response(body=_enc.encode(reply.response), headers=headers,
+                            content_type="application/json")
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        rid = request_id(request)
+        try:
+            body = await read_body(request, self.gw.settings.server.max_body_bytes)
+            req = decode(body, embedding_request_decoder.decode)
+            if not req.input:
+                raise InvalidRequest("Give some `input` to embed.", param="input")
+            ctx = Context(request=req, request_id=rid, kind="embeddings",
+                          headers=request.headers, client_ip=request.remote)
+            reply = await self.gw.pipeline(ctx)
+        except GatewayError as e:
+            return error_response(e, rid)
+        return await self.render(request, ctx, reply)
+
+    async def _allowed(self, request: web.Request) -> list[str]:
+        ident = await self.gw.keys.authenticate(presented_key(request.headers))
+        return [a for a in self.gw.route.aliases if ident.may_use(a)]
+
+    async def models(self, request: web.Request) -> web.StreamResponse:
+        rid = request_id(request)
+        try:
+            names = await self._allowed(request)
+        except GatewayError as e:
+            return error_response(e, rid)
+        now = int(time.time())
+        return json_response({"object": "list", "data": [
+            {"id": n, "object": "model", "created": now, "owned_by": "bastion"} for n in names]})
+
+    async def model(self, request: web.Request) -> web.StreamResponse:
+        rid = request_id(request)
+        name = request.match_info["model"]
+        try:
+            if name not in await self._allowed(request):
+                from bastion.core.errors import ModelNotFound
+
+                raise ModelNotFound(f"The model {name!r} is not available to this key.")
+        except GatewayError as e:
+            return error_response(e, rid)
+        return json_response({"id": name, "object": "model", "created": int(time.time()),
+                              "owned_by": "bastion"})

@@ -1,0 +1,146 @@
+"""Building the gateway from one settings object: stores, providers, the pipeline, routes."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from bastion.config.secrets import SecretError, SecretSource, default_resolvers
+from bastion.config.settings import AliasSettings, Settings, Timeouts
+from bastion.core.errors import AdminAuthFailed
+from bastion.core.pipeline import Pipeline, Step
+from bastion.keys import KeyService
+from bastion.observe.metrics import Metrics
+from bastion.observe.recorder import Recorder
+from bastion.pricing import price_for
+from bastion.providers.base import CallTimeouts, Provider
+from bastion.providers.registry import build_provider
+from bastion.steps.authenticate import Authenticate
+from bastion.steps.meter import Meter
+from bastion.steps.route import AliasRoute, Route, Target
+from bastion.stores.base import open_database
+
+
+def call_timeouts(t: Timeouts) -> CallTimeouts:
+    return CallTimeouts(t.connect / 1000, t.first_byte / 1000, t.total / 1000)
+
+
+def build_aliases(settings: Settings, providers: Mapping[str, Provider]) -> dict[str, AliasRoute]:
+    out = {}
+    for name, a in settings.models.items():
+        out[name] = AliasRoute(
+            name=name, kind=a.kind, targets=tuple(_target(settings, a, t, providers)
+                                                  for t in a.targets),
+            total_timeout_s=a.timeout_ms.total / 1000, fallback_message=a.fallback_message,
+        )
+    return out
+
+
+def _target(settings: Settings, alias: AliasSettings, t: object,
+            providers: Mapping[str, Provider]) -> Target:
+    from bastion.config.settings import TargetSettings
+
+    assert isinstance(t, TargetSettings)
+    ps = settings.providers[t.provider]
+    timeouts = t.timeout_ms or ps.timeout_ms or alias.timeout_ms
+    return Target(name=t.target, provider=providers[t.provider], model=t.model,
+                  price=price_for(t.model, t.price), timeouts=call_timeouts(timeouts),
+                  compliance=ps.compliance)
+
+
+class Gateway:
+    """Everything one worker process runs, built from :class:`Settings`. No globals."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.env = os.environ if env is None else env
+        resolvers = default_resolvers(self.env)
+        self.db = open_database(settings.state.database)
+        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s)
+        self.metrics = Metrics()
+        self.recorder = Recorder(self.db, self.metrics)
+        self.providers: dict[str, Provider] = {}
+        self.secrets: list[SecretSource] = []
+        for name, ps in settings.providers.items():
+            provider, key = build_provider(name, ps, resolvers)
+            self.providers[name] = provider
+            if key is not None:
+                self.secrets.append(key)
+        self.master_key = (SecretSource(settings.admin.master_key, resolvers)
+                           if settings.admin.master_key else None)
+        self.route = Route(build_aliases(settings, self.providers), self.metrics)
+        # The request's path, outermost first. Requests go down this list in order;
+        # answers come back up it in reverse.
+        steps: list[Step] = [
+            Meter(self.recorder),
+            Authenticate(self.keys),
+        ]
+        self.pipeline = Pipeline(steps, self.route)
+
+    async def start(self) -> None:
+        await self.db.open()
+        self.recorder.start()
+
+    async def close(self) -> None:
+        await self.recorder.close()
+        for p in self.providers.values():
+            await p.aclose()
+        await self.db.close()
+
+    def reload_secrets(self) -> None:
+        """Forget cached provider keys so the next call re-reads them (SIGHUP)."""
+        for s in self.secrets:
+            s.invalidate()
+        if self.master_key is not None:
+            self.master_key.invalidate()
+
+    async def check_master_key(self, request: web.Request) -> None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if self.master_key is None or scheme.lower() != "bearer" or not token:
+            raise AdminAuthFailed()
+        try:
+            expected = (await self.master_key.get()).reveal()
+        except SecretError:
+            raise AdminAuthFailed("No master key is configured on this gateway.") from None
+        if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            raise AdminAuthFailed()
+
+
+def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.Application:
+    """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
+    from bastion.api.admin import AdminRoutes
+    from bastion.api.health import HealthRoutes
+    from bastion.api.openai import OpenAIRoutes
+
+    gw = Gateway(settings, env)
+    from bastion.api.middleware import errors_middleware
+
+    app = web.Application(client_max_size=settings.server.max_body_bytes + 1024,
+                          middlewares=[errors_middleware])
+    app[GATEWAY] = gw
+    OpenAIRoutes(gw).register(app)
+    try:
+        from bastion.api.anthropic import AnthropicRoutes
+    except ImportError:
+        pass
+    else:
+        AnthropicRoutes(gw).register(app)
+    AdminRoutes(gw).register(app)
+    HealthRoutes(gw).register(app)
+
+    async def on_startup(_app: web.Application) -> None:
+        await gw.start()
+
+    async def on_cleanup(_app: web.Application) -> None:
+        await gw.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+GATEWAY = web.AppKey("gateway", Gateway)

@@ -1,0 +1,166 @@
+"""The ``bastion`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bastion.config.loader import ConfigError, load_settings
+from bastion.config.settings import Settings
+
+T = TypeVar("T")
+# pretty_exceptions_show_locals=False: a traceback must never print a secret held in a local.
+app = typer.Typer(help="Bastion: a self-hosted AI API gateway.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_show_locals=False)
+keys_app = typer.Typer(help="Create, list, revoke and rotate virtual keys.",
+                       no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.add_typer(keys_app, name="keys")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (YAML)")]
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``30s``, ``15m``, ``1h``, ``30d``, ``2w`` → seconds."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise typer.BadParameter(f"{text!r} is not a duration like 30d, 12h or 15m")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+
+
+def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from bastion.keys import KeyService
+    from bastion.stores.base import open_database
+
+    settings = _settings(config)
+
+    async def run() -> T:
+        db = open_database(settings.state.database)
+        await db.open()
+        try:
+            return await fn(KeyService(db))
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8787)")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Run the gateway."""
+    from bastion.server import serve as run_server
+
+    settings = _settings(config)
+    server = settings.server.model_copy(update={
+        k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
+        if v is not None})
+    run_server(settings.model_copy(update={"server": server}))
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
+    """Validate a config file and say what is wrong, with the line."""
+    try:
+        settings = load_settings(file)
+    except ConfigError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"OK: {len(settings.providers)} providers, {len(settings.models)} models")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="a name people recognise")],
+    user: Annotated[str | None, typer.Option()] = None,
+    team: Annotated[str | None, typer.Option()] = None,
+    models: Annotated[str | None, typer.Option(help="comma-separated aliases")] = None,
+    rpm: Annotated[int | None, typer.Option(min=1)] = None,
+    tpm: Annotated[int | None, typer.Option(min=1)] = None,
+    budget_usd: Annotated[float | None, typer.Option("--budget-usd", min=0)] = None,
+    expires: Annotated[str | None, typer.Option(help="e.g. 30d, 12h")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a virtual key and print it once."""
+    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    expires_s = parse_duration(expires) if expires else None
+    new = _with_keys(config, lambda ks: ks.create(
+        name, user=user, team=team, models=model_list, rpm=rpm, tpm=tpm,
+        budget_usd=budget_usd, expires_in_s=expires_s))
+    typer.echo(f"id:  {new.record.id}", err=True)
+    typer.echo("key (shown once, store it now):", err=True)
+    typer.echo(new.key)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+              ) -> None:
+    """List keys (never their secrets)."""
+    import dataclasses
+
+    recs = _with_keys(config, lambda ks: ks.list())
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(r) for r in recs], indent=2))
+        return
+    for r in recs:
+        state = "revoked" if r.revoked_at else "active"
+        typer.echo(f"{r.id}  {r.prefix}…  {r.name:<20} user={r.user or '-'} "
+                   f"models={','.join(r.models) if r.models else '*'} {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, config: ConfigOpt = None) -> None:
+    """Revoke a key at once."""
+    _with_keys(config, lambda ks: ks.revoke(key_id))
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str,
+    grace: Annotated[str, typer.Option(help="how long the old key keeps working")] = "1h",
+    config: ConfigOpt = None,
+) -> None:
+    """Issue a new secret for a key; the old one works for the grace period."""
+    new = _with_keys(config, lambda ks: ks.rotate(key_id, parse_duration(grace)))
+    typer.echo(f"new key for {key_id} (old key valid for {grace}):", err=True)
+    typer.echo(new.key)
+
+
+def _register_scan() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("bastion.tools.scan") is None:  # not built yet
+        return
+    from bastion.tools.scan.cli import scan_command
+
+    app.command("scan", help="Find leaked AI provider keys in files, history and bundles.")(
+        scan_command)
+
+
+def main() -> None:
+    _register_scan()
+    app(prog_name="bastion")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""One typed settings object, validated as a whole at start-up.
+
+Every model forbids unknown keys; units are in key names; secrets are
+references (``env:NAME``, ``file:/path``, ``aws-sm:name[#field]``,
+``vault:path#field``), never literals.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
+
+
+def _check_secret_ref(v: str) -> str:
+    if not _SECRET_REF.match(v):
+        raise ValueError(
+            "secrets are referenced, never written inline: use env:NAME, file:/path, "
+            "aws-sm:secret-id[#field] or vault:path#field"
+        )
+    return v
+
+
+SecretRef = Annotated[str, AfterValidator(_check_secret_ref)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdminSettings(Strict):
+    master_key: SecretRef | None = "env:BASTION_MASTER_KEY"
+
+
+class StateSettings(Strict):
+    database: str = "sqlite:///bastion.db"
+    redis: str | None = None
+    # replica count: local limits are divided by it when Redis is unreachable
+    replicas: int = Field(1, ge=1)
+    key_cache_ttl_s: float = Field(5.0, ge=0)
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=256)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class LoggingSettings(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    log_prompts: bool = False
+    format: Literal["json", "console"] = "json"
+
+
+class Compliance(Strict):
+    dpa: bool = False
+    baa: bool = False
+    trains_on_data: bool = False
+    retention_days: int | None = None
+    regions: list[str] = Field(default_factory=list)
+
+
+class Limits(Strict):
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    tier: str | None = None
+
+
+class Timeouts(Strict):
+    connect: int = Field(2000, ge=1)
+    first_byte: int = Field(30000, ge=1)
+    total: int = Field(120000, ge=1)
+
+
+class Price(Strict):
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class FakeFault(Strict):
+    """A fault the fake provider injects; see :mod:`bastion.providers.fake`."""
+
+    kind: Literal[
+        "status", "hang", "slow_first_byte", "malformed_json", "cut_stream", "connection_error"
+    ]
+    status: int = 500
+    retry_after_s: float | None = None
+    delay_ms: int = 0
+    times: int | None = None  # None: every call
+    rate: float = Field(1.0, ge=0, le=1)
+
+
+class FakeSettings(Strict):
+    reply: str | None = None  # fixed answer; default echoes the last user message
+    latency_ms: int = 0
+    chunk_chars: int = Field(8, ge=1)
+    faults: list[FakeFault] = Field(default_factory=list)
+    seed: int = 0
+
+
+ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "openai_compatible", "fake"]
+
+
+class ProviderSettings(Strict):
+    type: ProviderType
+    base_url: str | None = None
+    api_key: SecretRef | None = None
+    api_version: str | None = None  # Azure OpenAI and Anthropic
+    headers: dict[str, str] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    compliance: Compliance = Field(default_factory=Compliance)
+    timeout_ms: Timeouts | None = None
+    key_ttl_s: float | None = Field(None, gt=0, description="re-read the key this often")
+    max_connections: int = Field(256, ge=1)
+    fake: FakeSettings | None = None
+
+
+class TargetSettings(Strict):
+    target: str = Field(pattern=r"^[^/\s]+/\S+$")
+    price: Price | None = None
+    timeout_ms: Timeouts | None = None
+    limits: Limits | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.target.split("/", 1)[0]
+
+    @property
+    def model(self) -> str:
+        return self.target.split("/", 1)[1]
+
+
+GuardMode = Literal["block", "flag", "sanitize", "off"]
+PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
+
+
+class GuardSettings(Strict):
+    injection: GuardMode = "block"
+    pii: PIIMode = "pseudonymize"
+    output: Literal["block", "flag", "off"] = "block"
+
+
+class AliasGuards(Strict):
+    injection: GuardMode | None = None
+    pii: PIIMode | None = None
+    output: Literal["block", "flag", "off"] | None = None
+
+
+class ReviewSettings(Strict):
+    min_confidence: float = Field(0.6, ge=0, le=1)
+    action: Literal["hold", "flag"] = "flag"
+
+
+class AliasSettings(Strict):
+    targets: list[TargetSettings]
+    system_prompt: str | None = None
+    timeout_ms: Timeouts = Field(default_factory=Timeouts)
+    fallback_message: str | None = None
+    guards: AliasGuards = Field(default_factory=AliasGuards)
+    review: ReviewSettings | None = None
+    kind: Literal["chat", "embeddings"] = "chat"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _targets_from_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("targets"), list):
+            data = dict(data)
+            data["targets"] = [
+                {"target": t} if isinstance(t, str) else t for t in data["targets"]
+            ]
+        return data
+
+
+class Settings(Strict):
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    guards: GuardSettings = Field(default_factory=GuardSettings)
+    models: dict[str, AliasSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _targets_name_providers(self) -> Settings:
+        for alias, a in self.models.items():
+            if not a.targets:
+                raise ValueError(f"models.{alias}.targets: give at least one target")
+            for t in a.targets:
+                if t.provider not in self.providers:
+                    raise ValueError(
+                        f"models.{alias}: target {t.target!r} names provider "
+                        f"{t.provider!r}, which is not under providers"
+                    )
+        return self

@@ -1,0 +1,125 @@
+"""The per-request context and the reply that travels back up the pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bastion.core.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Usage,
+)
+
+Dialect = Literal["openai", "anthropic"]
+Kind = Literal["chat", "embeddings"]
+
+
+@dataclass(slots=True, frozen=True)
+class Identity:
+    """Who is calling: the virtual key's record, as the authenticate step found it."""
+
+    key_id: str
+    name: str = ""
+    user: str | None = None
+    team: str | None = None
+    models: tuple[str, ...] | None = None  # aliases the key may use; None = all
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_usd: float | None = None
+    priority: int = 0
+
+    def may_use(self, alias: str) -> bool:
+        return self.models is None or alias in self.models
+
+
+@dataclass(slots=True)
+class Context:
+    """Everything known about one request. Steps keep per-request data here, never on self.
+
+    ``state`` is a scratch space keyed by step name (e.g. the privacy step's pseudonym
+    map); ``decisions`` is what the meter step logs (cache hit, retries, fallback, …).
+    """
+
+    request: ChatRequest | EmbeddingRequest
+    request_id: str
+    dialect: Dialect = "openai"
+    kind: Kind = "chat"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client_ip: str | None = None
+    identity: Identity | None = None
+    started: float = field(default_factory=time.monotonic)
+    deadline: float | None = None
+    target: str | None = None
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    status: int = 200
+    error_code: str | None = None
+    decisions: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    data_classes: set[str] = field(default_factory=set)
+
+    @property
+    def alias(self) -> str:
+        return self.request.model
+
+    @property
+    def chat(self) -> ChatRequest:
+        assert isinstance(self.request, ChatRequest)
+        return self.request
+
+    @property
+    def stream(self) -> bool:
+        return isinstance(self.request, ChatRequest) and bool(self.request.stream)
+
+    def remaining_s(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
+
+ChunkStream = AsyncIterator[ChatChunk]
+
+
+@dataclass(slots=True)
+class Reply:
+    """What comes back up the pipeline: a whole response or a stream of chunks.
+
+    A step that must see or change a streamed answer wraps ``stream`` (see
+    :meth:`map_stream` and :func:`wrap_stream`); raising a :class:`GatewayError`
+    from inside the iterator ends the stream with an error event in the client's
+    dialect.
+    """
+
+    response: ChatResponse | EmbeddingResponse | None = None
+    stream: ChunkStream | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def chat(self) -> ChatResponse:
+        assert isinstance(self.response, ChatResponse)
+        return self.response
+
+    def map_stream(self, fn: Callable[[ChunkStream], ChunkStream]) -> Reply:
+        """Replace the stream with ``fn(stream)``; the inner stream is closed with the outer."""
+        if self.stream is not None:
+            self.stream = wrap_stream(self.stream, fn)
+        return self
+
+
+async def wrap_stream(
+    inner: ChunkStream, fn: Callable[[ChunkStream], ChunkStream]
+) -> ChunkStream:
+    """Run ``fn`` over ``inner`` and close ``inner`` however the outer stream ends."""
+    async with aclosing(inner):  # type: ignore[type-var]
+        outer = fn(inner)
+        async with aclosing(outer):  # type: ignore[type-var]
+            async for chunk in outer:
+                yield chunk

@@ -1,0 +1,250 @@
+"""The one error tree of the gateway.
+
+Every refusal the gateway can answer with is a :class:`GatewayError`. Each class
+knows its HTTP status, its OpenAI-style ``type`` and stable ``code``, the
+message a person reads, and the level it is logged at. Provider adapters raise
+only :class:`ProviderError` subclasses, converted from the vendor's answer by
+type and status code at the adapter boundary; the route step turns them into a
+fallback, a retry or an :class:`UpstreamUnavailable`.
+
+::
+
+    GatewayError
+    ├── InvalidRequest                400 invalid_request
+    │   ├── BodyTooLarge              413 request_too_large
+    │   └── UnsupportedMediaType      415 invalid_request
+    ├── AuthenticationFailed          401 invalid_api_key
+    ├── AdminAuthFailed               401 invalid_master_key
+    ├── ModelNotAllowed               403 model_not_allowed
+    ├── ModelNotFound                 404 model_not_found
+    ├── NotFound                      404 not_found
+    ├── RateLimited                   429 rate_limit_exceeded  (Retry-After)
+    ├── BudgetExceeded                429 budget_exceeded
+    ├── PromptInjectionDetected       400 prompt_injection_detected
+    ├── PIIBlocked                    400 pii_blocked
+    ├── NoCompliantProvider           422 no_compliant_provider
+    ├── ContentFiltered               400 content_filtered
+    ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
+    ├── UpstreamRejected              400 upstream_rejected
+    └── ProviderError                 502 (internal: never shown as such)
+        ├── ProviderRateLimited       429 from the provider, with retry_after_s
+        ├── ProviderServerError       5xx from the provider
+        ├── ProviderAuthError         401/403 from the provider (our configuration)
+        ├── ProviderBadRequest        other 4xx from the provider
+        ├── ProviderTimeout           connect / first byte / total deadline passed
+        ├── ProviderConnectionError   refused, reset, DNS
+        ├── ProviderBadResponse       malformed JSON or an unexpected shape
+        └── ProviderStreamBroken      the stream ended before its end event
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """A refusal with a status, a stable code and a message for a person."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "server_error"
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Something went wrong inside the gateway. Please try again."
+    log_level: ClassVar[int] = logging.ERROR
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after_s: float | None = None,
+        param: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.retry_after_s = retry_after_s
+        self.param = param
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        """Headers the client gets with this error (``Retry-After`` when known)."""
+        if self.retry_after_s is None:
+            return {}
+        return {"Retry-After": str(max(1, round(self.retry_after_s + 0.499)))}
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+    default_message = "The request is not valid."
+    log_level = logging.INFO
+
+
+class BodyTooLarge(InvalidRequest):
+    status = 413
+    code = "request_too_large"
+    default_message = "The request body is larger than this gateway accepts."
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status = 415
+    default_message = "Send the request body as JSON (Content-Type: application/json)."
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+    default_message = "The API key is missing, unknown, expired or revoked."
+    log_level = logging.INFO
+
+
+class AdminAuthFailed(AuthenticationFailed):
+    code = "invalid_master_key"
+    default_message = "This admin route needs the master key as a Bearer token."
+
+
+class ModelNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "model_not_allowed"
+    default_message = "This API key may not use that model."
+    log_level = logging.INFO
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+    default_message = "That model is not configured on this gateway."
+    log_level = logging.INFO
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+    default_message = "Nothing is here."
+    log_level = logging.INFO
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    default_message = "Too many requests right now. Please wait a moment and try again."
+    log_level = logging.INFO
+
+
+class BudgetExceeded(GatewayError):
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+    default_message = "This API key has used up its budget."
+    log_level = logging.INFO
+
+
+class PromptInjectionDetected(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "prompt_injection_detected"
+    default_message = "The request was blocked because it looks like a prompt injection."
+    log_level = logging.WARNING
+
+
+class PIIBlocked(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "pii_blocked"
+    default_message = "The request contains personal data that this gateway may not send on."
+    log_level = logging.INFO
+
+
+class NoCompliantProvider(GatewayError):
+    status = 422
+    type = "invalid_request_error"
+    code = "no_compliant_provider"
+    default_message = "No configured provider may receive the data in this request."
+    log_level = logging.WARNING
+
+
+class ContentFiltered(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "content_filtered"
+    default_message = "The answer was stopped by the gateway's content checks."
+    log_level = logging.WARNING
+
+
+class UpstreamUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "upstream_unavailable"
+    default_message = (
+        "The AI service is temporarily unavailable. Please try again in a few minutes."
+    )
+    log_level = logging.WARNING
+
+
+class UpstreamRejected(GatewayError):
+    """The provider refused the request itself (e.g. a context window overflow)."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "upstream_rejected"
+    default_message = "The AI provider could not process this request."
+    log_level = logging.INFO
+
+
+class ProviderError(GatewayError):
+    """Raised by adapters only. ``provider_status`` is the vendor's HTTP status, if any."""
+
+    status = 502
+    type = "server_error"
+    code = "upstream_error"
+    default_message = "The AI provider returned an error."
+    log_level = logging.WARNING
+    retryable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        provider_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.provider_status = provider_status
+
+
+class ProviderRateLimited(ProviderError):
+    default_message = "The AI provider is rate limiting this gateway."
+
+
+class ProviderServerError(ProviderError):
+    default_message = "The AI provider had an internal error."
+
+
+class ProviderAuthError(ProviderError):
+    default_message = "The gateway's credentials for the AI provider were refused."
+    log_level = logging.ERROR
+
+
+class ProviderBadRequest(ProviderError):
+    default_message = "The AI provider could not process this request."
+    retryable = False
+
+
+class ProviderTimeout(ProviderError):
+    default_message = "The AI provider did not answer in time."
+
+
+class ProviderConnectionError(ProviderError):
+    default_message = "The AI provider could not be reached."
+
+
+class ProviderBadResponse(ProviderError):
+    default_message = "The AI provider sent an answer the gateway could not read."
+
+
+class ProviderStreamBroken(ProviderError):
+    default_message = "The AI provider's stream ended unexpectedly."

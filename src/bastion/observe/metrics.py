@@ -1,0 +1,41 @@
+"""Prometheus metrics, one registry per gateway (no module globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("bastion_requests", "Requests by alias, target and status",
+                                ["alias", "target", "status", "code"], registry=r)
+        self.latency = Histogram("bastion_request_seconds", "Request latency",
+                                 ["alias", "target"], buckets=LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter("bastion_tokens", "Tokens by alias, target and direction",
+                              ["alias", "target", "direction"], registry=r)
+        self.cost = Counter("bastion_cost_usd", "Spend in USD", ["alias", "target"], registry=r)
+        self.upstream_failures = Counter(
+            "bastion_upstream_failures", "Failed upstream attempts",
+            ["provider", "target", "error"], registry=r)
+        self.fallbacks = Counter("bastion_fallbacks", "Requests served by a later target",
+                                 ["alias"], registry=r)
+        self.retries = Counter("bastion_retries", "Upstream retries", ["target"], registry=r)
+        self.degraded = Counter("bastion_degraded", "Degraded answers", ["alias", "mode"],
+                                registry=r)
+        self.breaker_state = Gauge("bastion_breaker_state",
+                                   "Circuit breaker state (0 closed, 1 half-open, 2 open)",
+                                   ["target"], registry=r)
+        self.queue_depth = Gauge("bastion_queue_depth", "Requests waiting for capacity",
+                                 ["target"], registry=r)
+        self.queue_wait = Histogram("bastion_queue_wait_seconds", "Time spent in the queue",
+                                    ["target"], buckets=LATENCY_BUCKETS, registry=r)
+        self.usage_dropped = Counter("bastion_usage_rows_dropped",
+                                     "Usage rows dropped because the writer fell behind",
+                                     registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

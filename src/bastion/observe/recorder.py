@@ -1,0 +1,106 @@
+"""The end of every request: a usage row, one log line and metrics.
+
+Usage rows are written in batches by a background task, so the request path
+never waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from bastion.core.context import Context
+from bastion.core.errors import GatewayError
+from bastion.observe.logging import get_logger
+from bastion.observe.metrics import Metrics
+from bastion.stores.base import Database, UsageRow
+
+_QUEUE_MAX = 100_000
+_BATCH = 500
+
+
+class Recorder:
+    def __init__(self, db: Database | None, metrics: Metrics) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.log = get_logger("bastion.request")
+        self._rows: list[UsageRow] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        if self.db is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._writer())
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def flush(self) -> None:
+        """Write every queued row now (tests and shutdown)."""
+        if self.db is not None and self._rows:
+            rows, self._rows = self._rows, []
+            await self.db.record_usage(rows)
+
+    async def _writer(self) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(0.05)  # gather a batch
+            while self._rows:
+                rows, self._rows = self._rows[:_BATCH], self._rows[_BATCH:]
+                assert self.db is not None
+                try:
+                    await self.db.record_usage(rows)
+                except Exception as e:  # noqa: BLE001 - the writer must survive a bad batch
+                    self.log.error("usage_write_failed", error=type(e).__name__, rows=len(rows))
+        await self.flush()
+
+    def finish(self, ctx: Context, err: GatewayError | None) -> None:
+        elapsed = time.monotonic() - ctx.started
+        ident = ctx.identity
+        usage = ctx.usage
+        pt = usage.prompt_tokens if usage else 0
+        ct = usage.completion_tokens if usage else 0
+        target = ctx.target or ""
+        row = UsageRow(
+            ts=time.time(), request_id=ctx.request_id, key_id=ident.key_id if ident else None,
+            user=ident.user if ident else None, team=ident.team if ident else None,
+            alias=ctx.alias, target=ctx.target, status=ctx.status, prompt_tokens=pt,
+            completion_tokens=ct, cost_usd=ctx.cost_usd, latency_ms=round(elapsed * 1000, 2),
+            error_code=ctx.error_code, cached=bool(ctx.decisions.get("cache") == "hit"),
+            degraded=ctx.decisions.get("degraded"),
+        )
+        if self.db is not None and ident is not None:
+            if len(self._rows) < _QUEUE_MAX:
+                self._rows.append(row)
+                self._wake.set()
+            else:
+                self.metrics.usage_dropped.inc()
+        m = self.metrics
+        m.requests.labels(ctx.alias, target, str(ctx.status), ctx.error_code or "").inc()
+        m.latency.labels(ctx.alias, target).observe(elapsed)
+        if pt or ct:
+            m.tokens.labels(ctx.alias, target, "prompt").inc(pt)
+            m.tokens.labels(ctx.alias, target, "completion").inc(ct)
+        if ctx.cost_usd:
+            m.cost.labels(ctx.alias, target).inc(ctx.cost_usd)
+        fields: dict[str, Any] = {
+            "request_id": ctx.request_id, "key_id": row.key_id, "user": row.user,
+            "alias": ctx.alias, "target": ctx.target, "dialect": ctx.dialect,
+            "stream": ctx.stream, "status": ctx.status, "latency_ms": row.latency_ms,
+            "prompt_tokens": pt, "completion_tokens": ct, "cost_usd": round(ctx.cost_usd, 8),
+        }
+        if ctx.error_code:
+            fields["error_code"] = ctx.error_code
+        if ctx.decisions:
+            fields["decisions"] = ctx.decisions
+        level = err.log_level if err is not None else 20
+        with contextlib.suppress(ValueError):
+            self.log.log(level, "request", **fields)

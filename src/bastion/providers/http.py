@@ -1,0 +1,234 @@
+"""HTTP plumbing shared by the HTTP adapters: timeouts, SSE, and error mapping.
+
+Vendor failures become :class:`ProviderError` subclasses here, by exception type
+and status code, never by matching message text. Vendor bodies are read only to
+pull out a short human message for 4xx answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import aiohttp
+import msgspec
+
+from bastion.core.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderServerError,
+    ProviderStreamBroken,
+    ProviderTimeout,
+)
+from bastion.providers.base import CallTimeouts
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
+                       r"(?:(\d+(?:\.\d+)?)ms)?$")
+_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|AIza[0-9A-Za-z_\-]{10,}|bst_[A-Za-z0-9_\-]{6,}|"
+                      r"[A-Za-z0-9_\-]{32,})")
+_RESET_HEADERS = (
+    "retry-after-ms",
+    "retry-after",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-reset-tokens",
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-reset",
+)
+
+
+def _parse_duration(value: str) -> float | None:
+    m = _DURATION.match(value.strip())
+    if not m or not any(m.groups()):
+        return None
+    h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s + ms / 1000
+
+
+def _parse_when(value: str, now: float) -> float | None:
+    """Seconds until an HTTP-date or ISO-8601 instant, or ``None``."""
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        dt = None
+    if dt is None:
+        try:
+            from datetime import datetime
+
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return max(0.0, dt.timestamp() - now)
+
+
+def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """How long the provider asks us to wait: ``Retry-After`` (seconds or HTTP-date),
+    ``retry-after-ms``, or the OpenAI/Anthropic rate-limit reset headers."""
+    now = time.time() if now is None else now
+    for name in _RESET_HEADERS:
+        raw = headers.get(name)
+        if not raw:
+            continue
+        raw = raw.strip()
+        if name == "retry-after-ms":
+            try:
+                return max(0.0, float(raw) / 1000)
+            except ValueError:
+                continue
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+        seconds = _parse_duration(raw)
+        if seconds is None:
+            seconds = _parse_when(raw, now)
+        if seconds is not None:
+            return seconds
+    return None
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """A vendor message made safe to show: no key-like tokens, bounded length."""
+    text = _KEYLIKE.sub("[redacted]", text.replace("\n", " ")).strip()
+    return text[:limit]
+
+
+def vendor_message(body: bytes) -> str | None:
+    """The human message inside a vendor error body (OpenAI/Anthropic/Gemini shapes)."""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error", data)
+    if isinstance(err, dict):
+        msg = err.get("message")
+        return scrub(msg) if isinstance(msg, str) else None
+    return scrub(err) if isinstance(err, str) else None
+
+
+def error_for_status(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+    """Convert a vendor's non-2xx answer to the gateway's error, by status code."""
+    wait = retry_after_s(headers)
+    if status == 429:
+        return ProviderRateLimited(provider_status=status, retry_after_s=wait)
+    if status in (401, 403):
+        return ProviderAuthError(provider_status=status)
+    if status == 408:
+        return ProviderTimeout(provider_status=status)
+    if 400 <= status < 500:
+        msg = vendor_message(body)
+        return ProviderBadRequest(
+            f"The AI provider could not process this request: {msg}" if msg else None,
+            provider_status=status,
+        )
+    return ProviderServerError(provider_status=status, retry_after_s=wait)
+
+
+@asynccontextmanager
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeouts: CallTimeouts,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST and yield the response once its head arrived with a 2xx status.
+
+    Raises the matching :class:`ProviderError` for connection failures, time-outs
+    and non-2xx statuses. The caller reads the body inside the ``async with``.
+    """
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=timeouts.connect, connect=timeouts.connect
+    )
+    try:
+        async with asyncio.timeout(timeouts.first_byte):
+            resp = await session.post(url, data=body, headers=headers, timeout=timeout)
+    except TimeoutError:
+        raise ProviderTimeout("The AI provider did not start answering in time.") from None
+    except aiohttp.ClientResponseError as e:
+        raise error_for_status(e.status, e.headers or {}, b"") from None
+    except (aiohttp.ClientError, OSError) as e:
+        raise ProviderConnectionError() from e
+    try:
+        if resp.status >= 300:
+            try:
+                async with asyncio.timeout(timeouts.first_byte):
+                    err_body = await resp.content.read(65536)
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                err_body = b""
+            raise error_for_status(resp.status, resp.headers, err_body)
+        yield resp
+    finally:
+        resp.release()
+
+
+async def read_body(resp: aiohttp.ClientResponse, deadline: float) -> bytes:
+    """Read the whole body before ``deadline`` (a ``loop.time()`` instant)."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await resp.read()
+    except TimeoutError:
+        raise ProviderTimeout() from None
+    except (aiohttp.ClientError, OSError) as e:
+        raise ProviderConnectionError("The connection to the AI provider broke.") from e
+
+
+async def sse_events(
+    resp: aiohttp.ClientResponse, first_byte_deadline: float, deadline: float
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Yield ``(event, data)`` pairs of a server-sent-event stream.
+
+    The first event must arrive before ``first_byte_deadline`` and the stream end
+    before ``deadline`` (``loop.time()`` instants). A connection that breaks
+    raises :class:`ProviderStreamBroken`.
+    """
+    event = ""
+    data: list[bytes] = []
+    first = True
+    content = resp.content
+    while True:
+        try:
+            async with asyncio.timeout_at(first_byte_deadline if first else deadline):
+                line = await content.readline()
+        except TimeoutError:
+            raise ProviderTimeout() from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise ProviderStreamBroken() from e
+        if not line:
+            if data:
+                yield event or "message", b"\n".join(data)
+            return
+        line = line.rstrip(b"\r\n")
+        if not line:
+            if data:
+                first = False
+                yield event or "message", b"\n".join(data)
+            event, data = "", []
+            continue
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" ") if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+        # comments (":") and other fields are ignored, as the SSE spec says
+
+
+def new_session(max_connections: int = 256) -> aiohttp.ClientSession:
+    """A pooled keep-alive client session for one provider."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, limit_per_host=max_connections, keepalive_timeout=30,
+        ttl_dns_cache=300, enable_cleanup_closed=False,
+    )
+    return aiohttp.ClientSession(
+        connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
+        raise_for_status=False,
+    )

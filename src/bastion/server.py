@@ -1,0 +1,90 @@
+"""Running the gateway: uvloop, N worker processes sharing the port, signals.
+
+Each worker is a separate process with its own event loop, built from the same
+settings; they share the listening port through ``SO_REUSEPORT``. SIGHUP makes
+every worker re-read provider keys; SIGTERM/SIGINT stop them gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from bastion.app import GATEWAY, create_app
+from bastion.config.settings import Settings
+from bastion.observe.logging import configure_logging, get_logger
+
+
+def install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def banner(settings: Settings) -> str:
+    lines = [f"Bastion listening on http://{settings.server.host}:{settings.server.port}"]
+    if all(p.type == "fake" for p in settings.providers.values()):
+        lines.append("No provider key found in the environment: serving the built-in FAKE "
+                     "provider (answers are canned, nothing leaves this machine). Set "
+                     "OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or write "
+                     "bastion.yaml, to use a real provider.")
+    lines.append("Models: " + ", ".join(sorted(settings.models)))
+    return "\n".join(lines)
+
+
+async def _serve(settings: Settings, reuse_port: bool) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=10.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port,
+                       reuse_port=reuse_port, backlog=2048)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app[GATEWAY].reload_secrets)
+    get_logger("bastion.server").info("worker_started", pid=os.getpid(),
+                                      port=settings.server.port)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def _worker(settings: Settings, reuse_port: bool) -> None:
+    configure_logging(settings.logging.level, settings.logging.log_prompts,
+                      settings.logging.format)
+    install_uvloop()
+    asyncio.run(_serve(settings, reuse_port))
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway in the foreground until SIGTERM/SIGINT."""
+    print(banner(settings), file=sys.stderr, flush=True)
+    workers = settings.server.workers
+    if workers == 1:
+        _worker(settings, reuse_port=False)
+        return
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_worker, args=(settings, True), daemon=False)
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    for p in procs:
+        p.join()

@@ -1,0 +1,190 @@
+"""SQLite database: the single-process default. Runs sqlite3 on one worker thread
+so the event loop never blocks on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from bastion.stores.base import KeyRecord, UsageRow, UsageTotals
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, prefix TEXT NOT NULL, created_at REAL NOT NULL,
+  user TEXT, team TEXT, models TEXT, rpm INTEGER, tpm INTEGER, budget_usd REAL,
+  expires_at REAL, revoked_at REAL, metadata TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS key_hashes (
+  hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id), valid_until REAL);
+CREATE INDEX IF NOT EXISTS key_hashes_key ON key_hashes(key_id);
+CREATE TABLE IF NOT EXISTS usage (
+  ts REAL NOT NULL, request_id TEXT NOT NULL, key_id TEXT, user TEXT, team TEXT,
+  alias TEXT NOT NULL, target TEXT, status INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, latency_ms REAL NOT NULL,
+  error_code TEXT, cached INTEGER NOT NULL, degraded TEXT);
+CREATE INDEX IF NOT EXISTS usage_key ON usage(key_id);
+CREATE INDEX IF NOT EXISTS usage_user ON usage(user);
+"""
+
+KEY_COLS = ("id, name, prefix, created_at, user, team, models, rpm, tpm, budget_usd, "
+            "expires_at, revoked_at, metadata")
+USAGE_COLS = ("ts, request_id, key_id, user, team, alias, target, status, prompt_tokens, "
+              "completion_tokens, cost_usd, latency_ms, error_code, cached, degraded")
+
+
+def key_from_row(row: tuple[Any, ...]) -> KeyRecord:
+    return KeyRecord(
+        id=row[0], name=row[1], prefix=row[2], created_at=row[3], user=row[4], team=row[5],
+        models=json.loads(row[6]) if row[6] else None, rpm=row[7], tpm=row[8],
+        budget_usd=row[9], expires_at=row[10], revoked_at=row[11],
+        metadata=json.loads(row[12] or "{}"),
+    )
+
+
+def key_to_row(rec: KeyRecord) -> tuple[Any, ...]:
+    return (rec.id, rec.name, rec.prefix, rec.created_at, rec.user, rec.team,
+            json.dumps(rec.models) if rec.models is not None else None, rec.rpm, rec.tpm,
+            rec.budget_usd, rec.expires_at, rec.revoked_at, json.dumps(rec.metadata))
+
+
+def usage_to_row(r: UsageRow) -> tuple[Any, ...]:
+    return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
+            r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
+            int(r.cached), r.degraded)
+
+
+def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
+    return UsageRow(
+        ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
+        target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
+        cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=bool(row[13]),
+        degraded=row[14])
+
+
+class SQLiteDatabase:
+    """:class:`~bastion.stores.base.Database` on a SQLite file (WAL mode)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def job() -> T:
+            assert self._conn is not None
+            with self._conn:
+                return fn(self._conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, job)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(SCHEMA)
+            conn.isolation_level = "DEFERRED"
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, connect)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._pool, conn.close)
+        self._pool.shutdown(wait=False)
+
+    async def meta_get_or_set(self, name: str, value: str) -> str:
+        def q(c: sqlite3.Connection) -> str:
+            c.execute("INSERT OR IGNORE INTO meta(name, value) VALUES (?, ?)", (name, value))
+            row = c.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+            return str(row[0])
+
+        return await self._run(q)
+
+    async def insert_key(self, rec: KeyRecord, key_hash: str) -> None:
+        def q(c: sqlite3.Connection) -> None:
+            c.execute(f"INSERT INTO keys({KEY_COLS}) VALUES ({','.join('?' * 13)})",  # noqa: S608
+                      key_to_row(rec))
+            c.execute("INSERT INTO key_hashes(hash, key_id) VALUES (?, ?)", (key_hash, rec.id))
+
+        await self._run(q)
+
+    async def find_key(self, key_hash: str) -> tuple[KeyRecord, float | None] | None:
+        def q(c: sqlite3.Connection) -> tuple[KeyRecord, float | None] | None:
+            row = c.execute(
+                f"SELECT {KEY_COLS}, h.valid_until FROM key_hashes h "  # noqa: S608
+                "JOIN keys k ON k.id = h.key_id WHERE h.hash = ?", (key_hash,)).fetchone()
+            return None if row is None else (key_from_row(row[:13]), row[13])
+
+        return await self._run(q)
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        def q(c: sqlite3.Connection) -> KeyRecord | None:
+            row = c.execute(f"SELECT {KEY_COLS} FROM keys WHERE id = ?",  # noqa: S608
+                            (key_id,)).fetchone()
+            return None if row is None else key_from_row(row)
+
+        return await self._run(q)
+
+    async def list_keys(self) -> list[KeyRecord]:
+        def q(c: sqlite3.Connection) -> list[KeyRecord]:
+            rows = c.execute(f"SELECT {KEY_COLS} FROM keys ORDER BY created_at")  # noqa: S608
+            return [key_from_row(r) for r in rows]
+
+        return await self._run(q)
+
+    async def revoke_key(self, key_id: str, at: float) -> bool:
+        def q(c: sqlite3.Connection) -> bool:
+            cur = c.execute("UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                            (at, key_id))
+            return cur.rowcount > 0
+
+        return await self._run(q)
+
+    async def add_key_hash(self, key_id: str, key_hash: str, retire_old_at: float) -> None:
+        def q(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE key_hashes SET valid_until = MIN(COALESCE(valid_until, ?), ?) "
+                      "WHERE key_id = ?", (retire_old_at, retire_old_at, key_id))
+            c.execute("INSERT INTO key_hashes(hash, key_id) VALUES (?, ?)", (key_hash, key_id))
+
+        await self._run(q)
+
+    async def record_usage(self, rows: list[UsageRow]) -> None:
+        def q(c: sqlite3.Connection) -> None:
+            c.executemany(f"INSERT INTO usage({USAGE_COLS}) VALUES ({','.join('?' * 15)})",  # noqa: S608
+                          [usage_to_row(r) for r in rows])
+
+        await self._run(q)
+
+    async def usage_totals(self, key_id: str) -> UsageTotals:
+        def q(c: sqlite3.Connection) -> UsageTotals:
+            row = c.execute("SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), "
+                            "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) "
+                            "FROM usage WHERE key_id = ?", (key_id,)).fetchone()
+            return UsageTotals(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+
+        return await self._run(q)
+
+    async def usage_for_user(self, user: str) -> list[UsageRow]:
+        def q(c: sqlite3.Connection) -> list[UsageRow]:
+            rows = c.execute(f"SELECT {USAGE_COLS} FROM usage WHERE user = ? ORDER BY ts",  # noqa: S608
+                             (user,))
+            return [usage_from_row(r) for r in rows]
+
+        return await self._run(q)
+
+    async def delete_user(self, user: str) -> int:
+        def q(c: sqlite3.Connection) -> int:
+            n = c.execute("DELETE FROM usage WHERE user = ?", (user,)).rowcount
+            c.execute("UPDATE keys SET user = NULL WHERE user = ?", (user,))
+            return int(n)
+
+        return await self._run(q)
