@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
+from bastion.cache import build_steps as build_cache_steps
 from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
@@ -22,6 +24,7 @@ from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
 from bastion.steps.route import AliasRoute, Route, Target
 from bastion.stores.base import open_database
+from bastion.traffic import build_steps as build_traffic_steps
 
 
 def call_timeouts(t: Timeouts) -> CallTimeouts:
@@ -71,21 +74,38 @@ class Gateway:
                 self.secrets.append(key)
         self.master_key = (SecretSource(settings.admin.master_key, resolvers)
                            if settings.admin.master_key else None)
+        # Shared state: one Redis client per worker when state.redis is set.
+        self.redis: Any = None
+        if settings.state.redis:
+            import redis.asyncio
+
+            self.redis = redis.asyncio.from_url(settings.state.redis)
+        # Parts register start/stop hooks (background tasks, pools) here.
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        self.on_close: list[Callable[[], Awaitable[None]]] = []
         self.route = Route(build_aliases(settings, self.providers), self.metrics)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
             Authenticate(self.keys),
+            *build_traffic_steps(self),
+            *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(steps, self.route)
 
     async def start(self) -> None:
         await self.db.open()
         self.recorder.start()
+        for hook in self.on_start:
+            await hook()
 
     async def close(self) -> None:
+        for hook in reversed(self.on_close):
+            await hook()
         await self.recorder.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         for p in self.providers.values():
             await p.aclose()
         await self.db.close()

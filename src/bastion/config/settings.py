@@ -12,6 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
+
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
 
 
@@ -163,6 +167,9 @@ class AliasSettings(Strict):
     guards: AliasGuards = Field(default_factory=AliasGuards)
     review: ReviewSettings | None = None
     kind: Literal["chat", "embeddings"] = "chat"
+    traffic: AliasTraffic = Field(default_factory=AliasTraffic)
+    cache: AliasCache = Field(default_factory=AliasCache)
+    resilience: AliasResilience = Field(default_factory=AliasResilience)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,6 +190,9 @@ class Settings(Strict):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     guards: GuardSettings = Field(default_factory=GuardSettings)
     models: dict[str, AliasSettings] = Field(default_factory=dict)
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
