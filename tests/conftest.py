@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+
 import pytest
 
 from bastion.testing import FakeUpstream, GatewayServer, fake_settings

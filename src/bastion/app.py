@@ -22,7 +22,7 @@ from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
-from bastion.steps.route import AliasRoute, Route, Target
+from bastion.steps.route import AliasRoute, Target
 from bastion.stores.base import open_database
 from bastion.traffic import build_steps as build_traffic_steps
 
@@ -62,7 +62,7 @@ class Gateway:
         self.env = os.environ if env is None else env
         resolvers = default_resolvers(self.env)
         self.db = open_database(settings.state.database)
-        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s)
+        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
         self.metrics = Metrics()
         self.recorder = Recorder(self.db, self.metrics)
         self.providers: dict[str, Provider] = {}
@@ -75,15 +75,24 @@ class Gateway:
         self.master_key = (SecretSource(settings.admin.master_key, resolvers)
                            if settings.admin.master_key else None)
         # Shared state: one Redis client per worker when state.redis is set.
+        # A blocking pool makes a burst wait its turn for a connection instead of failing;
+        # short socket time-outs keep a hung Redis from hanging requests (each part
+        # decides what a Redis failure means for it).
         self.redis: Any = None
         if settings.state.redis:
-            import redis.asyncio
+            from bastion.traffic.ledger_redis import connect
 
-            self.redis = redis.asyncio.from_url(settings.state.redis)
+            self.redis = connect(settings.state.redis, timeout_s=1.0, max_connections=128)
         # Parts register start/stop hooks (background tasks, pools) here.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_close: list[Callable[[], Awaitable[None]]] = []
-        self.route = Route(build_aliases(settings, self.providers), self.metrics)
+        # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
+        from bastion.observe.tracing import build_tracer, trace_steps
+        from bastion.resilience.build import build_route
+
+        self.tracer = build_tracer(settings.resilience.otlp_endpoint, self.env,
+                                   settings.resilience.service_name)
+        self.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
@@ -92,7 +101,7 @@ class Gateway:
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]
-        self.pipeline = Pipeline(steps, self.route)
+        self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
 
     async def start(self) -> None:
         await self.db.open()
@@ -104,6 +113,8 @@ class Gateway:
         for hook in reversed(self.on_close):
             await hook()
         await self.recorder.close()
+        await self.route.breakers.aclose()
+        self.tracer.shutdown()
         if self.redis is not None:
             await self.redis.aclose()
         for p in self.providers.values():
@@ -133,6 +144,7 @@ class Gateway:
 def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.Application:
     """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
     from bastion.api.admin import AdminRoutes
+    from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.openai import OpenAIRoutes
 
@@ -143,13 +155,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
                           middlewares=[errors_middleware])
     app[GATEWAY] = gw
     OpenAIRoutes(gw).register(app)
-    try:
-        from bastion.api.anthropic import AnthropicRoutes
-    except ImportError:
-        pass
-    else:
-        AnthropicRoutes(gw).register(app)
+    AnthropicRoutes(gw).register(app)
     AdminRoutes(gw).register(app)
+    from bastion.api.admin_resilience import ResilienceAdminRoutes
+
+    ResilienceAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
 
     async def on_startup(_app: web.Application) -> None:

@@ -13,6 +13,7 @@ import typer
 
 from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
+from bastion.core.errors import GatewayError
 
 T = TypeVar("T")
 # pretty_exceptions_show_locals=False: a traceback must never print a secret held in a local.
@@ -57,7 +58,11 @@ def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await db.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except GatewayError as e:  # e.g. no such key: a sentence, not a traceback
+        typer.echo(e.message, err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -75,6 +80,17 @@ def serve(
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
         if v is not None})
     run_server(settings.model_copy(update={"server": server}))
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="port for the demo gateway (0: any free)")] = 8787,
+    serve: Annotated[bool, typer.Option(help="keep serving after the walk-through")] = True,
+) -> None:
+    """Run the gateway on the fake provider and walk through what it protects against."""
+    from bastion.demo import run_demo
+
+    raise typer.Exit(run_demo(typer.echo, serve=serve, port=port))
 
 
 @app.command("check-config")

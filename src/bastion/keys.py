@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bastion.core.context import Identity
@@ -43,17 +45,17 @@ def identity_of(rec: KeyRecord) -> Identity:
 class KeyService:
     """Key lifecycle and authentication over a :class:`Database`."""
 
-    def __init__(self, db: Database, cache_ttl_s: float = 5.0) -> None:
+    def __init__(self, db: Database, cache_ttl_s: float = 5.0,
+                 env: Mapping[str, str] | None = None) -> None:
         self.db = db
+        self._env = os.environ if env is None else env
         self._secret: bytes | None = None
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, Identity | None, float | None]] = {}
 
     async def _hmac_secret(self) -> bytes:
         if self._secret is None:
-            import os
-
-            env = os.environ.get("BASTION_KEY_HASH_SECRET")
+            env = self._env.get("BASTION_KEY_HASH_SECRET")
             value = env or await self.db.meta_get_or_set("key_hash_secret",
                                                          secrets.token_hex(32))
             self._secret = value.encode()
@@ -113,6 +115,10 @@ class KeyService:
         if rec is None:
             raise NotFound(f"No key with id {key_id}.")
         return rec
+
+    def forget_cached(self) -> None:
+        """Drop every cached lookup, so the next request of each key reads the database."""
+        self._cache.clear()
 
     async def revoke(self, key_id: str) -> None:
         await self.get(key_id)

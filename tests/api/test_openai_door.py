@@ -19,7 +19,8 @@ def test_chat_non_stream(gateway: GatewayServer) -> None:
     assert r.choices[0].message.content == "You said: hello"
     assert r.choices[0].finish_reason == "stop"
     assert r.object == "chat.completion"
-    assert r.usage is not None and r.usage.total_tokens > 0
+    assert r.usage is not None
+    assert r.usage.total_tokens > 0
 
 
 def test_chat_stream_with_usage(gateway: GatewayServer) -> None:
@@ -29,7 +30,8 @@ def test_chat_stream_with_usage(gateway: GatewayServer) -> None:
         stream_options={"include_usage": True}))
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == "You said: stream me please"
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
     assert all(ch.usage is None for ch in chunks[:-1])
 
 
@@ -58,7 +60,8 @@ def test_embeddings_and_models(gateway: GatewayServer) -> None:
     assert [m.id for m in c.models.list()] == ["chat"]
     c2 = client(gateway, gateway.create_key())
     e = c2.embeddings.create(model="embeddings", input=["a", "b"])
-    assert len(e.data) == 2 and len(e.data[0].embedding) == 64
+    assert len(e.data) == 2
+    assert len(e.data[0].embedding) == 64
 
 
 @pytest.mark.parametrize("key", ["", "nope", "bst_" + "x" * 43, "sk-not-a-bastion-key"])
@@ -119,4 +122,5 @@ def test_request_id_round_trip(gateway: GatewayServer) -> None:
                    json={"model": "chat", "messages": [{"role": "user", "content": "x"}]})
     assert r.headers["x-request-id"] == "req-123"
     r = httpx.get(gateway.base_url + "/nowhere")
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"

@@ -113,4 +113,7 @@ class AdminRoutes:
     async def delete_user(self, request: web.Request) -> web.StreamResponse:
         await self.gw.recorder.flush()
         n = await self.gw.db.delete_user(request.match_info["user"])
+        # Cached identities still carry the user; without this, requests within the cache
+        # TTL would tie new usage rows to the person just erased.
+        self.gw.keys.forget_cached()
         return json_response({"user": request.match_info["user"], "deleted_usage_rows": n})

@@ -1,15 +1,143 @@
-"""Response caching: exact match and opt-in semantic, scoped per tenant."""
+"""Response caching: exact match and opt-in semantic, scoped per tenant.
+
+``build_steps(gw)`` resolves each chat alias's ``cache:`` settings once, opens the
+configured store (memory, Redis through ``gw.redis``, or PostgreSQL), registers the
+step as the route's stale-answer source, and returns the one cache step (or none
+when every alias has caching off). See :mod:`bastion.cache.step` for the behaviour
+and ``docs/caching.md`` for the operator's view.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bastion.cache.base import CacheBackend
+from bastion.cache.key import alias_fingerprint
+from bastion.cache.memory import MemoryBackend
+from bastion.cache.step import AliasPolicy, CacheStep
 from bastion.core.pipeline import Step
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
+    from bastion.cache.pg import PgPool
+    from bastion.cache.semantic.embedder import Embedder
+    from bastion.cache.semantic.lookup import SemanticLookup
+    from bastion.cache.semantic.store import VectorStore
+    from bastion.config.settings import AliasSettings, Settings
+
+__all__ = ["AliasPolicy", "CacheStep", "build_steps"]
+
+
+class CacheConfigError(ValueError):
+    """The cache settings cannot work with the rest of the configuration."""
+
+
+def _postgres_url(settings: Settings) -> str:
+    url = settings.cache.postgres_url or settings.state.database
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise CacheConfigError("cache: a postgres store needs cache.postgres_url "
+                               "(or state.database set to a postgresql:// URL)")
+    return url
+
+
+class _Parts:
+    """What build_steps opens, shared by all aliases and closed with the gateway."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.pool: PgPool | None = None
+        self.store: VectorStore | None = None
+        self.embedders: dict[str, Embedder] = {}
+
+    def pg(self) -> PgPool:
+        if self.pool is None:
+            from bastion.cache.pg import PgPool
+
+            cs = self.gw.settings.cache
+            self.pool = PgPool(_postgres_url(self.gw.settings), cs.redis_timeout_ms / 1000 * 4)
+            self.gw.on_close.append(self.pool.aclose)
+        return self.pool
+
+    def backend(self) -> CacheBackend:
+        cs = self.gw.settings.cache
+        if cs.backend == "redis":
+            if self.gw.redis is None:
+                raise CacheConfigError("cache.backend: redis needs state.redis to be set")
+            from bastion.cache.redis_backend import RedisBackend
+
+            return RedisBackend(self.gw.redis, cs.namespace, cs.redis_timeout_ms / 1000)
+        if cs.backend == "postgres":
+            from bastion.cache.postgres_backend import PostgresBackend
+
+            return PostgresBackend(self.pg(), cs.namespace.replace(":", "_"))
+        return MemoryBackend(cs.max_entries, cs.max_bytes)
+
+    def vectors(self) -> VectorStore:
+        if self.store is None:
+            cs = self.gw.settings.cache
+            if cs.semantic_store == "postgres":
+                from bastion.cache.semantic.pgvector import PgVectorStore
+
+                self.store = PgVectorStore(self.pg(), cs.namespace.replace(":", "_"))
+            else:
+                from bastion.cache.semantic.store import MemoryVectorStore
+
+                self.store = MemoryVectorStore(cs.semantic_max_entries)
+        return self.store
+
+    def embedder(self, spec: str) -> Embedder:
+        found = self.embedders.get(spec)
+        if found is not None:
+            return found
+        from bastion.cache.semantic.embedder import AliasEmbedder, LocalEmbedder
+
+        made: Embedder
+        if spec == "local":
+            made = LocalEmbedder()
+        else:
+            alias = spec.removeprefix("alias:")
+            target = self.gw.settings.models.get(alias)
+            if target is None or target.kind != "embeddings":
+                raise CacheConfigError(f"cache.semantic.embedder: {spec!r} must name an "
+                                       "alias of kind embeddings under models")
+            made = AliasEmbedder(alias, self.gw.route)
+        self.embedders[spec] = made
+        self.gw.on_start.append(made.start)
+        self.gw.on_close.append(made.aclose)
+        return made
+
+    def semantic(self, name: str, a: AliasSettings, fingerprint: bytes) -> SemanticLookup | None:
+        sem = a.cache.semantic
+        if sem is None:
+            return None
+        from bastion.cache.semantic.lookup import SemanticLookup
+
+        return SemanticLookup(
+            embedder=self.embedder(sem.embedder), embedder_id=sem.embedder,
+            store=self.vectors(), fingerprint=fingerprint, threshold=sem.threshold,
+            guard=sem.guard, max_chars=sem.max_chars)
 
 
 def build_steps(gw: Gateway) -> list[Step]:
-    """The cache step(s) for ``gw``'s settings (placed just before route)."""
-    return []
+    """The cache step for ``gw``'s settings (placed just before route), or none."""
+    parts = _Parts(gw)
+    policies: dict[str, AliasPolicy] = {}
+    for name, a in gw.settings.models.items():
+        c = a.cache
+        if a.kind != "chat" or c.enabled == "off":
+            continue
+        fp = alias_fingerprint(name, [t.target for t in a.targets])
+        policies[name] = AliasPolicy(enabled=c.enabled, ttl_s=c.ttl_s,
+                                     stale_ttl_s=c.stale_ttl_s, scope=c.scope,
+                                     fingerprint=fp, semantic=parts.semantic(name, a, fp))
+    if not policies:
+        return []
+    backend = parts.backend()
+    gw.on_close.append(backend.aclose)
+    if parts.store is not None:
+        gw.on_close.append(parts.store.aclose)
+    step = CacheStep(policies, backend, gw.settings.cache.max_entry_bytes)
+    add_source = getattr(gw.route, "add_stale_source", None)
+    if callable(add_source):
+        add_source(step)
+    return [step]

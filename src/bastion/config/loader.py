@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bastion.config.settings import Settings
+from bastion.config.settings import Settings, SettingsError
 
 ENV_PREFIX = "BASTION__"
 
@@ -82,10 +82,15 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str,
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem("", f"not valid YAML: {e}", line)], source) from None
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        what = ", ".join(p for p in (e.context, e.problem) if p)
+        raise ConfigError([Problem("", f"not valid YAML: {what}{where}", line)],
+                          source) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([Problem("", f"not valid YAML: {e}")], source) from None
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
@@ -107,17 +112,26 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
     cur[path[-1]] = value
 
 
+def env_override_paths(env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Each ``BASTION__A__B`` variable in ``env`` by the settings path it sets, ``(a, b)``."""
+    out = {}
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX):
+            path = tuple(p.lower() for p in name[len(ENV_PREFIX):].split("__") if p)
+            if path:
+                out[path] = name
+    return out
+
+
 def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """Apply ``BASTION__A__B=value`` overrides onto ``data`` (in place) and return it."""
-    for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or len(name) <= len(ENV_PREFIX):
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+    for path, name in env_override_paths(env).items():
+        raw = env[name]
         try:
             value = yaml.safe_load(raw) if raw else raw
         except yaml.YAMLError:
             value = raw
-        _set_path(data, path, value)
+        _set_path(data, list(path), value)
     return data
 
 
@@ -147,20 +161,31 @@ def default_routes(env: Mapping[str, str]) -> dict[str, Any]:
     return {"providers": providers, "models": models}
 
 
-def _problems(err: ValidationError, lines: dict[tuple[str, ...], int]) -> list[Problem]:
+def _problems(err: ValidationError, lines: dict[tuple[str, ...], int],
+              from_env: Mapping[tuple[str, ...], str]) -> list[Problem]:
     out = []
     for e in err.errors():
         loc = tuple(str(p) for p in e["loc"])
+        msg = e["msg"]
+        cause = e.get("ctx", {}).get("error")
+        if isinstance(cause, SettingsError):  # a cross-field check that knows its place
+            loc = (*loc, *(str(p) for p in cause.loc))
+        if isinstance(cause, ValueError):  # our validators' own words, without "Value error, "
+            msg = str(cause)
         line = None
         for n in range(len(loc), -1, -1):
             if loc[:n] in lines:
                 line = lines[loc[:n]]
                 break
-        msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling and where it sits)"
         elif e["type"] == "missing":
             msg = "this key is required"
+        # The variable that set this path, or something inside it (a mapping set as a scalar).
+        var = next((v for p, v in from_env.items()
+                    if loc and (loc[:len(p)] == p or p[:len(loc)] == loc)), None)
+        if var is not None:  # the value came from the environment, not from the file
+            msg, line = f"{msg} (set by the environment variable {var})", None
         out.append(Problem(".".join(loc), msg, line))
     return out
 
@@ -188,4 +213,4 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_problems(e, lines), source) from None
+        raise ConfigError(_problems(e, lines, env_override_paths(env)), source) from None

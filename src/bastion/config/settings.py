@@ -31,6 +31,15 @@ def _check_secret_ref(v: str) -> str:
 SecretRef = Annotated[str, AfterValidator(_check_secret_ref)]
 
 
+class SettingsError(ValueError):
+    """A cross-field problem that knows where it sits (``loc``, relative to the model that
+    raised it), so the loader can name the path and the line."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -198,11 +207,12 @@ class Settings(Strict):
     def _targets_name_providers(self) -> Settings:
         for alias, a in self.models.items():
             if not a.targets:
-                raise ValueError(f"models.{alias}.targets: give at least one target")
-            for t in a.targets:
+                raise SettingsError(("models", alias, "targets"), "give at least one target")
+            for i, t in enumerate(a.targets):
                 if t.provider not in self.providers:
-                    raise ValueError(
-                        f"models.{alias}: target {t.target!r} names provider "
-                        f"{t.provider!r}, which is not under providers"
+                    raise SettingsError(
+                        ("models", alias, "targets", i),
+                        f"target {t.target!r} names provider {t.provider!r}, which is not "
+                        "under providers",
                     )
         return self

@@ -31,8 +31,10 @@ class FunctionCall(_Base):
 
 
 class ToolCall(_Base):
+    # ``None`` by default so that an explicit "function" is written (omit_defaults would
+    # drop a default of "function", and OpenAI requires ``type`` on request tool calls).
     id: str | None = None
-    type: str = "function"
+    type: str | None = None
     function: FunctionCall = msgspec.field(default_factory=FunctionCall)
     index: int | None = None
 

@@ -1,4 +1,10 @@
-"""Prometheus metrics, one registry per gateway (no module globals)."""
+"""Prometheus metrics, one registry per gateway (no module globals).
+
+Requests and latency per alias/target/status, tokens, cost, upstream attempts and
+failures, retries, fallbacks, degraded answers, breaker state and transitions,
+capacity queue depth and wait. Label values are bounded: aliases and targets come
+from the config, never from the client.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,21 @@ class Metrics:
                                  ["target"], registry=r)
         self.queue_wait = Histogram("bastion_queue_wait_seconds", "Time spent in the queue",
                                     ["target"], buckets=LATENCY_BUCKETS, registry=r)
+        self.breaker_transitions = Counter(
+            "bastion_breaker_transitions", "Circuit breaker state changes",
+            ["target", "state"], registry=r)
+        self.breaker_rejections = Counter(
+            "bastion_breaker_rejections", "Attempts skipped because the breaker was open",
+            ["target"], registry=r)
+        self.upstream_latency = Histogram(
+            "bastion_upstream_seconds", "Upstream attempt latency (to the answer or first chunk)",
+            ["target", "outcome"], buckets=LATENCY_BUCKETS, registry=r)
+        self.retry_budget_exhausted = Counter(
+            "bastion_retry_budget_exhausted", "Retries not made because the budget was spent",
+            ["target"], registry=r)
+        self.stream_breaks = Counter(
+            "bastion_stream_breaks", "Streams ended with an error after their first chunk",
+            ["target", "reason"], registry=r)
         self.usage_dropped = Counter("bastion_usage_rows_dropped",
                                      "Usage rows dropped because the writer fell behind",
                                      registry=r)

@@ -11,7 +11,7 @@ import asyncio
 import email.utils
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -134,6 +134,21 @@ def error_for_status(status: int, headers: Mapping[str, str], body: bytes) -> Pr
     return ProviderServerError(provider_status=status, retry_after_s=wait)
 
 
+ErrorMapper = Callable[[int, Mapping[str, str], bytes], ProviderError]
+_SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "x-goog-api-key")
+
+
+def without_secrets(err: ProviderError, headers: Mapping[str, str]) -> ProviderError:
+    """``err`` with any credential we sent (a vendor may echo it) cut out of its message."""
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS and value:
+            secret = value.partition(" ")[2] if name.lower() == "authorization" else value
+            if secret and secret in err.message:
+                err.message = err.message.replace(secret, "[redacted]")
+                err.args = (err.message,)
+    return err
+
+
 @asynccontextmanager
 async def post(
     session: aiohttp.ClientSession,
@@ -141,14 +156,20 @@ async def post(
     body: bytes,
     headers: Mapping[str, str],
     timeouts: CallTimeouts,
+    errors: ErrorMapper = error_for_status,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST and yield the response once its head arrived with a 2xx status.
 
     Raises the matching :class:`ProviderError` for connection failures, time-outs
-    and non-2xx statuses. The caller reads the body inside the ``async with``.
+    and non-2xx statuses (``errors`` converts the latter; a vendor whose error
+    bodies carry more precise codes passes its own). The caller reads the body
+    inside the ``async with``.
     """
+    # sock_read bounds every silent gap (headers, body, between stream events) by the
+    # first-byte allowance; the total deadline is enforced by the readers.
     timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=timeouts.connect, connect=timeouts.connect
+        total=None, sock_connect=timeouts.connect, connect=timeouts.connect,
+        sock_read=timeouts.first_byte,
     )
     try:
         async with asyncio.timeout(timeouts.first_byte):
@@ -166,7 +187,7 @@ async def post(
                     err_body = await resp.content.read(65536)
             except (TimeoutError, aiohttp.ClientError, OSError):
                 err_body = b""
-            raise error_for_status(resp.status, resp.headers, err_body)
+            raise without_secrets(errors(resp.status, resp.headers, err_body), headers)
         yield resp
     finally:
         resp.release()
@@ -183,43 +204,65 @@ async def read_body(resp: aiohttp.ClientResponse, deadline: float) -> bytes:
         raise ProviderConnectionError("The connection to the AI provider broke.") from e
 
 
+def _parse_event(block: bytes) -> tuple[str, bytes] | None:
+    event = ""
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+        # comments (":") and other fields are ignored, as the SSE spec says
+    if not data:
+        return None
+    return event or "message", b"\n".join(data)
+
+
 async def sse_events(
     resp: aiohttp.ClientResponse, first_byte_deadline: float, deadline: float
 ) -> AsyncIterator[tuple[str, bytes]]:
     """Yield ``(event, data)`` pairs of a server-sent-event stream.
 
     The first event must arrive before ``first_byte_deadline`` and the stream end
-    before ``deadline`` (``loop.time()`` instants). A connection that breaks
-    raises :class:`ProviderStreamBroken`.
+    before ``deadline`` (``loop.time()`` instants); a stall between events is cut by
+    the session's ``sock_read`` timeout (see :func:`post`). Reads whatever the socket
+    has (one await per network read, not per line). A connection that breaks raises
+    :class:`ProviderStreamBroken`.
     """
-    event = ""
-    data: list[bytes] = []
-    first = True
+    loop = asyncio.get_running_loop()
     content = resp.content
+    buf = b""
+    first = True
     while True:
         try:
-            async with asyncio.timeout_at(first_byte_deadline if first else deadline):
-                line = await content.readline()
+            if first:
+                async with asyncio.timeout_at(first_byte_deadline):
+                    data = await content.readany()
+            else:
+                data = await content.readany()
         except TimeoutError:
             raise ProviderTimeout() from None
         except (aiohttp.ClientError, OSError) as e:
             raise ProviderStreamBroken() from e
-        if not line:
-            if data:
-                yield event or "message", b"\n".join(data)
+        if not data:
+            parsed = _parse_event(buf.replace(b"\r\n", b"\n")) if buf.strip() else None
+            if parsed is not None:
+                yield parsed
             return
-        line = line.rstrip(b"\r\n")
-        if not line:
-            if data:
+        if loop.time() > deadline:
+            raise ProviderTimeout()
+        buf += data
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        while True:
+            cut = buf.find(b"\n\n")
+            if cut < 0:
+                break
+            block, buf = buf[:cut], buf[cut + 2:]
+            parsed = _parse_event(block)
+            if parsed is not None:
                 first = False
-                yield event or "message", b"\n".join(data)
-            event, data = "", []
-            continue
-        if line.startswith(b"data:"):
-            data.append(line[5:].lstrip(b" ") if line[5:6] == b" " else line[5:])
-        elif line.startswith(b"event:"):
-            event = line[6:].strip().decode("utf-8", "replace")
-        # comments (":") and other fields are ignored, as the SSE spec says
+                yield parsed
 
 
 def new_session(max_connections: int = 256) -> aiohttp.ClientSession:

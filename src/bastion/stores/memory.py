@@ -68,7 +68,9 @@ class MemoryDatabase:
         return t
 
     async def usage_for_user(self, user: str) -> list[UsageRow]:
-        return [r for r in self._usage if r.user == user]
+        rows = [dataclasses.replace(r) for r in self._usage if r.user == user]
+        rows.sort(key=lambda r: r.ts)  # same order as the SQL backends
+        return rows
 
     async def delete_user(self, user: str) -> int:
         before = len(self._usage)

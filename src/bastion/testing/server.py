@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from aiohttp import web
 
 from bastion.app import GATEWAY, Gateway, create_app
 from bastion.config.loader import apply_env_overrides
@@ -22,6 +26,19 @@ def fake_settings(**models: Any) -> dict[str, Any]:
     }
 
 
+def _build_on(
+    loop: asyncio.AbstractEventLoop, settings: Settings, env: Mapping[str, str]
+) -> web.Application:
+    """``create_app`` with ``loop`` running (not yet serving), as the providers' HTTP
+    sessions bind to the loop they are made on; a helper thread, so it also works
+    when the caller is itself inside an event loop."""
+    async def build() -> web.Application:
+        return create_app(settings, env)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(loop.run_until_complete, build()).result()
+
+
 class GatewayServer:
     """Run Bastion built from ``settings`` (a dict or :class:`Settings`) in a thread.
 
@@ -31,7 +48,8 @@ class GatewayServer:
     """
 
     def __init__(
-        self, settings: Settings | Mapping[str, Any], env: Mapping[str, str] | None = None
+        self, settings: Settings | Mapping[str, Any], env: Mapping[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         if not isinstance(settings, Settings):
             data = dict(settings)
@@ -40,8 +58,9 @@ class GatewayServer:
         self.settings = settings
         self.env = {"BASTION_MASTER_KEY": MASTER_KEY, **(env or {})}
         self.master_key = self.env["BASTION_MASTER_KEY"]
-        self.app = create_app(settings, self.env)
-        self._thread = LoopThread(self.app)
+        self._thread = LoopThread(web.Application(), port)
+        self.app = _build_on(self._thread.loop, settings, self.env)
+        self._thread.app = self.app
 
     @property
     def gateway(self) -> Gateway:

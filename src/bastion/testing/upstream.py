@@ -25,7 +25,9 @@ from bastion.providers.fake import FakeProvider
 from bastion.testing.loopthread import LoopThread
 
 BehaviorKind = Literal["ok", "status", "hang", "slow_first_byte", "malformed", "cut_stream",
-                       "reset"]
+                       "reset", "stall_stream"]
+# "ok" with ``delay_s`` answers after that long; "stall_stream" sends half a stream,
+# then holds the connection open for ``delay_s`` (default: an hour) without a byte.
 
 
 @dataclass(slots=True)
@@ -50,12 +52,18 @@ Handler = Callable[["FakeUpstream", web.Request, Any, Behavior], Awaitable[web.S
 
 
 async def sse(request: web.Request, frames: list[bytes], cut: bool = False,
-              delay_s: float = 0.0) -> web.StreamResponse:
-    """Send ``frames``; with ``cut``, send half of them and drop the connection."""
+              delay_s: float = 0.0, stall_s: float = 0.0) -> web.StreamResponse:
+    """Send ``frames``; with ``cut``, send half of them and drop the connection; with
+    ``stall_s``, send half of them and go quiet that long."""
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
     if delay_s:
         await asyncio.sleep(delay_s)
+    if stall_s:
+        for f in frames[: max(1, len(frames) // 2)]:
+            await resp.write(f)
+        await asyncio.sleep(stall_s)
+        return resp
     if cut:
         for f in frames[: max(1, len(frames) // 2)]:
             await resp.write(f)
@@ -83,7 +91,8 @@ async def openai_chat(up: FakeUpstream, request: web.Request, body: Any,
         frames.insert(1, b"data: {not json\n\n")
     frames.append(b"data: [DONE]\n\n")
     return await sse(request, frames, cut=b.kind == "cut_stream",
-                     delay_s=b.delay_s if b.kind == "slow_first_byte" else 0.0)
+                     delay_s=b.delay_s if b.kind == "slow_first_byte" else 0.0,
+                     stall_s=(b.delay_s or 3600) if b.kind == "stall_stream" else 0.0)
 
 
 async def openai_embeddings(up: FakeUpstream, request: web.Request, body: Any,
@@ -111,6 +120,8 @@ class FakeUpstream:
         self.fake = FakeProvider("upstream", FakeSettings(reply=reply))
         self.script: deque[Behavior] = deque()
         self.default = Behavior()
+        # when set, calls with nothing scripted take ``chooser()`` instead of ``default``
+        self.chooser: Callable[[], Behavior] | None = None
         self.received: list[Received] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         for path, handler in (routes or OPENAI_ROUTES).items():
@@ -137,7 +148,10 @@ class FakeUpstream:
                 body = raw.decode("utf-8", "replace")
             self.received.append(Received(request.path_qs, dict(request.headers), body,
                                           time.monotonic()))
-            b = self.script.popleft() if self.script else self.default
+            if self.script:
+                b = self.script.popleft()
+            else:
+                b = self.chooser() if self.chooser is not None else self.default
             if b.kind == "status":
                 headers = dict(b.headers)
                 if b.retry_after is not None:
@@ -154,6 +168,8 @@ class FakeUpstream:
                 request.transport.abort()
                 return web.Response()
             if b.kind == "slow_first_byte" and not (isinstance(body, dict) and body.get("stream")):
+                await asyncio.sleep(b.delay_s)
+            if b.kind == "ok" and b.delay_s:
                 await asyncio.sleep(b.delay_s)
             return await handler(self, request, body, b)
 

@@ -1,0 +1,107 @@
+"""Embedders for the semantic cache: one method, ``embed(text, ctx)`` → a unit vector.
+
+* :class:`LocalEmbedder` runs all-MiniLM-L6-v2 (:mod:`.minilm`) in one worker
+  thread, so the event loop never waits on the CPU work; the model loads at start.
+* :class:`AliasEmbedder` asks an ``embeddings`` alias of this gateway, through the
+  gateway's own route (targets, fallback and timeouts included), on the request's
+  deadline. Its cost is recorded in ``ctx.decisions["cache_embed_cost_usd"]``.
+
+An embedder that cannot answer raises :class:`EmbedFailed`; the cache step treats
+that as a semantic miss, never as a failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
+
+from bastion.core.context import Context
+from bastion.core.errors import GatewayError
+from bastion.core.types import EmbeddingRequest, EmbeddingResponse
+
+if TYPE_CHECKING:
+    from bastion.cache.semantic.minilm import MiniLM
+    from bastion.core.pipeline import Next
+
+
+class EmbedFailed(Exception):
+    """No embedding could be had for this request (a semantic miss)."""
+
+
+class Embedder(Protocol):
+    """Turns the compared text of a request into a unit-length vector."""
+
+    async def embed(self, text: str, ctx: Context) -> list[float]: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector))
+    if norm == 0.0:
+        raise EmbedFailed("zero vector")
+    return [v / norm for v in vector]
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 with numpy, in one dedicated thread (see :mod:`.minilm`)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-embed")
+        self._model: MiniLM | None = None
+        self._loading: asyncio.Future[MiniLM] | None = None
+
+    async def start(self) -> None:
+        await self._load()
+
+    async def _load(self) -> MiniLM:
+        if self._model is not None:
+            return self._model
+        if self._loading is None:
+            from bastion.cache.semantic.minilm import MiniLM
+
+            self._loading = asyncio.get_running_loop().run_in_executor(self._pool, MiniLM)
+        self._model = await self._loading
+        return self._model
+
+    async def embed(self, text: str, ctx: Context) -> list[float]:
+        model = await self._load()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, model.embed, text)
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class AliasEmbedder:
+    """Embeddings from the gateway's own ``alias`` (an ``embeddings`` model)."""
+
+    def __init__(self, alias: str, route: Next) -> None:
+        self.alias = alias
+        self.route = route
+
+    async def start(self) -> None:
+        return None
+
+    async def embed(self, text: str, ctx: Context) -> list[float]:
+        sub = Context(request=EmbeddingRequest(model=self.alias, input=text),
+                      request_id=ctx.request_id + "-cache-embed", kind="embeddings",
+                      headers={}, identity=ctx.identity, deadline=ctx.deadline)
+        try:
+            reply = await self.route(sub)
+        except GatewayError as e:
+            raise EmbedFailed(type(e).__name__) from None
+        resp = reply.response
+        if not isinstance(resp, EmbeddingResponse) or not resp.data:
+            raise EmbedFailed("no embedding in the answer")
+        vec = resp.data[0].embedding
+        if not isinstance(vec, list):
+            raise EmbedFailed("base64 embedding")
+        ctx.decisions["cache_embed_cost_usd"] = sub.cost_usd
+        return unit(vec)
+
+    async def aclose(self) -> None:
+        return None

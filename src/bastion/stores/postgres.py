@@ -1,0 +1,205 @@
+"""PostgreSQL database: shared by every replica. asyncpg with a small connection pool.
+
+The schema is created on :meth:`PostgresDatabase.open`, idempotently, under a
+transaction-scoped advisory lock, so several processes may start at once.
+Tables live in the PostgreSQL schema named by ``schema=`` (or ``?schema=`` in
+the URL; default ``public``), which lets tests and tenants keep separate sets of
+tables in one database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from bastion.stores.base import KeyRecord, UsageRow, UsageTotals
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, prefix TEXT NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL, user_id TEXT, team TEXT, models TEXT[], rpm INTEGER,
+  tpm INTEGER, budget_usd DOUBLE PRECISION, expires_at DOUBLE PRECISION,
+  revoked_at DOUBLE PRECISION, metadata JSONB NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS key_hashes (
+  hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id),
+  valid_until DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS key_hashes_key ON key_hashes(key_id);
+CREATE TABLE IF NOT EXISTS usage (
+  ts DOUBLE PRECISION NOT NULL, request_id TEXT NOT NULL, key_id TEXT, user_id TEXT,
+  team TEXT, alias TEXT NOT NULL, target TEXT, status INTEGER NOT NULL,
+  prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL,
+  cost_usd DOUBLE PRECISION NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,
+  error_code TEXT, cached BOOLEAN NOT NULL, degraded TEXT);
+CREATE INDEX IF NOT EXISTS usage_key ON usage(key_id);
+CREATE INDEX IF NOT EXISTS usage_user ON usage(user_id);
+"""
+
+_SELECT_KEY = ("SELECT id, name, prefix, created_at, user_id, team, models, rpm, tpm, "
+               "budget_usd, expires_at, revoked_at, metadata FROM keys")
+_FIND_KEY = ("SELECT k.id, k.name, k.prefix, k.created_at, k.user_id, k.team, k.models, k.rpm, "
+             "k.tpm, k.budget_usd, k.expires_at, k.revoked_at, k.metadata, h.valid_until "
+             "FROM key_hashes h JOIN keys k ON k.id = h.key_id WHERE h.hash = $1")
+_INSERT_KEY = ("INSERT INTO keys(id, name, prefix, created_at, user_id, team, models, rpm, tpm, "
+               "budget_usd, expires_at, revoked_at, metadata) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+_INSERT_USAGE = ("INSERT INTO usage(ts, request_id, key_id, user_id, team, alias, target, status, "
+                 "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
+                 "degraded) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+_USAGE_OF_USER = ("SELECT ts, request_id, key_id, user_id, team, alias, target, status, "
+                  "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
+                  "degraded FROM usage WHERE user_id = $1 ORDER BY ts")
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``schema`` query parameter, and that parameter's value."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def _key(row: Any) -> KeyRecord:
+    return KeyRecord(
+        id=row[0], name=row[1], prefix=row[2], created_at=row[3], user=row[4], team=row[5],
+        models=list(row[6]) if row[6] is not None else None, rpm=row[7], tpm=row[8],
+        budget_usd=row[9], expires_at=row[10], revoked_at=row[11],
+        metadata=json.loads(row[12]) if row[12] else {},
+    )
+
+
+def _key_args(rec: KeyRecord) -> tuple[Any, ...]:
+    return (rec.id, rec.name, rec.prefix, rec.created_at, rec.user, rec.team, rec.models,
+            rec.rpm, rec.tpm, rec.budget_usd, rec.expires_at, rec.revoked_at,
+            json.dumps(rec.metadata))
+
+
+def _usage_args(r: UsageRow) -> tuple[Any, ...]:
+    return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
+            r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
+            r.cached, r.degraded)
+
+
+def _usage(row: Any) -> UsageRow:
+    return UsageRow(
+        ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
+        target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
+        cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=row[13],
+        degraded=row[14])
+
+
+def _rowcount(status: str) -> int:
+    """The row count from a command tag such as ``UPDATE 3`` or ``DELETE 0``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresDatabase:
+    """:class:`~bastion.stores.base.Database` on PostgreSQL (asyncpg pool, 1 to ``max_size``)."""
+
+    def __init__(self, url: str, *, schema: str | None = None, min_size: int = 1,
+                 max_size: int = 10) -> None:
+        dsn, url_schema = split_schema(url)
+        self.schema = schema or url_schema or "public"
+        if not _IDENT.match(self.schema):
+            raise ValueError("the PostgreSQL schema name must be a lower-case identifier")
+        self._dsn = dsn
+        self._min = min_size
+        self._max = max_size
+        self._pool: Any = None
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError("PostgresDatabase is not open; call open() first")
+        return self._pool
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(
+            self._dsn, min_size=self._min, max_size=self._max,
+            server_settings={"search_path": self.schema},
+        )
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                # Serialise schema creation across processes: concurrent CREATE ... IF NOT
+                # EXISTS can still collide on the catalog without it.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                   f"bastion.schema.{self.schema}")
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                await conn.execute(TABLES)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def meta_get_or_set(self, name: str, value: str) -> str:
+        async with self.pool.acquire() as conn:
+            await conn.execute("INSERT INTO meta(name, value) VALUES ($1, $2) "
+                               "ON CONFLICT (name) DO NOTHING", name, value)
+            return str(await conn.fetchval("SELECT value FROM meta WHERE name = $1", name))
+
+    async def insert_key(self, rec: KeyRecord, key_hash: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_INSERT_KEY, *_key_args(rec))
+            await conn.execute("INSERT INTO key_hashes(hash, key_id) VALUES ($1, $2)",
+                               key_hash, rec.id)
+
+    async def find_key(self, key_hash: str) -> tuple[KeyRecord, float | None] | None:
+        row = await self.pool.fetchrow(_FIND_KEY, key_hash)
+        return None if row is None else (_key(row), row[13])
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        row = await self.pool.fetchrow(_SELECT_KEY + " WHERE id = $1", key_id)
+        return None if row is None else _key(row)
+
+    async def list_keys(self) -> list[KeyRecord]:
+        rows = await self.pool.fetch(_SELECT_KEY + " ORDER BY created_at, id")
+        return [_key(r) for r in rows]
+
+    async def revoke_key(self, key_id: str, at: float) -> bool:
+        status = await self.pool.execute(
+            "UPDATE keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
+        return _rowcount(status) > 0
+
+    async def add_key_hash(self, key_id: str, key_hash: str, retire_old_at: float) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE key_hashes SET valid_until = LEAST(COALESCE(valid_until, $1), $1) "
+                "WHERE key_id = $2", retire_old_at, key_id)
+            await conn.execute("INSERT INTO key_hashes(hash, key_id) VALUES ($1, $2)",
+                               key_hash, key_id)
+
+    async def record_usage(self, rows: list[UsageRow]) -> None:
+        if rows:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(_INSERT_USAGE, [_usage_args(r) for r in rows])
+
+    async def usage_totals(self, key_id: str) -> UsageTotals:
+        row = await self.pool.fetchrow(
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
+            " COALESCE(SUM(cost_usd), 0) FROM usage WHERE key_id = $1", key_id)
+        return UsageTotals(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+
+    async def usage_for_user(self, user: str) -> list[UsageRow]:
+        rows = await self.pool.fetch(_USAGE_OF_USER, user)
+        return [_usage(r) for r in rows]
+
+    async def delete_user(self, user: str) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute("DELETE FROM usage WHERE user_id = $1", user)
+            await conn.execute("UPDATE keys SET user_id = NULL WHERE user_id = $1", user)
+        return _rowcount(status)
