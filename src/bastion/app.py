@@ -64,7 +64,7 @@ class Gateway:
         self.db = open_database(settings.state.database)
         self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
         self.metrics = Metrics()
-        self.recorder = Recorder(self.db, self.metrics)
+        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
         self.providers: dict[str, Provider] = {}
         self.secrets: list[SecretSource] = []
         for name, ps in settings.providers.items():

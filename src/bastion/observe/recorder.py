@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bastion.core.context import Context
 from bastion.core.errors import GatewayError
-from bastion.observe.logging import get_logger
+from bastion.observe.logging import emit, get_logger
 from bastion.observe.metrics import Metrics
 from bastion.stores.base import Database, UsageRow
 
@@ -21,10 +22,22 @@ _QUEUE_MAX = 100_000
 _BATCH = 500
 
 
+@dataclass(slots=True, frozen=True)
+class _Series:
+    requests: Any
+    latency: Any
+    prompt_tokens: Any
+    completion_tokens: Any
+    cost: Any
+
+
 class Recorder:
-    def __init__(self, db: Database | None, metrics: Metrics) -> None:
+    def __init__(self, db: Database | None, metrics: Metrics,
+                 aliases: frozenset[str] = frozenset()) -> None:
         self.db = db
         self.metrics = metrics
+        self.aliases = aliases
+        self._series_cache: dict[tuple[str, str, int, str], _Series] = {}
         self.log = get_logger("bastion.request")
         self._rows: list[UsageRow] = []
         self._wake = asyncio.Event()
@@ -62,6 +75,28 @@ class Recorder:
                     self.log.error("usage_write_failed", error=type(e).__name__, rows=len(rows))
         await self.flush()
 
+    def _series(self, alias: str, target: str, status: int, code: str) -> _Series:
+        """The metric children for one label set, looked up once and kept.
+
+        The alias a client names is used only when it is configured ("other" if not), so
+        the number of series is bounded by the configuration, never by traffic.
+        """
+        key = (alias, target, status, code)
+        series = self._series_cache.get(key)
+        if series is None:
+            label = alias if alias in self.aliases else "other"
+            m = self.metrics
+            series = _Series(
+                m.requests.labels(label, target, str(status), code),
+                m.latency.labels(label, target),
+                m.tokens.labels(label, target, "prompt"),
+                m.tokens.labels(label, target, "completion"),
+                m.cost.labels(label, target),
+            )
+            if alias in self.aliases:
+                self._series_cache[key] = series
+        return series
+
     def finish(self, ctx: Context, err: GatewayError | None) -> None:
         elapsed = time.monotonic() - ctx.started
         ident = ctx.identity
@@ -83,14 +118,14 @@ class Recorder:
                 self._wake.set()
             else:
                 self.metrics.usage_dropped.inc()
-        m = self.metrics
-        m.requests.labels(ctx.alias, target, str(ctx.status), ctx.error_code or "").inc()
-        m.latency.labels(ctx.alias, target).observe(elapsed)
+        series = self._series(ctx.alias, target, ctx.status, ctx.error_code or "")
+        series.requests.inc()
+        series.latency.observe(elapsed)
         if pt or ct:
-            m.tokens.labels(ctx.alias, target, "prompt").inc(pt)
-            m.tokens.labels(ctx.alias, target, "completion").inc(ct)
+            series.prompt_tokens.inc(pt)
+            series.completion_tokens.inc(ct)
         if ctx.cost_usd:
-            m.cost.labels(ctx.alias, target).inc(ctx.cost_usd)
+            series.cost.inc(ctx.cost_usd)
         fields: dict[str, Any] = {
             "request_id": ctx.request_id, "key_id": row.key_id, "user": row.user,
             "alias": ctx.alias, "target": ctx.target, "dialect": ctx.dialect,
@@ -102,5 +137,5 @@ class Recorder:
         if ctx.decisions:
             fields["decisions"] = ctx.decisions
         level = err.log_level if err is not None else 20
-        with contextlib.suppress(ValueError):
-            self.log.log(level, "request", **fields)
+        with contextlib.suppress(ValueError):  # a closed stream at shutdown
+            emit(self.log, level, "request", fields)

@@ -57,6 +57,7 @@ class AliasPlan:
     queue_timeout_s: float
     default_out: int
     targets: dict[str, Target]
+    limited: bool  # whether any target has provider capacity limits
 
 
 def _refusal(c: Charge, v_retry: float | None, window_s: float) -> Exception:
@@ -110,6 +111,7 @@ class Admit:
                 queue_timeout_s=a.traffic.queue_timeout_ms / 1000,
                 default_out=a.traffic.default_output_tokens or plan.s.default_output_tokens,
                 targets={t.name: t for t in ts},
+                limited=any(gate.limited(t.name) for t in ts),
             )
 
     def methods(self) -> set[str]:
@@ -120,6 +122,8 @@ class Admit:
         ap = self.aliases.get(ctx.alias)
         if ap is None or ident is None:
             return await call_next(ctx)
+        if not ap.limited and not self.plan.has_limits(ident):
+            return await call_next(ctx)  # nothing to count or reserve: no tokenising
         req = ctx.request
         counts = {m: await self.counter.count(req, m) for m in ap.methods}
         prompt = max(counts.values())

@@ -106,6 +106,13 @@ class ClientPlan:
             out.append(("t:" + ident.team, "team", self.teams.get(ident.team, d.team)))
         return out
 
+    def has_limits(self, ident: Identity) -> bool:
+        """Whether any limit, quota or budget applies to ``ident`` (cached with limits_of)."""
+        return any(
+            lim.rpm is not None or lim.tpm is not None or lim.daily_tokens is not None
+            or lim.monthly_tokens is not None or lim.budget_usd is not None
+            for _, _, lim in self.limits_of(ident))
+
     def priority(self, ident: Identity) -> int:
         p = ident.priority
         for _, _, lim in self.limits_of(ident)[1:]:
