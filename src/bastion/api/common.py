@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from bastion.core.errors import BodyTooLarge, GatewayError, InvalidRequest, UnsupportedMediaType
+from bastion.core.ids import new_id
 
 T = TypeVar("T")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -22,7 +22,7 @@ def request_id(request: web.Request) -> str:
     rid = request.headers.get("x-request-id")
     if rid and _REQUEST_ID.match(rid):
         return rid
-    return uuid.uuid4().hex
+    return new_id()
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

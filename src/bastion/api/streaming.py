@@ -7,6 +7,9 @@ from contextlib import aclosing
 
 from aiohttp import web
 
+from bastion.core.context import MORE_COMING
+
+_COALESCE_MAX = 64 * 1024
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
@@ -23,11 +26,22 @@ async def write_sse(
     to the provider's connection.
     """
     resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    pending: list[bytes] = []
+    size = 0
     async with aclosing(events):  # type: ignore[type-var]
         try:
             await resp.prepare(request)
             async for frame in events:
-                await resp.write(frame)
+                # Frames whose source says more is at hand go out together, in one write.
+                pending.append(frame)
+                size += len(frame)
+                if MORE_COMING.get() and size < _COALESCE_MAX:
+                    continue
+                await resp.write(pending[0] if len(pending) == 1 else b"".join(pending))
+                pending.clear()
+                size = 0
+            if pending:
+                await resp.write(b"".join(pending))
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):
             pass  # the client went away; aclosing() tears the stream down

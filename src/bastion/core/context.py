@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,6 +87,12 @@ class Context:
 
 
 ChunkStream = AsyncIterator[ChatChunk]
+
+# A flush hint for stream writers: a source sets it before each chunk it yields to say
+# whether its next chunk is already at hand (e.g. more events in the bytes just read).
+# The front door then writes several frames in one go instead of one syscall each; a
+# hint that is wrong only delays a write until the next chunk or the end of the stream.
+MORE_COMING: ContextVar[bool] = ContextVar("bastion_more_coming", default=False)
 
 
 @dataclass(slots=True)

@@ -25,13 +25,13 @@ Translation rules (OpenAI shape → Gemini):
 from __future__ import annotations
 
 import base64
-import secrets
 import struct
 from typing import Any
 
 import msgspec
 
 from bastion.core.errors import ProviderBadRequest
+from bastion.core.ids import new_id
 from bastion.core.types import (
     JSON,
     ChatChunk,
@@ -382,7 +382,7 @@ def usage_of(meta: _UsageMeta | None) -> Usage | None:
 
 
 def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
+    return "call_" + new_id()[8:]
 
 
 def _split(parts: list[_Part]) -> tuple[str | None, str | None, list[ToolCall]]:
@@ -420,7 +420,7 @@ def to_response(g: GenerateContentResponse, model: str) -> ChatResponse:
                                                           bool(calls))))
     if not choices:  # the prompt itself was blocked
         choices.append(Choice(message=Message(role="assistant"), finish_reason="content_filter"))
-    return ChatResponse(id="chatcmpl-" + (g.response_id or secrets.token_hex(12)),
+    return ChatResponse(id="chatcmpl-" + (g.response_id or new_id()[8:]),
                         model=g.model_version or model, choices=choices,
                         usage=usage_of(g.usage_metadata))
 
@@ -435,7 +435,7 @@ class StreamState:
     __slots__ = ("created", "finishes", "id", "model", "started", "tool_index", "usage")
 
     def __init__(self, model: str, created: int) -> None:
-        self.id = "chatcmpl-" + secrets.token_hex(12)
+        self.id = "chatcmpl-" + new_id()[8:]
         self.model = model
         self.created = created
         self.started: set[int] = set()

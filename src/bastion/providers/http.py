@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import msgspec
 
+from bastion.core.context import MORE_COMING
 from bastion.core.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -165,15 +166,16 @@ async def post(
     bodies carry more precise codes passes its own). The caller reads the body
     inside the ``async with``.
     """
-    # sock_read bounds every silent gap (headers, body, between stream events) by the
-    # first-byte allowance; the total deadline is enforced by the readers.
+    # aiohttp's own timers, one set per request (cheaper than asyncio.timeout blocks):
+    # connect bounds the pool wait and the connection, sock_read every silent gap
+    # (time to the head, within the body, between stream events) by the first-byte
+    # allowance, total the whole exchange, streams included.
     timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=timeouts.connect, connect=timeouts.connect,
+        total=timeouts.total, sock_connect=timeouts.connect, connect=timeouts.connect,
         sock_read=timeouts.first_byte,
     )
     try:
-        async with asyncio.timeout(timeouts.first_byte):
-            resp = await session.post(url, data=body, headers=headers, timeout=timeout)
+        resp = await session.post(url, data=body, headers=headers, timeout=timeout)
     except TimeoutError:
         raise ProviderTimeout("The AI provider did not start answering in time.") from None
     except aiohttp.ClientResponseError as e:
@@ -183,8 +185,7 @@ async def post(
     try:
         if resp.status >= 300:
             try:
-                async with asyncio.timeout(timeouts.first_byte):
-                    err_body = await resp.content.read(65536)
+                err_body = await resp.content.read(65536)
             except (TimeoutError, aiohttp.ClientError, OSError):
                 err_body = b""
             raise without_secrets(errors(resp.status, resp.headers, err_body), headers)
@@ -194,14 +195,17 @@ async def post(
 
 
 async def read_body(resp: aiohttp.ClientResponse, deadline: float) -> bytes:
-    """Read the whole body before ``deadline`` (a ``loop.time()`` instant)."""
+    """Read the whole body. The session's timers (see :func:`post`) bound the read;
+    ``deadline`` (a ``loop.time()`` instant) is checked once it is in."""
     try:
-        async with asyncio.timeout_at(deadline):
-            return await resp.read()
+        body = await resp.read()
     except TimeoutError:
         raise ProviderTimeout() from None
     except (aiohttp.ClientError, OSError) as e:
         raise ProviderConnectionError("The connection to the AI provider broke.") from e
+    if asyncio.get_running_loop().time() > deadline:
+        raise ProviderTimeout()
+    return body
 
 
 def _parse_event(block: bytes) -> tuple[str, bytes] | None:
@@ -262,6 +266,7 @@ async def sse_events(
             parsed = _parse_event(block)
             if parsed is not None:
                 first = False
+                MORE_COMING.set(b"\n\n" in buf)
                 yield parsed
 
 
@@ -271,7 +276,8 @@ def new_session(max_connections: int = 256) -> aiohttp.ClientSession:
         limit=max_connections, limit_per_host=max_connections, keepalive_timeout=30,
         ttl_dns_cache=300, enable_cleanup_closed=False,
     )
+    # No cookie jar: a provider's cookies must not be replayed on behalf of every tenant.
     return aiohttp.ClientSession(
         connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
-        raise_for_status=False,
+        raise_for_status=False, cookie_jar=aiohttp.DummyCookieJar(),
     )

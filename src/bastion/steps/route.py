@@ -63,6 +63,7 @@ from bastion.resilience.fallback import (
     static_response,
 )
 from bastion.resilience.retry import Attempt, RetryPolicy
+from bastion.resilience.stall import StallWatch
 
 
 def _log() -> Any:
@@ -305,21 +306,26 @@ class Route:
         """The stream after its first chunk: usage is settled; a stall longer than
         ``idle_s``, the request's deadline or a late failure becomes a gateway error (the
         front door ends the stream with an error event in the client's dialect)."""
+        watch: StallWatch | None = None
         try:
             settle_usage(ctx, target, first.usage)
             yield first
             deadline = ctx.deadline
+            if deadline is not None and deadline <= time.monotonic():
+                raise ProviderTimeout("The request's deadline passed mid-stream.")
+            watch = StallWatch(idle_s, deadline)
             while True:
-                wait = idle_s if deadline is None else min(idle_s, deadline - time.monotonic())
-                if wait <= 0:
-                    raise ProviderTimeout("The request's deadline passed mid-stream.")
+                watch.begin()
                 try:
-                    async with asyncio.timeout(wait):
-                        chunk = await anext(rest)
+                    chunk = await anext(rest)
                 except StopAsyncIteration:
                     return
-                except TimeoutError:
+                except asyncio.CancelledError:
+                    if not watch.stalled:
+                        raise
+                    watch.consume_cancel()
                     raise ProviderTimeout("The AI provider's stream stalled.") from None
+                watch.end()
                 if chunk.usage is not None:
                     settle_usage(ctx, target, chunk.usage)
                 yield chunk
@@ -334,6 +340,8 @@ class Route:
                 retry_after_s=e.retry_after_s or 5.0,
             ) from None
         finally:
+            if watch is not None:
+                watch.close()
             await rest.aclose()
 
     async def _degrade(self, ctx: Context, route: AliasRoute,
