@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,33 @@ def gateway() -> Iterator[GatewayServer]:
 def upstream() -> Iterator[FakeUpstream]:
     with FakeUpstream() as up:
         yield up
+
+
+@pytest.fixture
+def upstream_factory() -> Iterator[Callable[[], FakeUpstream]]:
+    """``make()`` starts a FakeUpstream, stopped after the test."""
+    started: list[FakeUpstream] = []
+
+    def make() -> FakeUpstream:
+        up = FakeUpstream().start()
+        started.append(up)
+        return up
+
+    yield make
+    for up in started:
+        up.stop()
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Callable[[dict[str, Any]], GatewayServer]]:
+    """``make(settings)`` starts a GatewayServer, stopped after the test."""
+    started: list[GatewayServer] = []
+
+    def make(settings: dict[str, Any]) -> GatewayServer:
+        gw = GatewayServer(settings).start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()

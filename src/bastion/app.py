@@ -114,7 +114,7 @@ class Gateway:
             await hook()
         await self.recorder.close()
         await self.route.breakers.aclose()
-        self.tracer.shutdown()
+        await self.tracer.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         for p in self.providers.values():

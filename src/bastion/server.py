@@ -41,7 +41,10 @@ def banner(settings: Settings) -> str:
 
 async def _serve(settings: Settings, reuse_port: bool) -> None:
     app = create_app(settings)
+    # handler_cancellation: a client that leaves cancels its request, so the upstream
+    # call (and its cost) stops too, streams waiting on a silent provider included.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           handler_cancellation=True,
                            shutdown_timeout=10.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port,

@@ -1,4 +1,4 @@
-"""Fixtures for the resilience tests: fake upstreams, gateways in front of them, logs."""
+"""Fixtures for the resilience tests: fake upstream_factory, gateways in front of them, logs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from bastion.observe.logging import configure_logging
-from bastion.testing import FakeUpstream, GatewayServer
+from bastion.testing import GatewayServer
 
 
 @pytest.fixture
@@ -20,21 +20,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def upstreams() -> Iterator[Callable[[], FakeUpstream]]:
-    """``make()`` starts a FakeUpstream, stopped after the test."""
-    started: list[FakeUpstream] = []
-
-    def make() -> FakeUpstream:
-        up = FakeUpstream().start()
-        started.append(up)
-        return up
-
-    yield make
-    for up in started:
-        up.stop()
 
 
 def gateway_settings(targets: dict[str, str], *, alias: dict[str, Any] | None = None,

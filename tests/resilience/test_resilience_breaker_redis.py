@@ -112,10 +112,10 @@ async def test_slow_redis_is_cut_by_the_timeout(redis_url: str, prefix: str) -> 
 
 
 def test_two_gateways_share_a_breaker_through_redis(
-    redis_url: str, upstreams: Callable[[], FakeUpstream],
+    redis_url: str, upstream_factory: Callable[[], FakeUpstream],
     gateways: Callable[..., GatewayServer], settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    primary, secondary = upstreams(), upstreams()
+    primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("status", status=500)
     settings = settings_for({"primary": primary.base_url, "secondary": secondary.base_url},
                             resilience={"breaker": {"failure_threshold": 2,

@@ -26,10 +26,10 @@ def ask(c: openai.OpenAI) -> Any:
 
 
 def test_failing_primary_opens_its_breaker_and_traffic_returns_after_recovery(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    primary, secondary = upstreams(), upstreams()
+    primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("status", status=500)
     gw = gateways(settings_for(
         {"primary": primary.base_url, "secondary": secondary.base_url},
@@ -60,10 +60,10 @@ def test_failing_primary_opens_its_breaker_and_traffic_returns_after_recovery(
 
 
 def test_429_with_retry_after_is_retried_after_the_advised_delay(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    up = upstreams()
+    up = upstream_factory()
     up.push(Behavior("status", status=429, retry_after="1"),
             Behavior("status", status=429, retry_after="1"))
     gw = gateways(settings_for({"only": up.base_url}))
@@ -79,10 +79,10 @@ def test_429_with_retry_after_is_retried_after_the_advised_delay(
 
 
 def test_rate_limit_reset_header_is_honoured(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    up = upstreams()
+    up = upstream_factory()
     up.push(Behavior("status", status=429, headers={"x-ratelimit-reset-requests": "400ms"}))
     gw = gateways(settings_for({"only": up.base_url}))
     assert ask(client(gw)).http_response.status_code == 200
@@ -90,10 +90,10 @@ def test_rate_limit_reset_header_is_honoured(
 
 
 def test_advice_longer_than_the_deadline_fails_fast(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    up = upstreams()
+    up = upstream_factory()
     up.push(Behavior("status", status=429, retry_after="30"))
     gw = gateways(settings_for({"only": up.base_url},
                                alias={"timeout_ms": {"first_byte": 1000, "total": 3000}}))
@@ -107,10 +107,10 @@ def test_advice_longer_than_the_deadline_fails_fast(
 
 
 def test_hanging_primary_answers_from_the_secondary_within_the_first_byte_timeout(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    primary, secondary = upstreams(), upstreams()
+    primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("hang", delay_s=1.0)
     gw = gateways(settings_for(
         {"primary": primary.base_url, "secondary": secondary.base_url},
@@ -135,10 +135,10 @@ def test_hanging_primary_answers_from_the_secondary_within_the_first_byte_timeou
 ])
 @pytest.mark.parametrize("stream", [False, True])
 def test_failures_before_the_first_byte_fall_back_transparently(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], behavior: Behavior, stream: bool,
 ) -> None:
-    primary, secondary = upstreams(), upstreams()
+    primary, secondary = upstream_factory(), upstream_factory()
     primary.default = behavior
     gw = gateways(settings_for(
         {"primary": primary.base_url, "secondary": secondary.base_url},
@@ -159,20 +159,20 @@ def test_failures_before_the_first_byte_fall_back_transparently(
 
 
 def test_connection_refused_falls_back(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], closed_port: int,
 ) -> None:
-    secondary = upstreams()
+    secondary = upstream_factory()
     gw = gateways(settings_for({"down": f"http://127.0.0.1:{closed_port}",
                                 "secondary": secondary.base_url}))
     assert ask(client(gw)).parse().model == "secondary-model"
 
 
 def test_every_target_down_serves_the_static_message_marked_degraded(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], closed_port: int,
 ) -> None:
-    up = upstreams()
+    up = upstream_factory()
     up.default = Behavior("status", status=500)
     message = "Our assistant is busy right now. Please try again in a minute."
     gw = gateways(settings_for({"a": up.base_url, "b": f"http://127.0.0.1:{closed_port}"},
@@ -186,10 +186,10 @@ def test_every_target_down_serves_the_static_message_marked_degraded(
 
 
 def test_every_target_down_without_a_degraded_answer_is_a_friendly_503(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], closed_port: int,
 ) -> None:
-    up = upstreams()
+    up = upstream_factory()
     up.default = Behavior("status", status=500, body=b'{"error": {"message": "db-7.internal '
                                                       b'exploded: sk-live-abcdefabcdef"}}')
     gw = gateways(settings_for({"a": up.base_url, "b": f"http://127.0.0.1:{closed_port}"}))
@@ -208,10 +208,10 @@ def test_every_target_down_without_a_degraded_answer_is_a_friendly_503(
 
 
 def test_stream_cut_after_the_first_byte_ends_with_an_error_event(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    primary, secondary = upstreams(), upstreams()
+    primary, secondary = upstream_factory(), upstream_factory()
     primary.push(Behavior("cut_stream"), Behavior("stall_stream", delay_s=1.0))
     gw = gateways(settings_for({"primary": primary.base_url, "secondary": secondary.base_url},
                                resilience={"stream_idle_timeout_ms": 300}))
@@ -229,10 +229,10 @@ def test_stream_cut_after_the_first_byte_ends_with_an_error_event(
 
 
 def test_deadline_bounds_retries_and_fallbacks_together(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    a, b = upstreams(), upstreams()
+    a, b = upstream_factory(), upstream_factory()
     a.default = b.default = Behavior("hang", delay_s=1.0)
     gw = gateways(settings_for({"a": a.base_url, "b": b.base_url},
                                alias={"timeout_ms": {"first_byte": 600, "total": 900}}))
@@ -245,10 +245,10 @@ def test_deadline_bounds_retries_and_fallbacks_together(
 
 
 def test_local_model_answers_when_the_cloud_is_down(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    cloud, local = upstreams(), upstreams()
+    cloud, local = upstream_factory(), upstream_factory()
     cloud.default = Behavior("status", status=503)
     settings = settings_for({"cloud": cloud.base_url},
                             alias={"fallback_message": "busy",
@@ -262,10 +262,10 @@ def test_local_model_answers_when_the_cloud_is_down(
 
 
 def test_phi_skips_targets_without_a_baa(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
-    plain, covered = upstreams(), upstreams()
+    plain, covered = upstream_factory(), upstream_factory()
     gw = gateways(settings_for({"plain": plain.base_url, "covered": covered.base_url},
                                providers={"covered": {"compliance": {"baa": True}}}))
     from bastion.core.context import Context
@@ -283,12 +283,12 @@ def test_phi_skips_targets_without_a_baa(
 
 
 def test_failure_logs_carry_no_prompt_and_no_key(
-    upstreams: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], captured_logs: Any,
 ) -> None:
     import json
 
-    primary, secondary = upstreams(), upstreams()
+    primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("status", status=500)
     gw = gateways(settings_for({"primary": primary.base_url, "secondary": secondary.base_url}))
     key = gw.create_key()

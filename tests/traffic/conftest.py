@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-
-from bastion.testing import FakeUpstream, GatewayServer
 
 
 def traffic_config(upstreams: dict[str, str], *, targets: list[Any] | None = None,
@@ -30,34 +28,6 @@ def traffic_config(upstreams: dict[str, str], *, targets: list[Any] | None = Non
     if redis_url:
         cfg["state"] = {"database": "memory://", "redis": redis_url}
     return cfg
-
-
-@pytest.fixture
-def upstream_factory() -> Iterator[Callable[[], FakeUpstream]]:
-    started: list[FakeUpstream] = []
-
-    def make() -> FakeUpstream:
-        up = FakeUpstream().start()
-        started.append(up)
-        return up
-
-    yield make
-    for up in started:
-        up.stop()
-
-
-@pytest.fixture
-def gateway_factory() -> Iterator[Callable[[dict[str, Any]], GatewayServer]]:
-    started: list[GatewayServer] = []
-
-    def make(settings: dict[str, Any]) -> GatewayServer:
-        gw = GatewayServer(settings).start()
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.stop()
 
 
 @pytest.fixture

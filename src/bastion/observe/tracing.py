@@ -10,10 +10,17 @@ optional dependency::
 
 Spans of a streamed answer end when the step returns the stream, not when the
 stream ends; the meter step's log line has the full duration.
+
+The outermost step's span is the request's root: it continues the client's W3C
+``traceparent`` when one is sent, and its trace id goes back in the
+``x-bastion-trace-id`` response header. Trace headers are never sent on to providers.
+Spans carry ids, names and error types only: no prompt text, no key, no error message
+or stack trace (exceptions are not recorded as span events).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -23,6 +30,7 @@ from bastion.core.context import Context, Reply
 from bastion.core.pipeline import Next, Step
 
 Attrs = Mapping[str, str | int | float | bool]
+TRACE_ID_HEADER = "x-bastion-trace-id"
 
 
 class Tracer(Protocol):
@@ -32,7 +40,22 @@ class Tracer(Protocol):
 
     def span(self, name: str, attrs: Attrs) -> AbstractContextManager[Any]: ...
 
-    def shutdown(self) -> None: ...
+    def root_span(self, name: str, attrs: Attrs,
+                  traceparent: str | None) -> AbstractContextManager[str]:
+        """A span continuing ``traceparent`` (when valid); yields its trace id (32 hex)."""
+        ...
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Export the finished spans now (blocking, up to ``timeout_s``); ``True`` if done."""
+        ...
+
+    def shutdown(self) -> None:
+        """Flush and stop exporting (blocking)."""
+        ...
+
+    async def aclose(self) -> None:
+        """:meth:`shutdown` off the event loop."""
+        ...
 
 
 class NoopTracer:
@@ -41,7 +64,17 @@ class NoopTracer:
     def span(self, name: str, attrs: Attrs) -> AbstractContextManager[Any]:
         return nullcontext()
 
+    def root_span(self, name: str, attrs: Attrs,
+                  traceparent: str | None) -> AbstractContextManager[str]:
+        return nullcontext("")
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        return True
+
     def shutdown(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -58,6 +91,10 @@ class OtelTracer:
         otlp = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
         self._status = trace.Status
         self._error = trace.StatusCode.ERROR
+        self._server = trace.SpanKind.SERVER
+        self._format_trace_id = trace.format_trace_id
+        self._propagator = importlib.import_module(
+            "opentelemetry.trace.propagation.tracecontext").TraceContextTextMapPropagator()
         url = endpoint.rstrip("/")
         if not url.endswith("/v1/traces"):
             url += "/v1/traces"
@@ -69,16 +106,42 @@ class OtelTracer:
 
     @contextmanager
     def span(self, name: str, attrs: Attrs) -> Iterator[Any]:
-        with self._tracer.start_as_current_span(name, attributes=dict(attrs)) as span:
+        # record_exception=False: an exception event would carry the error's message
+        # (a provider's words, which may quote the prompt) and a stack trace.
+        with self._tracer.start_as_current_span(
+                name, attributes=dict(attrs), record_exception=False,
+                set_status_on_exception=False) as span:
             try:
                 yield span
             except BaseException as e:
-                span.set_attribute("error.type", type(e).__name__)
-                span.set_status(self._status(self._error, type(e).__name__))
+                self._failed(span, e)
                 raise
+
+    @contextmanager
+    def root_span(self, name: str, attrs: Attrs, traceparent: str | None) -> Iterator[str]:
+        parent = (self._propagator.extract({"traceparent": traceparent})
+                  if traceparent else None)
+        with self._tracer.start_as_current_span(
+                name, context=parent, kind=self._server, attributes=dict(attrs),
+                record_exception=False, set_status_on_exception=False) as span:
+            try:
+                yield self._format_trace_id(span.get_span_context().trace_id)
+            except BaseException as e:
+                self._failed(span, e)
+                raise
+
+    def _failed(self, span: Any, e: BaseException) -> None:
+        span.set_attribute("error.type", type(e).__name__)
+        span.set_status(self._status(self._error, type(e).__name__))
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        return bool(self._provider.force_flush(int(timeout_s * 1000)))
 
     def shutdown(self) -> None:
         self._provider.shutdown()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._provider.shutdown)
 
 
 def build_tracer(endpoint: str | None, env: Mapping[str, str],
@@ -111,8 +174,19 @@ class TracedStep:
             return await self.step(ctx, call_next)
 
 
+class RootTracedStep(TracedStep):
+    """The outermost step's span: the request's root (see the module docstring)."""
+
+    async def __call__(self, ctx: Context, call_next: Next) -> Reply:
+        attrs = {"bastion.request_id": ctx.request_id, "bastion.alias": ctx.alias}
+        with self.tracer.root_span(self.name, attrs, ctx.headers.get("traceparent")) as tid:
+            ctx.response_headers[TRACE_ID_HEADER] = tid
+            return await self.step(ctx, call_next)
+
+
 def trace_steps(steps: Sequence[Step], tracer: Tracer) -> list[Step]:
-    """``steps`` each wrapped in a span when ``tracer`` is on; unchanged when off."""
-    if not tracer.enabled:
+    """``steps`` each wrapped in a span when ``tracer`` is on (the first one opening the
+    request's root span); the same steps, unwrapped, when off."""
+    if not tracer.enabled or not steps:
         return list(steps)
-    return [TracedStep(s, tracer) for s in steps]
+    return [RootTracedStep(steps[0], tracer), *(TracedStep(s, tracer) for s in steps[1:])]

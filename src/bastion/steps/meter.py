@@ -6,6 +6,7 @@ streams when they end (however they end).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -28,6 +29,11 @@ class Meter:
             ctx.error_code = e.code
             self.recorder.finish(ctx, e)
             raise
+        except asyncio.CancelledError:
+            ctx.status = 499  # the client went away; the server cancelled its request
+            ctx.decisions["client_disconnected"] = True
+            self.recorder.finish(ctx, None)
+            raise
         except BaseException:
             ctx.status = 500
             ctx.error_code = "internal_error"
@@ -48,7 +54,7 @@ class Meter:
             ctx.status = e.status
             ctx.error_code = e.code
             raise
-        except GeneratorExit:
+        except (GeneratorExit, asyncio.CancelledError):
             ctx.decisions["client_disconnected"] = True
             ctx.status = 499
             raise

@@ -67,6 +67,10 @@ class GatewayServer:
         return self.app[GATEWAY]
 
     @property
+    def port(self) -> int:
+        return self._thread.port
+
+    @property
     def base_url(self) -> str:
         return self._thread.base_url
 
