@@ -9,11 +9,9 @@ RUNSTAMP := $(VENV)/.installed-run
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 $(RUNSTAMP): $(BIN)/python requirements.lock pyproject.toml
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
-	$(BIN)/pip install -q setuptools
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -41,7 +39,7 @@ pytest: $(STAMP)
 # Regenerate the hashed lock files after changing dependencies in pyproject.toml.
 lock:
 	$(PY) -m pip install -q --user uv
-	$(PY) -m uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock -q
+	$(PY) -m uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(PY) -m uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
 
 clean:
