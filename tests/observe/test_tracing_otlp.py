@@ -76,6 +76,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
     rec = Receiver()
     app = web.Application()
     app.router.add_post("/v1/traces", rec.handle)
+    app.router.add_post("/custom/spans", rec.handle)
     thread = LoopThread(app)
     thread.start()
     yield rec, thread.base_url
@@ -216,11 +217,15 @@ def test_tracing_off_wraps_nothing() -> None:
         assert "x-bastion-trace-id" not in resp.headers
 
 
-def test_the_standard_environment_variable_turns_tracing_on(
-    receiver: tuple[Receiver, str],
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT",
+                                      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+def test_the_standard_environment_variables_turn_tracing_on(
+    receiver: tuple[Receiver, str], variable: str,
 ) -> None:
     rec, endpoint = receiver
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "from-env"}
+    if variable.endswith("TRACES_ENDPOINT"):  # a full URL, used as is
+        endpoint += "/custom/spans"
+    env = {variable: endpoint, "OTEL_SERVICE_NAME": "from-env"}
     with GatewayServer(fake_settings(), env=env) as gw:
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(),
                                max_retries=0, timeout=10)

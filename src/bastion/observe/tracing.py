@@ -83,7 +83,9 @@ class OtelTracer:
 
     enabled = True
 
-    def __init__(self, endpoint: str, service_name: str) -> None:
+    def __init__(self, endpoint: str, service_name: str, *, full_url: bool = False) -> None:
+        """``endpoint`` is the collector's base URL (``/v1/traces`` is added), or with
+        ``full_url`` the traces URL itself (as ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)."""
         trace = importlib.import_module("opentelemetry.trace")
         sdk = importlib.import_module("opentelemetry.sdk.trace")
         export = importlib.import_module("opentelemetry.sdk.trace.export")
@@ -95,8 +97,8 @@ class OtelTracer:
         self._format_trace_id = trace.format_trace_id
         self._propagator = importlib.import_module(
             "opentelemetry.trace.propagation.tracecontext").TraceContextTextMapPropagator()
-        url = endpoint.rstrip("/")
-        if not url.endswith("/v1/traces"):
+        url = endpoint if full_url else endpoint.rstrip("/")
+        if not full_url and not url.endswith("/v1/traces"):
             url += "/v1/traces"
         resource = resources.Resource.create({"service.name": service_name})
         self._provider = sdk.TracerProvider(resource=resource)
@@ -146,13 +148,17 @@ class OtelTracer:
 
 def build_tracer(endpoint: str | None, env: Mapping[str, str],
                  service_name: str = "bastion") -> Tracer:
-    """The OTLP tracer when an endpoint is configured, else the no-op tracer."""
-    endpoint = endpoint or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT")
+    """The OTLP tracer when an endpoint is configured, else the no-op tracer.
+
+    ``endpoint`` (the settings) wins over ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (a full
+    URL, used as is), which wins over ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL)."""
+    traces_url = None if endpoint else env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    endpoint = endpoint or traces_url or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if not endpoint:
         return NoopTracer()
     try:
-        return OtelTracer(endpoint, env.get("OTEL_SERVICE_NAME", service_name))
+        return OtelTracer(endpoint, env.get("OTEL_SERVICE_NAME", service_name),
+                          full_url=traces_url is not None)
     except ImportError as e:
         raise RuntimeError(
             "Tracing is configured (an OTLP endpoint is set) but OpenTelemetry is not "
