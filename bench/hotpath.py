@@ -148,6 +148,47 @@ def measure(pid: int, port: int, key: str, body: dict[str, object], seconds: int
     return n / seconds, (c1 - c0) / n * 1000
 
 
+def listening(proc: subprocess.Popen[bytes], port: int) -> subprocess.Popen[bytes]:
+    """Wait until ``proc`` listens on ``port``; stop it if it never does."""
+    try:
+        wait_port(port)
+    except BaseException:
+        proc.terminate()
+        proc.wait()
+        raise
+    return proc
+
+
+def start_upstream(port: int) -> subprocess.Popen[bytes]:
+    """Start the canned upstream on core 1 and wait until it listens."""
+    return listening(subprocess.Popen([TASKSET, "-c", "1", sys.executable,  # noqa: S603
+                                       __file__, "--upstream", str(port)],
+                                      stderr=subprocess.DEVNULL), port)
+
+
+def start_bastion(tmp: Path, up_port: int, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``bastion serve`` on core 0 (config and database in ``tmp``); return it and a key."""
+    py = sys.executable
+    cfg = tmp / "bastion.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        state: {{database: "sqlite:///{tmp}/b.db"}}
+        logging: {{level: warning}}
+        providers:
+          up: {{type: openai, base_url: "http://127.0.0.1:{up_port}/v1",
+                api_key: "env:UP_KEY"}}
+        models:
+          chat: {{targets: [up/gpt-4o-mini]}}
+    """))
+    env = {**os.environ, "UP_KEY": "sk-bench", "BASTION_KEY_HASH_SECRET": "bench"}
+    key = subprocess.run(  # noqa: S603
+        [py, "-m", "bastion.cli", "keys", "create", "--name", "bench", "--config", str(cfg)],
+        env=env, capture_output=True, text=True, check=True).stdout.strip()
+    gw = subprocess.Popen([TASKSET, "-c", "0", py, "-m", "bastion.cli", "serve",  # noqa: S603
+                           "--config", str(cfg), "--port", str(port)], env=env,
+                          stderr=subprocess.DEVNULL)
+    return listening(gw, port), key
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -158,12 +199,10 @@ def main() -> None:
     py = sys.executable
     up_port, pt_port, gw_port = free_port(), free_port(), free_port()
     quiet = {"stderr": subprocess.DEVNULL}
-    procs = [subprocess.Popen([TASKSET, "-c", "1", py, __file__,  # noqa: S603
-                               "--upstream", str(up_port)], **quiet)]
+    procs = [start_upstream(up_port)]
     tmp = Path(tempfile.mkdtemp())
     results: list[tuple[str, float, float]] = []
     try:
-        wait_port(up_port)
         pt = subprocess.Popen([TASKSET, "-c", "0", py, __file__, "--passthrough",  # noqa: S603
                                str(pt_port), str(up_port)], **quiet)
         procs.append(pt)
@@ -176,25 +215,8 @@ def main() -> None:
                                  args.connections)))
         pt.terminate()
         pt.wait()
-        cfg = tmp / "bastion.yaml"
-        cfg.write_text(textwrap.dedent(f"""
-            state: {{database: "sqlite:///{tmp}/b.db"}}
-            logging: {{level: warning}}
-            providers:
-              up: {{type: openai, base_url: "http://127.0.0.1:{up_port}/v1",
-                    api_key: "env:UP_KEY"}}
-            models:
-              chat: {{targets: [up/gpt-4o-mini]}}
-        """))
-        env = {**os.environ, "UP_KEY": "sk-bench", "BASTION_KEY_HASH_SECRET": "bench"}
-        key = subprocess.run(  # noqa: S603
-            [py, "-m", "bastion.cli", "keys", "create", "--name", "bench", "--config", str(cfg)],
-            env=env, capture_output=True, text=True, check=True).stdout.strip()
-        gw = subprocess.Popen([TASKSET, "-c", "0", py, "-m", "bastion.cli", "serve",  # noqa: S603
-                               "--config", str(cfg), "--port", str(gw_port)], env=env,
-                              stderr=subprocess.DEVNULL)
+        gw, key = start_bastion(tmp, up_port, gw_port)
         procs.append(gw)
-        wait_port(gw_port)
         results.append(("bastion", *measure(gw.pid, gw_port, key, BODY, args.seconds,
                                             args.connections)))
         results.append(("bastion, stream", *measure(gw.pid, gw_port, key, stream_body,

@@ -104,17 +104,19 @@ class Recorder:
         pt = usage.prompt_tokens if usage else 0
         ct = usage.completion_tokens if usage else 0
         target = ctx.target or ""
-        row = UsageRow(
-            ts=time.time(), request_id=ctx.request_id, key_id=ident.key_id if ident else None,
-            user=ident.user if ident else None, team=ident.team if ident else None,
-            alias=ctx.alias, target=ctx.target, status=ctx.status, prompt_tokens=pt,
-            completion_tokens=ct, cost_usd=ctx.cost_usd, latency_ms=round(elapsed * 1000, 2),
-            error_code=ctx.error_code, cached=bool(ctx.decisions.get("cache") == "hit"),
-            degraded=ctx.decisions.get("degraded"),
-        )
+        latency_ms = round(elapsed * 1000, 2)
+        key_id = ident.key_id if ident is not None else None
+        user = ident.user if ident is not None else None
         if self.db is not None and ident is not None:
             if len(self._rows) < _QUEUE_MAX:
-                self._rows.append(row)
+                self._rows.append(UsageRow(
+                    ts=time.time(), request_id=ctx.request_id, key_id=key_id, user=user,
+                    team=ident.team, alias=ctx.alias, target=ctx.target, status=ctx.status,
+                    prompt_tokens=pt, completion_tokens=ct, cost_usd=ctx.cost_usd,
+                    latency_ms=latency_ms, error_code=ctx.error_code,
+                    cached=ctx.decisions.get("cache") == "hit",
+                    degraded=ctx.decisions.get("degraded"),
+                ))
                 self._wake.set()
             else:
                 self.metrics.usage_dropped.inc()
@@ -127,9 +129,9 @@ class Recorder:
         if ctx.cost_usd:
             series.cost.inc(ctx.cost_usd)
         fields: dict[str, Any] = {
-            "request_id": ctx.request_id, "key_id": row.key_id, "user": row.user,
+            "request_id": ctx.request_id, "key_id": key_id, "user": user,
             "alias": ctx.alias, "target": ctx.target, "dialect": ctx.dialect,
-            "stream": ctx.stream, "status": ctx.status, "latency_ms": row.latency_ms,
+            "stream": ctx.stream, "status": ctx.status, "latency_ms": latency_ms,
             "prompt_tokens": pt, "completion_tokens": ct, "cost_usd": round(ctx.cost_usd, 8),
         }
         if ctx.error_code:

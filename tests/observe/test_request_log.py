@@ -1,0 +1,55 @@
+"""The per-request log line: valid JSON, prompt fields dropped, secrets masked anywhere."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from bastion.observe import logging as blog
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    old_config, old_sink = structlog.get_config(), list(blog._sink)
+    buf = io.StringIO()
+    blog.configure_logging(level="info", stream=buf)
+    yield buf
+    structlog.configure(**old_config)
+    blog._sink[:] = old_sink
+
+
+@pytest.mark.parametrize("secret", [
+    "bst_" + "A1b2" * 11,
+    "sk-proj-" + "Zz9_" * 10,
+    "AIza" + "Q" * 35,
+    "gsk_" + "a1" * 26,
+    "AKIA" + "ABCDEFGHIJKLMNOP",
+])
+def test_secrets_are_masked_wherever_they_hide(captured: io.StringIO, secret: str) -> None:
+    blog.emit(None, 20, "request", {
+        "key_id": "key_1", "note": f"failed with {secret}!",
+        "decisions": {"nested": [f"x {secret}"]}, "auth": f"BeArEr {secret}",
+    })
+    line = captured.getvalue()
+    assert secret not in line
+    event = json.loads(line)
+    assert event["note"] == "failed with [redacted]!"
+    assert event["decisions"]["nested"] == ["x [redacted]"]
+    assert event["auth"] == "[redacted]"
+    assert event["event"] == "request"
+    assert event["level"] == "info"
+    assert event["timestamp"].endswith("Z")
+
+
+def test_prompt_fields_are_not_logged_and_levels_filter(captured: io.StringIO) -> None:
+    blog.emit(None, 20, "request", {"messages": [{"content": "my diagnosis"}],
+                                    "content": "my diagnosis", "status": 200})
+    blog.emit(None, 10, "debug_detail", {"status": 200})  # below the level
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1
+    assert "diagnosis" not in lines[0]
+    assert json.loads(lines[0])["messages"] == "[not logged]"
