@@ -43,8 +43,10 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
     app = create_app(settings)
     # handler_cancellation: a client that leaves cancels its request, so the upstream
     # call (and its cost) stops too, streams waiting on a silent provider included.
+    # keepalive_timeout also bounds a connection that never completes its headers
+    # (aiohttp's default is an hour): a slowloris client cannot hold sockets for long.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           handler_cancellation=True,
+                           handler_cancellation=True, keepalive_timeout=75.0,
                            shutdown_timeout=10.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port,

@@ -124,3 +124,16 @@ def test_request_id_round_trip(gateway: GatewayServer) -> None:
     r = httpx.get(gateway.base_url + "/nowhere")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+def test_alias_kind_must_match_the_endpoint(gateway: GatewayServer) -> None:
+    key = gateway.create_key()
+    r = httpx.post(gateway.openai_base_url + "/embeddings", json={"model": "chat", "input": "x"},
+                   headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 400
+    assert "serves chat completions" in r.json()["error"]["message"]
+    r = httpx.post(gateway.openai_base_url + "/chat/completions",
+                   json={"model": "embeddings", "messages": [{"role": "user", "content": "x"}]},
+                   headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 400
+    assert "serves embeddings" in r.json()["error"]["message"]

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
 from bastion.api.common import decode, error_response, json_response, read_body, request_id
-from bastion.core.errors import GatewayError, InvalidRequest
+from bastion.core.errors import GatewayError, InvalidRequest, NotFound
 from bastion.stores.base import KeyRecord
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Bounds on what an operator may set: beyond them a value is a typo (or an attack on the
+# stores: a number past 64 bits, a NUL in a name), never a wish.
+MAX_LIMIT = 1_000_000_000  # rpm / tpm
+MAX_BUDGET_USD = 1e9
+MAX_EXPIRES_S = 100 * 365 * 86400.0
+MAX_GRACE_S = 365 * 86400.0
+MAX_LABEL = 200  # characters in a key's name, user or team
+MAX_ID = 128
 
 
 class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,6 +41,40 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
 
 class RotateKey(msgspec.Struct, forbid_unknown_fields=True):
     grace_s: float = 3600.0
+
+
+_create_decoder = msgspec.json.Decoder(CreateKey)
+_rotate_decoder = msgspec.json.Decoder(RotateKey)
+
+
+def check_create(spec: CreateKey, aliases: Iterable[str]) -> None:
+    """Refuse what no operator means: blank or unprintable labels, absurd numbers."""
+    if not spec.name.strip():
+        raise InvalidRequest("Give the key a `name`.", param="name")
+    for field in ("name", "user", "team"):
+        v = getattr(spec, field)
+        if v is not None and (len(v) > MAX_LABEL or not v.isprintable()):
+            raise InvalidRequest(f"`{field}` must be at most {MAX_LABEL} printable characters.",
+                                 param=field)
+    for field, most in (("rpm", MAX_LIMIT), ("tpm", MAX_LIMIT),
+                        ("budget_usd", MAX_BUDGET_USD), ("expires_in_s", MAX_EXPIRES_S)):
+        v = getattr(spec, field)
+        if v is not None and not 0 < v <= most:
+            raise InvalidRequest(f"`{field}` must be positive and at most {most:,.0f}.",
+                                 param=field)
+    known = set(aliases)
+    unknown = [m for m in spec.models or [] if m not in known]
+    if unknown:
+        shown = ", ".join(repr(m[:60]) for m in unknown[:5])
+        raise InvalidRequest(f"Unknown model aliases: {shown}.", param="models")
+
+
+def key_id(request: web.Request) -> str:
+    """The ``{id}`` of the path; an id no key could have is simply not found."""
+    kid = request.match_info["id"]
+    if len(kid) > MAX_ID or not kid.isprintable():
+        raise NotFound("No key with that id.")
+    return kid
 
 
 def key_view(rec: KeyRecord) -> dict[str, Any]:
@@ -65,17 +108,9 @@ class AdminRoutes:
         app.router.add_delete("/admin/users/{user}/data", g(self.delete_user))
 
     async def create_key(self, request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, 65536)
-        spec = decode(body, msgspec.json.Decoder(CreateKey).decode)
-        if not spec.name.strip():
-            raise InvalidRequest("Give the key a `name`.", param="name")
-        for field in ("rpm", "tpm", "budget_usd", "expires_in_s"):
-            v = getattr(spec, field)
-            if v is not None and v <= 0:
-                raise InvalidRequest(f"`{field}` must be positive.", param=field)
-        unknown = [m for m in spec.models or [] if m not in self.gw.route.aliases]
-        if unknown:
-            raise InvalidRequest(f"Unknown model aliases: {', '.join(unknown)}.", param="models")
+        body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)
+        spec = decode(body, _create_decoder.decode)
+        check_create(spec, self.gw.route.aliases)
         new = await self.gw.keys.create(**msgspec.structs.asdict(spec))
         return json_response({**key_view(new.record), "key": new.key}, status=201)
 
@@ -83,23 +118,29 @@ class AdminRoutes:
         return json_response({"data": [key_view(r) for r in await self.gw.keys.list()]})
 
     async def revoke_key(self, request: web.Request) -> web.StreamResponse:
-        await self.gw.keys.revoke(request.match_info["id"])
-        return json_response({"id": request.match_info["id"], "revoked": True})
+        kid = key_id(request)
+        await self.gw.keys.revoke(kid)
+        return json_response({"id": kid, "revoked": True})
 
     async def rotate_key(self, request: web.Request) -> web.StreamResponse:
+        kid = key_id(request)
         spec = RotateKey()
-        if request.can_read_body:
-            raw = await request.read()
-            if raw.strip():
-                spec = decode(raw, msgspec.json.Decoder(RotateKey).decode)
-        new = await self.gw.keys.rotate(request.match_info["id"], spec.grace_s)
+        raw = await read_body(request, 65536, self.gw.settings.server.body_timeout_s,
+                              empty_ok=True)
+        if raw.strip():
+            spec = decode(raw, _rotate_decoder.decode)
+        if not 0 <= spec.grace_s <= MAX_GRACE_S:
+            raise InvalidRequest(f"`grace_s` must be between 0 and {MAX_GRACE_S:,.0f} seconds.",
+                                 param="grace_s")
+        new = await self.gw.keys.rotate(kid, spec.grace_s)
         return json_response({**key_view(new.record), "key": new.key,
                               "old_key_valid_for_s": spec.grace_s})
 
     async def key_usage(self, request: web.Request) -> web.StreamResponse:
-        await self.gw.keys.get(request.match_info["id"])
+        kid = key_id(request)
+        await self.gw.keys.get(kid)
         await self.gw.recorder.flush()
-        totals = await self.gw.db.usage_totals(request.match_info["id"])
+        totals = await self.gw.db.usage_totals(kid)
         return json_response(dataclasses.asdict(totals))
 
     async def user_data(self, request: web.Request) -> web.StreamResponse:

@@ -45,7 +45,8 @@ class AnthropicRoutes:
         app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
 
     async def _read(self, request: web.Request) -> MessagesRequest:
-        body = await read_body(request, self.gw.settings.server.max_body_bytes)
+        server = self.gw.settings.server
+        body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
         return decode(body, request_decoder.decode)
 
     async def messages(self, request: web.Request) -> web.StreamResponse:

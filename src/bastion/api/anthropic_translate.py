@@ -35,10 +35,12 @@ from bastion.api.anthropic_wire import (
     anthropic_usage,
     stop_reason,
 )
+from bastion.api.common import check_model
 from bastion.core.errors import InvalidRequest
 from bastion.core.types import JSON, ChatRequest, ChatResponse, FunctionCall, Message, ToolCall
 
 _enc = msgspec.json.Encoder()
+MAX_OUTPUT_TOKENS = 10_000_000  # as the OpenAI door: far above any model, catches nonsense
 
 
 def validate(req: MessagesRequest) -> None:
@@ -46,12 +48,21 @@ def validate(req: MessagesRequest) -> None:
     if req.max_tokens is None:
         raise InvalidRequest("max_tokens: Field required. Give `max_tokens`, the most "
                              "tokens the answer may use.", param="max_tokens")
-    if req.max_tokens < 1:
-        raise InvalidRequest("`max_tokens` must be at least 1.", param="max_tokens")
+    if not 1 <= req.max_tokens <= MAX_OUTPUT_TOKENS:
+        raise InvalidRequest(f"`max_tokens` must be at least 1 (and at most "
+                             f"{MAX_OUTPUT_TOKENS:,}).", param="max_tokens")
+    check_model(req.model)
     if not req.messages:
         raise InvalidRequest("Give at least one message in `messages`.", param="messages")
     if req.temperature is not None and not 0.0 <= req.temperature <= 1.0:
         raise InvalidRequest("`temperature` must be between 0 and 1.", param="temperature")
+    if req.top_p is not None and not 0.0 <= req.top_p <= 1.0:
+        raise InvalidRequest("`top_p` must be between 0 and 1.", param="top_p")
+    if req.top_k is not None and req.top_k < 0:
+        raise InvalidRequest("`top_k` must not be negative.", param="top_k")
+    user = (req.metadata or {}).get("user_id")
+    if user is not None and not isinstance(user, str):
+        raise InvalidRequest("`metadata.user_id` must be a string.", param="metadata.user_id")
 
 
 def to_canonical(req: MessagesRequest) -> tuple[ChatRequest, AnthropicChannel]:
@@ -69,7 +80,7 @@ def to_canonical(req: MessagesRequest) -> tuple[ChatRequest, AnthropicChannel]:
                                  "system instructions in the top-level `system` field.",
                                  param=f"messages[{i}].role")
     tools = [_tool(t, i) for i, t in enumerate(req.tools)] if req.tools else None
-    tool_choice, parallel = _tool_choice(req.tool_choice, bool(tools))
+    tool_choice, parallel = _tool_choice(req.tool_choice, tools)
     fmt = (req.output_config or {}).get("format")
     response_format = ({"type": "json_schema", "json_schema": {
         "name": "output", "schema": fmt.get("schema") or {}}}
@@ -137,11 +148,13 @@ def _tool_result(b: Block, user_parts: list[JSON], where: str) -> Message:
 def _parts(b: Block, where: str) -> list[JSON]:
     """Canonical content parts for one user-side block."""
     if b.type == "text":
-        return [{"type": "text", "text": b.text or ""}]
+        if b.text is None:
+            raise InvalidRequest(f"{where}.text: Field required.", param=f"{where}.text")
+        return [{"type": "text", "text": b.text}]
     src = b.source or {}
     parts = None
     if b.type == "image":
-        parts = _image(src)
+        parts = _image(src, where)
     elif b.type == "document":
         parts = _document(b, src, where)
     else:
@@ -154,11 +167,21 @@ def _parts(b: Block, where: str) -> list[JSON]:
     return parts
 
 
-def _image(src: JSON) -> list[JSON] | None:
+def _text_field(src: JSON, name: str, where: str, default: str | None = None) -> str:
+    """``src[name]`` as a string (``default`` when absent and allowed), else a 400."""
+    value = src.get(name, default)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}.source.{name} must be a string.",
+                             param=f"{where}.source.{name}")
+    return value
+
+
+def _image(src: JSON, where: str) -> list[JSON] | None:
     if src.get("type") == "base64":
-        url = f"data:{src.get('media_type', 'image/png')};base64,{src.get('data', '')}"
+        media = _text_field(src, "media_type", where, "image/png")
+        url = f"data:{media};base64,{_text_field(src, 'data', where)}"
     elif src.get("type") == "url":
-        url = src.get("url", "")
+        url = _text_field(src, "url", where)
     else:
         return None
     return [{"type": "image_url", "image_url": {"url": url}}]
@@ -167,17 +190,21 @@ def _image(src: JSON) -> list[JSON] | None:
 def _document(b: Block, src: JSON, where: str) -> list[JSON] | None:
     kind = src.get("type")
     if kind == "text":
-        return [{"type": "text", "text": src.get("data", "")}]
+        return [{"type": "text", "text": _text_field(src, "data", where)}]
     if kind == "content":
         inner = src.get("content")
         if isinstance(inner, str):
             return [{"type": "text", "text": inner}]
-        blocks = msgspec.convert(inner or [], list[Block])
+        try:
+            blocks = msgspec.convert(inner or [], list[Block])
+        except msgspec.ValidationError:
+            raise InvalidRequest(f"{where}.source.content must be a string or a list of "
+                                 "content blocks.", param=f"{where}.source.content") from None
         return [p for k, x in enumerate(blocks) for p in _parts(x, f"{where}.source[{k}]")]
     if kind == "base64" and src.get("media_type") == "application/pdf":
         return [{"type": "file", "file": {
             "filename": b.title or "document.pdf",
-            "file_data": f"data:application/pdf;base64,{src.get('data', '')}"}}]
+            "file_data": f"data:application/pdf;base64,{_text_field(src, 'data', where)}"}}]
     return None
 
 
@@ -191,6 +218,10 @@ def _assistant_turn(m: InMessage, i: int) -> Message:
         if b.type == "text":
             text.append(b.text or "")
         elif b.type == "tool_use":
+            if not b.id or not b.name:
+                where = f"messages[{i}].content[{j}]"
+                raise InvalidRequest(f"{where}: a tool_use block needs an `id` and a `name`.",
+                                     param=where)
             args = _enc.encode(b.input if b.input is not None else {}).decode()
             calls.append(ToolCall(id=b.id, type="function",
                                   function=FunctionCall(name=b.name, arguments=args)))
@@ -216,14 +247,23 @@ def _tool(t: JSON, i: int) -> JSON:
     if not isinstance(name, str) or not name:
         raise InvalidRequest(f"tools[{i}].name: Field required.", param=f"tools[{i}].name")
     fn: JSON = {"name": name}
-    if t.get("description"):
-        fn["description"] = t["description"]
-    fn["parameters"] = t.get("input_schema") or {"type": "object", "properties": {}}
+    desc = t.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise InvalidRequest(f"tools[{i}].description must be a string.",
+                             param=f"tools[{i}].description")
+    if desc:
+        fn["description"] = desc
+    schema = t.get("input_schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise InvalidRequest(f"tools[{i}].input_schema must be a JSON Schema object.",
+                             param=f"tools[{i}].input_schema")
+    fn["parameters"] = schema or {"type": "object", "properties": {}}
     return {"type": "function", "function": fn}
 
 
-def _tool_choice(tc: JSON | None, have_tools: bool) -> tuple[str | JSON | None, bool | None]:
-    if tc is None or not have_tools:
+def _tool_choice(tc: JSON | None,
+                 tools: list[JSON] | None) -> tuple[str | JSON | None, bool | None]:
+    if tc is None or not tools:
         return None, None
     parallel = False if tc.get("disable_parallel_tool_use") else None
     kind = tc.get("type")
@@ -234,6 +274,9 @@ def _tool_choice(tc: JSON | None, have_tools: bool) -> tuple[str | JSON | None, 
     if kind == "none":
         return "none", None
     if kind == "tool" and isinstance(tc.get("name"), str):
+        if all(t["function"]["name"] != tc["name"] for t in tools):
+            raise InvalidRequest("`tool_choice` names a tool that is not in `tools`.",
+                                 param="tool_choice.name")
         return {"type": "function", "function": {"name": tc["name"]}}, parallel
     raise InvalidRequest("`tool_choice` must be of type auto, any, tool (with a name) or none.",
                          param="tool_choice")

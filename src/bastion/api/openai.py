@@ -18,9 +18,10 @@ from bastion.api.common import (
     request_id,
 )
 from bastion.api.streaming import write_sse
+from bastion.api.validate import validate_chat, validate_embeddings
 from bastion.core.context import ChunkStream, Context, Reply
-from bastion.core.errors import GatewayError, InvalidRequest
-from bastion.core.types import ChatRequest, chat_request_decoder, embedding_request_decoder
+from bastion.core.errors import GatewayError
+from bastion.core.types import chat_request_decoder, embedding_request_decoder
 from bastion.steps.authenticate import presented_key
 
 if TYPE_CHECKING:
@@ -28,19 +29,6 @@ if TYPE_CHECKING:
 
 _enc = msgspec.json.Encoder()
 DONE = b"data: [DONE]\n\n"
-
-
-def validate_chat(req: ChatRequest) -> None:
-    if not req.messages:
-        raise InvalidRequest("Give at least one message in `messages`.", param="messages")
-    if req.n is not None and not 1 <= req.n <= 128:
-        raise InvalidRequest("`n` must be between 1 and 128.", param="n")
-    if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
-        raise InvalidRequest("`top_logprobs` must be between 0 and 20.", param="top_logprobs")
-    for i, m in enumerate(req.messages):
-        if m.role not in ("system", "developer", "user", "assistant", "tool", "function"):
-            raise InvalidRequest(f"messages[{i}].role {m.role!r} is not a known role.",
-                                 param=f"messages[{i}].role")
 
 
 async def openai_sse(ctx: Context, stream: ChunkStream) -> AsyncIterator[bytes]:
@@ -71,10 +59,14 @@ class OpenAIRoutes:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model}", self.model)
 
+    async def _body(self, request: web.Request) -> bytes:
+        server = self.gw.settings.server
+        return await read_body(request, server.max_body_bytes, server.body_timeout_s)
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         rid = request_id(request)
         try:
-            body = await read_body(request, self.gw.settings.server.max_body_bytes)
+            body = await self._body(request)
             req = decode(body, chat_request_decoder.decode)
             validate_chat(req)
             ctx = Context(request=req, request_id=rid, headers=request.headers,
@@ -94,10 +86,9 @@ class OpenAIRoutes:
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         rid = request_id(request)
         try:
-            body = await read_body(request, self.gw.settings.server.max_body_bytes)
+            body = await self._body(request)
             req = decode(body, embedding_request_decoder.decode)
-            if not req.input:
-                raise InvalidRequest("Give some `input` to embed.", param="input")
+            validate_embeddings(req)
             ctx = Context(request=req, request_id=rid, kind="embeddings",
                           headers=request.headers, client_ip=request.remote)
             reply = await self.gw.pipeline(ctx)

@@ -61,6 +61,9 @@ class ServerSettings(Strict):
     port: int = Field(8787, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=256)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # A request body must arrive within this many seconds of the headers (slow or stalled
+    # clients get 408 and the connection is closed, so they cannot hold a worker's sockets).
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
 
 
 class LoggingSettings(Strict):

@@ -12,6 +12,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     GatewayError
     ├── InvalidRequest                400 invalid_request
     │   ├── BodyTooLarge              413 request_too_large
+    │   ├── RequestTimeout            408 request_timeout
     │   └── UnsupportedMediaType      415 invalid_request
     ├── AuthenticationFailed          401 invalid_api_key
     ├── AdminAuthFailed               401 invalid_master_key
@@ -83,6 +84,14 @@ class BodyTooLarge(InvalidRequest):
     status = 413
     code = "request_too_large"
     default_message = "The request body is larger than this gateway accepts."
+
+
+class RequestTimeout(InvalidRequest):
+    """The client took too long to send its request body (a stalled or slowloris client)."""
+
+    status = 408
+    code = "request_timeout"
+    default_message = "The request body did not arrive in time. Please send it again."
 
 
 class UnsupportedMediaType(InvalidRequest):

@@ -35,6 +35,7 @@ from typing import Any
 from bastion.config.settings import Compliance, Price
 from bastion.core.context import Context, Reply
 from bastion.core.errors import (
+    InvalidRequest,
     ModelNotFound,
     NoCompliantProvider,
     ProviderBadRequest,
@@ -171,6 +172,11 @@ class Route:
 
     async def __call__(self, ctx: Context) -> Reply:
         route = self.alias(ctx.alias)
+        if route.kind != ctx.kind:
+            what = "embeddings" if route.kind == "embeddings" else "chat completions"
+            raise InvalidRequest(f"The model {ctx.alias!r} serves {what}; use a "
+                                 f"{'chat' if ctx.kind == 'chat' else 'embeddings'} model "
+                                 "for this endpoint.", param="model")
         if ctx.deadline is None:
             ctx.deadline = ctx.started + route.total_timeout_s
         targets: Sequence[Target] = route.targets
