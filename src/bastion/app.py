@@ -149,10 +149,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.openai import OpenAIRoutes
 
     gw = Gateway(settings, env)
-    from bastion.api.middleware import errors_middleware
+    from bastion.api.middleware import add_fallback
 
-    app = web.Application(client_max_size=settings.server.max_body_bytes + 1024,
-                          middlewares=[errors_middleware])
+    # No middlewares: aiohttp builds a middleware chain per request; every handler is
+    # guarded once at registration instead (api/middleware.py).
+    app = web.Application(client_max_size=settings.server.max_body_bytes + 1024)
     app[GATEWAY] = gw
     OpenAIRoutes(gw).register(app)
     AnthropicRoutes(gw).register(app)
@@ -161,6 +162,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     ResilienceAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
+    add_fallback(app)  # last: unknown paths and wrong methods
 
     async def on_startup(_app: web.Application) -> None:
         await gw.start()

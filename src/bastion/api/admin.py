@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from bastion.api.common import decode, error_response, json_response, read_body, request_id
+from bastion.api.middleware import add_route
 from bastion.core.errors import GatewayError, InvalidRequest, NotFound
 from bastion.stores.base import KeyRecord
 
@@ -99,13 +100,13 @@ class AdminRoutes:
 
     def register(self, app: web.Application) -> None:
         g = self._guard
-        app.router.add_post("/admin/keys", g(self.create_key))
-        app.router.add_get("/admin/keys", g(self.list_keys))
-        app.router.add_delete("/admin/keys/{id}", g(self.revoke_key))
-        app.router.add_post("/admin/keys/{id}/rotate", g(self.rotate_key))
-        app.router.add_get("/admin/keys/{id}/usage", g(self.key_usage))
-        app.router.add_get("/admin/users/{user}/data", g(self.user_data))
-        app.router.add_delete("/admin/users/{user}/data", g(self.delete_user))
+        add_route(app, "POST", "/admin/keys", g(self.create_key))
+        add_route(app, "GET", "/admin/keys", g(self.list_keys))
+        add_route(app, "DELETE", "/admin/keys/{id}", g(self.revoke_key))
+        add_route(app, "POST", "/admin/keys/{id}/rotate", g(self.rotate_key))
+        add_route(app, "GET", "/admin/keys/{id}/usage", g(self.key_usage))
+        add_route(app, "GET", "/admin/users/{user}/data", g(self.user_data))
+        add_route(app, "DELETE", "/admin/users/{user}/data", g(self.delete_user))
 
     async def create_key(self, request: web.Request) -> web.StreamResponse:
         body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)

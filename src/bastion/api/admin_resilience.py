@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bastion.api.common import error_response, json_response, request_id
+from bastion.api.middleware import add_route
 from bastion.core.errors import GatewayError
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class ResilienceAdminRoutes:
         self.gw = gateway
 
     def register(self, app: web.Application) -> None:
-        app.router.add_get("/admin/breakers", self.breakers)
+        add_route(app, "GET", "/admin/breakers", self.breakers)
 
     async def breakers(self, request: web.Request) -> web.StreamResponse:
         try:

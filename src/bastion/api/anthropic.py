@@ -24,6 +24,7 @@ from bastion.api.anthropic_wire import (
     request_decoder,
 )
 from bastion.api.common import decode, error_response, json_response, read_body, request_id
+from bastion.api.middleware import add_route
 from bastion.api.streaming import write_sse
 from bastion.core.context import Context, Reply
 from bastion.core.errors import GatewayError, ModelNotAllowed
@@ -41,8 +42,8 @@ class AnthropicRoutes:
         self.gw = gateway
 
     def register(self, app: web.Application) -> None:
-        app.router.add_post("/v1/messages", self.messages)
-        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
+        add_route(app, "POST", "/v1/messages", self.messages)
+        add_route(app, "POST", "/v1/messages/count_tokens", self.count_tokens)
 
     async def _read(self, request: web.Request) -> MessagesRequest:
         server = self.gw.settings.server

@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bastion.api.common import json_response
+from bastion.api.middleware import add_route
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -18,9 +19,9 @@ class HealthRoutes:
         self.gw = gateway
 
     def register(self, app: web.Application) -> None:
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics)
+        add_route(app, "GET", "/healthz", self.healthz)
+        add_route(app, "GET", "/readyz", self.readyz)
+        add_route(app, "GET", "/metrics", self.metrics)
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         return json_response({"status": "ok"})

@@ -1,4 +1,12 @@
-"""The one middleware: unknown routes and unexpected failures become JSON errors.
+"""Every route's last line of defence, without an aiohttp middleware.
+
+aiohttp builds a middleware chain per request (partials and a context manager
+each time), which costs more than the rest of a small request's handling, so the
+gateway has none. Instead :func:`add_route` wraps each handler once, at start-up,
+in :func:`guarded`: a :class:`GatewayError` becomes its JSON error, anything
+unexpected is logged with its trace and answered with a polite 500. A catch-all
+route (:func:`add_fallback`, registered last) answers unknown paths with 404 and
+known paths with the wrong method with 405, in the same JSON shape.
 
 Nothing the gateway answers is ever a stack trace; the trace goes to the log.
 """
@@ -10,9 +18,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bastion.api.common import error_response, request_id
-from bastion.core.errors import GatewayError, InvalidRequest, NotFound
+from bastion.core.errors import BodyTooLarge, GatewayError, InvalidRequest, NotFound
 from bastion.observe.logging import get_logger
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _log = get_logger("bastion.server")
 
 
@@ -22,26 +31,50 @@ class MethodNotAllowed(InvalidRequest):
     default_message = "That HTTP method is not supported on this path."
 
 
-@web.middleware
-async def errors_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    shape = "anthropic" if request.path.startswith("/v1/messages") else "openai"
-    try:
-        return await handler(request)
-    except web.HTTPNotFound:
-        return error_response(NotFound(f"No route for {request.path}."), request_id(request),
-                              shape)
-    except web.HTTPMethodNotAllowed:
-        return error_response(MethodNotAllowed(), request_id(request), shape)
-    except web.HTTPRequestEntityTooLarge:
-        from bastion.core.errors import BodyTooLarge
+def _shape(request: web.Request) -> str:
+    return "anthropic" if request.path.startswith("/v1/messages") else "openai"
 
-        return error_response(BodyTooLarge(), request_id(request), shape)
-    except web.HTTPException:
-        raise
-    except GatewayError as e:
-        return error_response(e, request_id(request), shape)
-    except Exception:  # noqa: BLE001 - the last line of defence: log it, answer politely
-        _log.exception("unhandled_error", path=request.path, method=request.method)
-        return error_response(GatewayError(), request_id(request), shape)
+
+def guarded(handler: Handler) -> Handler:
+    """``handler`` with gateway errors and unexpected failures turned into JSON errors."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except GatewayError as e:
+            return error_response(e, request_id(request), _shape(request))
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(BodyTooLarge(), request_id(request), _shape(request))
+        except web.HTTPException:
+            raise
+        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer politely
+            _log.exception("unhandled_error", path=request.path, method=request.method)
+            return error_response(GatewayError(), request_id(request), _shape(request))
+
+    run.__qualname__ = f"guarded({getattr(handler, '__qualname__', 'handler')})"
+    return run
+
+
+def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Register ``handler`` for ``method`` on ``path``, guarded (see the module docstring)."""
+    app.router.add_route(method, path, guarded(handler))
+    if method == "GET":
+        app.router.add_route("HEAD", path, guarded(handler))
+
+
+def add_fallback(app: web.Application) -> None:
+    """The catch-all route: 405 for a known path with another method, else 404."""
+    resource = app.router.add_resource("/{tail:.*}")
+
+    async def fallback(request: web.Request) -> web.StreamResponse:
+        for other in request.app.router.resources():
+            if other is resource:
+                continue
+            match, allowed = await other.resolve(request)
+            if match is None and allowed:
+                return error_response(MethodNotAllowed(), request_id(request),
+                                      _shape(request))
+        return error_response(NotFound(f"No route for {request.path[:200]}."),
+                              request_id(request), _shape(request))
+
+    resource.add_route("*", fallback)

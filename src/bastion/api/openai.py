@@ -17,6 +17,7 @@ from bastion.api.common import (
     read_body,
     request_id,
 )
+from bastion.api.middleware import add_route
 from bastion.api.streaming import write_sse
 from bastion.api.validate import validate_chat, validate_embeddings
 from bastion.core.context import ChunkStream, Context, Reply
@@ -52,12 +53,12 @@ class OpenAIRoutes:
         self.gw = gateway
 
     def register(self, app: web.Application) -> None:
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/chat/completions", self.chat)
-        app.router.add_post("/v1/embeddings", self.embeddings)
-        app.router.add_post("/embeddings", self.embeddings)
-        app.router.add_get("/v1/models", self.models)
-        app.router.add_get("/v1/models/{model}", self.model)
+        add_route(app, "POST", "/v1/chat/completions", self.chat)
+        add_route(app, "POST", "/chat/completions", self.chat)
+        add_route(app, "POST", "/v1/embeddings", self.embeddings)
+        add_route(app, "POST", "/embeddings", self.embeddings)
+        add_route(app, "GET", "/v1/models", self.models)
+        add_route(app, "GET", "/v1/models/{model}", self.model)
 
     async def _body(self, request: web.Request) -> bytes:
         server = self.gw.settings.server
