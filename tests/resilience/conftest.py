@@ -1,4 +1,5 @@
-"""Fixtures for the resilience tests: fake upstream_factory, gateways in front of them, logs."""
+"""Fixtures for the resilience tests: settings for gateways in front of fake upstreams,
+and captured logs (the factories live in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 import structlog
 
 from bastion.observe.logging import configure_logging
-from bastion.testing import GatewayServer
 
 
 @pytest.fixture
@@ -39,21 +39,6 @@ def gateway_settings(targets: dict[str, str], *, alias: dict[str, Any] | None = 
         "models": {"chat": chat},
         "resilience": resilience or {},
     }
-
-
-@pytest.fixture
-def gateways() -> Iterator[Callable[..., GatewayServer]]:
-    """``make(settings)`` starts a GatewayServer, stopped after the test."""
-    started: list[GatewayServer] = []
-
-    def make(settings: dict[str, Any]) -> GatewayServer:
-        gw = GatewayServer(settings).start()
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.stop()
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ async def test_slow_redis_is_cut_by_the_timeout(redis_url: str, prefix: str) -> 
 
 def test_two_gateways_share_a_breaker_through_redis(
     redis_url: str, upstream_factory: Callable[[], FakeUpstream],
-    gateways: Callable[..., GatewayServer], settings_for: Callable[..., dict[str, Any]],
+    gateway_factory: Callable[..., GatewayServer], settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("status", status=500)
@@ -122,7 +122,7 @@ def test_two_gateways_share_a_breaker_through_redis(
                                                     "cooldown_ms": 60000},
                                         "redis_prefix": f"test:gwbreaker:{uuid.uuid4().hex}:"})
     settings["state"] = {"database": "memory://", "redis": redis_url}
-    one, two = gateways(settings), gateways(settings)
+    one, two = gateway_factory(settings), gateway_factory(settings)
     for gw in (one, one, two, two):
         c = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)
         r = c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])

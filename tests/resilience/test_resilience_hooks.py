@@ -14,13 +14,13 @@ from bastion.testing import Behavior, FakeUpstream, GatewayServer
 
 
 def test_stale_cached_answer_is_served_when_every_target_fails(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     import time
 
     up = upstream_factory()
-    gw = gateways(settings_for({"only": up.base_url}, alias={
+    gw = gateway_factory(settings_for({"only": up.base_url}, alias={
         "fallback_message": "busy", "cache": {"enabled": "on", "ttl_s": 0.3, "stale_ttl_s": 60}}))
     c = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)
     msgs: Any = [{"role": "user", "content": "what is our refund policy?"}]

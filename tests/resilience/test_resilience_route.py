@@ -26,12 +26,12 @@ def ask(c: openai.OpenAI) -> Any:
 
 
 def test_failing_primary_opens_its_breaker_and_traffic_returns_after_recovery(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("status", status=500)
-    gw = gateways(settings_for(
+    gw = gateway_factory(settings_for(
         {"primary": primary.base_url, "secondary": secondary.base_url},
         resilience={"breaker": {"failure_threshold": 3, "cooldown_ms": 400}}))
     c = client(gw)
@@ -60,13 +60,13 @@ def test_failing_primary_opens_its_breaker_and_traffic_returns_after_recovery(
 
 
 def test_429_with_retry_after_is_retried_after_the_advised_delay(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     up = upstream_factory()
     up.push(Behavior("status", status=429, retry_after="1"),
             Behavior("status", status=429, retry_after="1"))
-    gw = gateways(settings_for({"only": up.base_url}))
+    gw = gateway_factory(settings_for({"only": up.base_url}))
     r = ask(client(gw))
     assert r.http_response.status_code == 200
     assert r.parse().choices[0].message.content == "You said: hello"
@@ -79,23 +79,23 @@ def test_429_with_retry_after_is_retried_after_the_advised_delay(
 
 
 def test_rate_limit_reset_header_is_honoured(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     up = upstream_factory()
     up.push(Behavior("status", status=429, headers={"x-ratelimit-reset-requests": "400ms"}))
-    gw = gateways(settings_for({"only": up.base_url}))
+    gw = gateway_factory(settings_for({"only": up.base_url}))
     assert ask(client(gw)).http_response.status_code == 200
     assert up.received[1].at - up.received[0].at >= 0.38
 
 
 def test_advice_longer_than_the_deadline_fails_fast(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     up = upstream_factory()
     up.push(Behavior("status", status=429, retry_after="30"))
-    gw = gateways(settings_for({"only": up.base_url},
+    gw = gateway_factory(settings_for({"only": up.base_url},
                                alias={"timeout_ms": {"first_byte": 1000, "total": 3000}}))
     started = time.monotonic()
     with pytest.raises(openai.InternalServerError) as e:
@@ -107,12 +107,12 @@ def test_advice_longer_than_the_deadline_fails_fast(
 
 
 def test_hanging_primary_answers_from_the_secondary_within_the_first_byte_timeout(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("hang", delay_s=1.0)
-    gw = gateways(settings_for(
+    gw = gateway_factory(settings_for(
         {"primary": primary.base_url, "secondary": secondary.base_url},
         alias={"timeout_ms": {"connect": 500, "first_byte": 600, "total": 10000}}))
     c = client(gw)
@@ -135,12 +135,12 @@ def test_hanging_primary_answers_from_the_secondary_within_the_first_byte_timeou
 ])
 @pytest.mark.parametrize("stream", [False, True])
 def test_failures_before_the_first_byte_fall_back_transparently(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], behavior: Behavior, stream: bool,
 ) -> None:
     primary, secondary = upstream_factory(), upstream_factory()
     primary.default = behavior
-    gw = gateways(settings_for(
+    gw = gateway_factory(settings_for(
         {"primary": primary.base_url, "secondary": secondary.base_url},
         alias={"timeout_ms": {"connect": 500, "first_byte": 500, "total": 10000}}))
     c = client(gw)
@@ -159,23 +159,23 @@ def test_failures_before_the_first_byte_fall_back_transparently(
 
 
 def test_connection_refused_falls_back(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], closed_port: int,
 ) -> None:
     secondary = upstream_factory()
-    gw = gateways(settings_for({"down": f"http://127.0.0.1:{closed_port}",
+    gw = gateway_factory(settings_for({"down": f"http://127.0.0.1:{closed_port}",
                                 "secondary": secondary.base_url}))
     assert ask(client(gw)).parse().model == "secondary-model"
 
 
 def test_every_target_down_serves_the_static_message_marked_degraded(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], closed_port: int,
 ) -> None:
     up = upstream_factory()
     up.default = Behavior("status", status=500)
     message = "Our assistant is busy right now. Please try again in a minute."
-    gw = gateways(settings_for({"a": up.base_url, "b": f"http://127.0.0.1:{closed_port}"},
+    gw = gateway_factory(settings_for({"a": up.base_url, "b": f"http://127.0.0.1:{closed_port}"},
                                alias={"fallback_message": message}))
     c = client(gw)
     r = ask(c)
@@ -186,13 +186,13 @@ def test_every_target_down_serves_the_static_message_marked_degraded(
 
 
 def test_every_target_down_without_a_degraded_answer_is_a_friendly_503(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], closed_port: int,
 ) -> None:
     up = upstream_factory()
     up.default = Behavior("status", status=500, body=b'{"error": {"message": "db-7.internal '
                                                       b'exploded: sk-live-abcdefabcdef"}}')
-    gw = gateways(settings_for({"a": up.base_url, "b": f"http://127.0.0.1:{closed_port}"}))
+    gw = gateway_factory(settings_for({"a": up.base_url, "b": f"http://127.0.0.1:{closed_port}"}))
     key = gw.create_key()
     for stream in (False, True):
         r = httpx.post(gw.openai_base_url + "/chat/completions",
@@ -208,13 +208,14 @@ def test_every_target_down_without_a_degraded_answer_is_a_friendly_503(
 
 
 def test_stream_cut_after_the_first_byte_ends_with_an_error_event(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     primary, secondary = upstream_factory(), upstream_factory()
     primary.push(Behavior("cut_stream"), Behavior("stall_stream", delay_s=1.0))
-    gw = gateways(settings_for({"primary": primary.base_url, "secondary": secondary.base_url},
-                               resilience={"stream_idle_timeout_ms": 300}))
+    gw = gateway_factory(settings_for(
+        {"primary": primary.base_url, "secondary": secondary.base_url},
+        resilience={"stream_idle_timeout_ms": 300}))
     key = gw.create_key()
     long = [{"role": "user", "content": "tell me a long story " * 5}]
     for _ in range(2):  # a cut, then a stall past the idle timeout
@@ -229,12 +230,12 @@ def test_stream_cut_after_the_first_byte_ends_with_an_error_event(
 
 
 def test_deadline_bounds_retries_and_fallbacks_together(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     a, b = upstream_factory(), upstream_factory()
     a.default = b.default = Behavior("hang", delay_s=1.0)
-    gw = gateways(settings_for({"a": a.base_url, "b": b.base_url},
+    gw = gateway_factory(settings_for({"a": a.base_url, "b": b.base_url},
                                alias={"timeout_ms": {"first_byte": 600, "total": 900}}))
     started = time.monotonic()
     with pytest.raises(openai.InternalServerError):
@@ -245,7 +246,7 @@ def test_deadline_bounds_retries_and_fallbacks_together(
 
 
 def test_local_model_answers_when_the_cloud_is_down(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     cloud, local = upstream_factory(), upstream_factory()
@@ -254,7 +255,7 @@ def test_local_model_answers_when_the_cloud_is_down(
                             alias={"fallback_message": "busy",
                                    "resilience": {"local_fallback": "ollama/llama3.2"}})
     settings["providers"]["ollama"] = {"type": "openai_compatible", "base_url": local.base_url}
-    gw = gateways(settings)
+    gw = gateway_factory(settings)
     r = ask(client(gw))
     assert r.headers["x-bastion-degraded"] == "local"
     assert r.parse().model == "llama3.2"
@@ -262,11 +263,11 @@ def test_local_model_answers_when_the_cloud_is_down(
 
 
 def test_phi_skips_targets_without_a_baa(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]],
 ) -> None:
     plain, covered = upstream_factory(), upstream_factory()
-    gw = gateways(settings_for({"plain": plain.base_url, "covered": covered.base_url},
+    gw = gateway_factory(settings_for({"plain": plain.base_url, "covered": covered.base_url},
                                providers={"covered": {"compliance": {"baa": True}}}))
     from bastion.core.context import Context
     from bastion.core.types import ChatRequest, Message
@@ -283,14 +284,15 @@ def test_phi_skips_targets_without_a_baa(
 
 
 def test_failure_logs_carry_no_prompt_and_no_key(
-    upstream_factory: Callable[[], FakeUpstream], gateways: Callable[..., GatewayServer],
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
     settings_for: Callable[..., dict[str, Any]], captured_logs: Any,
 ) -> None:
     import json
 
     primary, secondary = upstream_factory(), upstream_factory()
     primary.default = Behavior("status", status=500)
-    gw = gateways(settings_for({"primary": primary.base_url, "secondary": secondary.base_url}))
+    gw = gateway_factory(settings_for(
+        {"primary": primary.base_url, "secondary": secondary.base_url}))
     key = gw.create_key()
     secret = "my card is 4111 1111 1111 1111 and the secret word is pumpernickel"
     c = openai.OpenAI(base_url=gw.openai_base_url, api_key=key, max_retries=0)
