@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -43,10 +44,12 @@ def test_tracing_is_off_and_free_without_an_endpoint() -> None:
     assert trace_steps(steps, tracer) == steps  # the very same steps: no wrapper at all
 
 
-def test_tracing_configured_without_opentelemetry_says_what_to_install() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("opentelemetry.sdk") is not None:
-        pytest.skip("the OpenTelemetry SDK is installed here")
+def test_tracing_configured_without_opentelemetry_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A None entry in sys.modules makes the import fail as if the SDK were not installed.
+    for name in ("opentelemetry.sdk", "opentelemetry.sdk.trace",
+                 "opentelemetry.sdk.trace.export", "opentelemetry.sdk.resources",
+                 "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(RuntimeError, match="opentelemetry-exporter-otlp-proto-http"):
         build_tracer(None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
