@@ -199,17 +199,18 @@ def test_vendor_429_and_malformed(client: openai.OpenAI, up: FakeUpstream) -> No
 
 def test_unreadable_key_falls_back(upstream_oa: FakeUpstream, tmp_path: Any) -> None:
     """A key that cannot be read is a provider failure (the next target answers), not a
-    crash; that holds for the Gemini adapter too."""
+    crash; that holds for the Gemini and Anthropic adapters too."""
     base = upstream_oa.base_url
     settings = {
         "providers": {
             "broken": {"type": "openai", "base_url": base + "/v1",
                        "api_key": f"file:{tmp_path}/missing.key"},
             "gem-broken": {"type": "gemini", "base_url": base, "api_key": "env:NOT_SET"},
+            "anth-broken": {"type": "anthropic", "base_url": base, "api_key": "env:NOT_SET"},
             "oa": {"type": "openai", "base_url": base + "/v1", "api_key": "env:OA_KEY"},
         },
         "models": {"chat": {"targets": ["broken/gpt-4o-mini", "gem-broken/gemini-2.5-flash",
-                                        "oa/gpt-4o-mini"]},
+                                        "anth-broken/claude-haiku-4-5", "oa/gpt-4o-mini"]},
                    "only-broken": {"targets": ["broken/gpt-4o-mini"]}},
         "resilience": NO_RETRY,
     }

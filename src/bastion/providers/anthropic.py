@@ -31,7 +31,7 @@ from bastion.core.types import (
 )
 from bastion.providers.anthropic_wire import StreamReader, build_request, to_chat_response
 from bastion.providers.base import Call, Provider
-from bastion.providers.http import new_session, post, read_body, sse_events
+from bastion.providers.http import new_session, post, provider_key, read_body, sse_events
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -61,7 +61,7 @@ class AnthropicProvider:
     async def _headers(self, ch: AnthropicChannel | None) -> dict[str, str]:
         h = dict(self._base_headers)
         if self._key is not None:
-            h["x-api-key"] = (await self._key.get()).reveal()
+            h["x-api-key"] = await provider_key(self._key, self.name)
         if ch is not None and ch.betas:
             own = h.get("anthropic-beta")
             h["anthropic-beta"] = f"{own},{ch.betas}" if own else ch.betas

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from bastion.config.secrets import SecretError, SecretSource
+from bastion.config.secrets import SecretSource
 from bastion.config.settings import ProviderSettings
 from bastion.core.errors import (
     ProviderAuthError,
@@ -44,15 +44,20 @@ from bastion.core.types import (
     EmbeddingUsage,
     json_encoder,
 )
-from bastion.observe.logging import get_logger
 from bastion.providers import gemini_wire as wire
 from bastion.providers.base import Call, Provider
-from bastion.providers.http import error_for_status, new_session, post, read_body, sse_events
+from bastion.providers.http import (
+    error_for_status,
+    new_session,
+    post,
+    provider_key,
+    read_body,
+    sse_events,
+)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
 _VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
-_log = get_logger("bastion.upstream")
 
 
 class _ErrorInfo(msgspec.Struct):
@@ -114,12 +119,7 @@ class GeminiProvider:
     async def _headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json", **self._extra}
         if self._key is not None:
-            try:
-                h["x-goog-api-key"] = (await self._key.get()).reveal()
-            except SecretError as e:  # the reason names the reference, never the value
-                _log.warning("provider_key_unavailable", provider=self.name, reason=str(e))
-                raise ProviderAuthError(
-                    "The gateway could not read its key for this AI provider.") from None
+            h["x-goog-api-key"] = await provider_key(self._key, self.name)
         return h
 
     def _url(self, model: str, method: str) -> str:

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import msgspec
 
+from bastion.config.secrets import SecretError, SecretSource
 from bastion.core.context import MORE_COMING
 from bastion.core.errors import (
     ProviderAuthError,
@@ -28,6 +29,7 @@ from bastion.core.errors import (
     ProviderStreamBroken,
     ProviderTimeout,
 )
+from bastion.observe.logging import get_logger
 from bastion.providers.base import CallTimeouts
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
@@ -268,6 +270,19 @@ async def sse_events(
                 first = False
                 MORE_COMING.set(b"\n\n" in buf)
                 yield parsed
+
+
+async def provider_key(source: SecretSource, provider: str) -> str:
+    """The provider's key from ``source``. A key that cannot be read (vault down, file
+    gone) is logged with its reason (never the value) and raised as
+    :class:`ProviderAuthError`, so the route falls back like for any provider error."""
+    try:
+        return (await source.get()).reveal()
+    except SecretError as e:
+        get_logger("bastion.upstream").warning("provider_key_unavailable", provider=provider,
+                                               reason=str(e))
+        raise ProviderAuthError(
+            "The gateway could not read its key for this AI provider.") from None
 
 
 def new_session(max_connections: int = 256) -> aiohttp.ClientSession:

@@ -17,8 +17,8 @@ from collections.abc import AsyncGenerator
 import aiohttp
 import msgspec
 
-from bastion.config.secrets import SecretError, SecretSource
-from bastion.core.errors import ProviderAuthError, ProviderBadResponse, ProviderStreamBroken
+from bastion.config.secrets import SecretSource
+from bastion.core.errors import ProviderBadResponse, ProviderStreamBroken
 from bastion.core.types import (
     ChatChunk,
     ChatRequest,
@@ -31,9 +31,8 @@ from bastion.core.types import (
     embedding_response_decoder,
     json_encoder,
 )
-from bastion.observe.logging import get_logger
 from bastion.providers.base import Call
-from bastion.providers.http import post, read_body, sse_events
+from bastion.providers.http import post, provider_key, read_body, sse_events
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -63,13 +62,7 @@ class OpenAIProvider:
     async def _headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json", **self._extra}
         if self._key is not None:
-            try:
-                key = (await self._key.get()).reveal()
-            except SecretError as e:  # adapters raise only ProviderErrors (route falls back)
-                get_logger("bastion.upstream").warning(
-                    "provider_key_unavailable", provider=self.name, reason=str(e))
-                raise ProviderAuthError(
-                    "The gateway could not read its key for this AI provider.") from None
+            key = await provider_key(self._key, self.name)
             if self._style == "azure_openai":
                 h["api-key"] = key
             else:
