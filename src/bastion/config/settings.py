@@ -131,7 +131,10 @@ class ProviderSettings(Strict):
     compliance: Compliance = Field(default_factory=Compliance)
     timeout_ms: Timeouts | None = None
     key_ttl_s: float | None = Field(None, gt=0, description="re-read the key this often")
-    max_connections: int = Field(256, ge=1)
+    # calls in flight to this provider from one worker (a stream holds one until it ends)
+    max_connections: int = Field(10_000, ge=1)
+    max_response_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="a whole answer")
+    max_event_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="one stream event")
     fake: FakeSettings | None = None
 
 

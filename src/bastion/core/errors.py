@@ -35,6 +35,10 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
         ├── ProviderTimeout           connect / first byte / total deadline passed
         ├── ProviderConnectionError   refused, reset, DNS
         ├── ProviderBadResponse       malformed JSON or an unexpected shape
+        │   └── ProviderAnswerTooLarge  a body or stream event over the provider's cap
+        ├── ProviderRedirected        a 3xx answer (never followed: keys stay home)
+        ├── ProviderBusy              no free connection slot here (not the provider's
+        │                             fault: never counted by its circuit breaker)
         └── ProviderStreamBroken      the stream ended before its end event
 """
 
@@ -213,6 +217,9 @@ class ProviderError(GatewayError):
     default_message = "The AI provider returned an error."
     log_level = logging.WARNING
     retryable: ClassVar[bool] = True
+    # False for failures on this side of the wire (no free local connection slot):
+    # circuit breakers do not count them against the provider
+    provider_fault: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -253,6 +260,24 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     default_message = "The AI provider sent an answer the gateway could not read."
+
+
+class ProviderAnswerTooLarge(ProviderBadResponse):
+    default_message = "The AI provider sent an answer larger than this gateway accepts."
+    retryable = False
+
+
+class ProviderRedirected(ProviderError):
+    default_message = ("The AI provider answered with a redirect, which the gateway never "
+                       "follows (its keys must not reach another host).")
+    log_level = logging.ERROR
+    retryable = False
+
+
+class ProviderBusy(ProviderError):
+    default_message = "The gateway has no free connection to this AI provider right now."
+    retryable = False
+    provider_fault = False
 
 
 class ProviderStreamBroken(ProviderError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-import aiohttp
 import msgspec
 
 from bastion.config.secrets import SecretSource
@@ -32,7 +31,7 @@ from bastion.core.types import (
     json_encoder,
 )
 from bastion.providers.base import Call
-from bastion.providers.http import post, provider_key, read_body, sse_events
+from bastion.providers.http import ProviderHTTP, post, provider_key, read_body, sse_events
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -43,7 +42,7 @@ class OpenAIProvider:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: ProviderHTTP,
         *,
         base_url: str = "https://api.openai.com/v1",
         api_key: SecretSource | None = None,
@@ -52,7 +51,7 @@ class OpenAIProvider:
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._base = base_url.rstrip("/")
         self._key = api_key
         self._style = style
@@ -80,9 +79,9 @@ class OpenAIProvider:
                                                            stream_options=None))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + call.timeouts.total
-        async with post(self._session, self._url("chat/completions", call.model), body,
+        async with post(self._http, self._url("chat/completions", call.model), body,
                         await self._headers(), call.timeouts) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             return chat_response_decoder.decode(raw)
         except msgspec.DecodeError:
@@ -95,11 +94,12 @@ class OpenAIProvider:
             req, model=call.model, stream=True, stream_options=StreamOptions(include_usage=True)))
         loop = asyncio.get_running_loop()
         start = loop.time()
-        async with post(self._session, self._url("chat/completions", call.model), body,
+        async with post(self._http, self._url("chat/completions", call.model), body,
                         await self._headers(), call.timeouts) as resp:
             done = False
             async for _event, data in sse_events(resp, start + call.timeouts.first_byte,
-                                                 start + call.timeouts.total):
+                                                 start + call.timeouts.total,
+                                                 self._http.max_event_bytes):
                 if data == b"[DONE]":
                     done = True
                     break
@@ -113,13 +113,13 @@ class OpenAIProvider:
     async def embed(self, req: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         body = json_encoder.encode(msgspec.structs.replace(req, model=call.model))
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._url("embeddings", call.model), body,
+        async with post(self._http, self._url("embeddings", call.model), body,
                         await self._headers(), call.timeouts) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             return embedding_response_decoder.decode(raw)
         except msgspec.DecodeError:
             raise ProviderBadResponse() from None
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()
