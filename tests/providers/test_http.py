@@ -180,7 +180,7 @@ def test_an_endless_stream_event_is_cut_and_the_loop_stays_free() -> None:
 def test_the_default_caps_exist(upstream_factory: Callable[[], FakeUpstream]) -> None:
     up = upstream_factory()
     with GatewayServer(_capped(up)) as gw:
-        http = gw.gateway.providers["p"]._http  # type: ignore[attr-defined]  # noqa: SLF001
+        http = gw.gateway.providers["p"]._http  # type: ignore[attr-defined]
     assert 64 * 1024 * 1024 <= http.max_response_bytes <= 512 * 1024 * 1024
     assert 1024 * 1024 <= http.max_event_bytes <= 64 * 1024 * 1024
 
