@@ -7,8 +7,9 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
+from bastion.auth_guard import AuthThrottle, require_strong_master_key
 from bastion.cache import build_steps as build_cache_steps
 from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
@@ -74,6 +75,7 @@ class Gateway:
                 self.secrets.append(key)
         self.master_key = (SecretSource(settings.admin.master_key, resolvers)
                            if settings.admin.master_key else None)
+        self.auth_throttle = AuthThrottle(settings.security.auth_throttle)
         # Shared state: one Redis client per worker when state.redis is set.
         # A blocking pool makes a burst wait its turn for a connection instead of failing;
         # short socket time-outs keep a hung Redis from hanging requests (each part
@@ -97,13 +99,14 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
-            Authenticate(self.keys),
+            Authenticate(self.keys, self.auth_throttle),
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
 
     async def start(self) -> None:
+        await require_strong_master_key(self.master_key, self.settings.admin.master_key)
         await self.db.open()
         self.recorder.start()
         for hook in self.on_start:
@@ -129,6 +132,14 @@ class Gateway:
             self.master_key.invalidate()
 
     async def check_master_key(self, request: web.Request) -> None:
+        """Refuse ``request`` unless it carries the master key; failures are throttled
+        per client address and logged (:mod:`bastion.auth_guard`)."""
+        throttle = self.auth_throttle
+        addr = throttle.address(request.remote, request.headers)
+        await throttle.guard(addr, "master_key", request.path,
+                             lambda: self._check_master_key(request))
+
+    async def _check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if self.master_key is None or scheme.lower() != "bearer" or not token:
@@ -150,6 +161,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     gw = Gateway(settings, env)
     from bastion.api.middleware import add_fallback
+
+    # No version banner: aiohttp fills in "Server: Python/3.x aiohttp/3.y" on every
+    # answer (its own protocol errors included) from this module attribute; naming the
+    # product only costs nothing per response, unlike a response-prepare signal.
+    setattr(web_response, "SERVER_SOFTWARE", "bastion")  # noqa: B010 - not re-exported
 
     # No middlewares: aiohttp builds a middleware chain per request; every handler is
     # guarded once at registration instead (api/middleware.py).

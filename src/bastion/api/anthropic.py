@@ -29,7 +29,7 @@ from bastion.api.streaming import write_sse
 from bastion.core.context import Context, Reply
 from bastion.core.errors import GatewayError, ModelNotAllowed
 from bastion.providers.fake import estimate_tokens
-from bastion.steps.authenticate import presented_key
+from bastion.steps.authenticate import authenticate_client
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -85,7 +85,8 @@ class AnthropicRoutes:
         """An estimate (about four characters a token) of the request's input tokens."""
         rid = request_id(request)
         try:
-            ident = await self.gw.keys.authenticate(presented_key(request.headers))
+            ident = await authenticate_client(self.gw.keys, self.gw.auth_throttle,
+                                              request.remote, request.headers, request.path)
             areq = await self._read(request)
             if not ident.may_use(areq.model):
                 raise ModelNotAllowed(f"This API key may not use the model {areq.model!r}.")

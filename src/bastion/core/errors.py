@@ -16,6 +16,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     │   └── UnsupportedMediaType      415 invalid_request
     ├── AuthenticationFailed          401 invalid_api_key
     ├── AdminAuthFailed               401 invalid_master_key
+    ├── AuthThrottled                 429 too_many_auth_failures (Retry-After)
     ├── ModelNotAllowed               403 model_not_allowed
     ├── ModelNotFound                 404 model_not_found
     ├── NotFound                      404 not_found
@@ -114,6 +115,17 @@ class AuthenticationFailed(GatewayError):
 class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
     default_message = "This admin route needs the master key as a Bearer token."
+
+
+class AuthThrottled(GatewayError):
+    """Too many failed authentications from one client address (see bastion.auth_guard)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "too_many_auth_failures"
+    default_message = ("Too many failed authentication attempts from this address. "
+                       "Please wait and check the key you are sending.")
+    log_level = logging.WARNING
 
 
 class ModelNotAllowed(GatewayError):
