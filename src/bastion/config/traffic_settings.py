@@ -88,10 +88,8 @@ class TrafficSettings(_Strict):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     redis_prefix: str = "bastion:traffic:"
     on_redis_error: RedisFailure = Field(default_factory=RedisFailure)
-    tokenize_in_thread_chars: int = Field(
-        65536, ge=0, description="prompts longer than this are tokenised off the event loop")
     estimate_over_chars: int = Field(
-        4_000_000, ge=0, description="prompts longer than this are estimated, not tokenised")
+        4_000_000, ge=0, description="request bodies larger than this are estimated, not tokenised")
     hold_s: float = Field(600.0, gt=0, description="a reservation left unsettled expires")
 
 

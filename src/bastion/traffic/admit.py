@@ -125,7 +125,7 @@ class Admit:
         if not ap.limited and not self.plan.has_limits(ident):
             return await call_next(ctx)  # nothing to count or reserve: no tokenising
         req = ctx.request
-        counts = {m: await self.counter.count(req, m) for m in ap.methods}
+        counts = await self.counter.count(ctx, ap.methods)
         prompt = max(counts.values())
         out = 0
         if isinstance(req, ChatRequest):
