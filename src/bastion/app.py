@@ -22,6 +22,7 @@ from bastion.pricing import price_for
 from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
+from bastion.steps.client_params import ClientParams
 from bastion.steps.meter import Meter
 from bastion.steps.route import AliasRoute, Target
 from bastion.stores.base import open_database
@@ -101,6 +102,7 @@ class Gateway:
         steps: list[Step] = [
             Meter(self.recorder),
             Authenticate(self.keys, self.auth_throttle),
+            ClientParams(settings.models),
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]

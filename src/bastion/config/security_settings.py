@@ -5,6 +5,8 @@ See ``docs/security.md`` for the threat model these settings belong to.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from bastion.config.extensions import _Strict
@@ -31,3 +33,14 @@ class AuthThrottleSettings(_Strict):
 
 class SecuritySettings(_Strict):
     auth_throttle: AuthThrottleSettings = Field(default_factory=AuthThrottleSettings)
+
+
+PricedParam = Literal["store", "service_tier", "speed", "anthropic_beta"]
+
+
+class AliasClientParams(_Strict):
+    """The per-alias ``models.<alias>.client_params:`` section (see
+    :mod:`bastion.steps.client_params`): which client parameters that raise the price
+    or the retention of a call may pass. Default: none of them."""
+
+    allow: list[PricedParam] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
-from bastion.config.security_settings import SecuritySettings
+from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
@@ -189,6 +189,7 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+    client_params: AliasClientParams = Field(default_factory=AliasClientParams)
 
     @model_validator(mode="before")
     @classmethod
