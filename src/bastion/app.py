@@ -15,7 +15,7 @@ from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
-from bastion.keys import KeyService
+from bastion.keys import KeyService, key_hash_source
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
@@ -65,7 +65,8 @@ class Gateway:
         resolvers = default_resolvers(self.env)
         self.db = open_database(settings.state.database,
                                 "upgrade" if settings.state.auto_migrate else "check")
-        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
+        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env,
+                               key_hash_source(settings, self.env))
         self.metrics = Metrics()
         self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
         self.providers: dict[str, Provider] = {}
@@ -111,6 +112,7 @@ class Gateway:
     async def start(self) -> None:
         await require_strong_master_key(self.master_key, self.settings.admin.master_key)
         await self.db.open()
+        await self.keys.check_secret()
         self.recorder.start()
         for hook in self.on_start:
             await hook()
