@@ -4,7 +4,6 @@ events, partial echoes of the key, and a full pool of connections on this side."
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import time
@@ -17,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from bastion.testing import Behavior, FakeUpstream, GatewayServer
+from bastion.testing.burst import burst
 from bastion.testing.upstream import openai_chat
 
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
@@ -235,18 +235,6 @@ def test_a_partial_echo_in_an_anthropic_stream_error_is_masked() -> None:
 
 # ---- 5. a full pool here is not the provider's failure ------------------------------------
 
-async def _burst(url: str, key: str, n: int, body: dict[str, Any]) -> list[int]:
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as s:
-        async def one() -> int:
-            async with s.post(url, json=body, headers={"Authorization": f"Bearer {key}"},
-                              timeout=aiohttp.ClientTimeout(total=60)) as r:
-                await r.read()
-                return r.status
-
-        return list(await asyncio.gather(*(one() for _ in range(n))))
-
-
 def test_local_pool_waits_never_open_the_breaker(
         upstream_factory: Callable[[], FakeUpstream]) -> None:
     up = upstream_factory()
@@ -262,7 +250,7 @@ def test_local_pool_waits_never_open_the_breaker(
     }
     with GatewayServer(settings) as gw:
         key = gw.create_key()
-        statuses = asyncio.run(_burst(gw.openai_base_url + "/chat/completions", key, 10, CHAT))
+        statuses = burst(gw.openai_base_url + "/chat/completions", [key] * 10, CHAT)
         assert statuses.count(200) >= 1
         assert set(statuses) <= {200, 503}
         busy = statuses.count(503)
@@ -284,6 +272,6 @@ def test_the_default_pool_does_not_cap_a_healthy_provider_at_256(
     settings = {"providers": {"p": {"type": "openai_compatible", "base_url": up.base_url}},
                 "models": {"chat": {"targets": ["p/m"]}}, "resilience": NO_RETRY}
     with GatewayServer(settings) as gw:
-        statuses = asyncio.run(_burst(gw.openai_base_url + "/chat/completions",
-                                      gw.create_key(), 300, CHAT))
+        statuses = burst(gw.openai_base_url + "/chat/completions", [gw.create_key()] * 300,
+                         CHAT)
     assert statuses.count(200) == 300, {s: statuses.count(s) for s in set(statuses)}

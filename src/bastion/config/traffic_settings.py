@@ -23,7 +23,8 @@ class ClientLimits(_Strict):
 
     ``rpm``/``tpm`` count over ``traffic.window_s`` (60 s unless changed);
     ``daily_tokens``/``monthly_tokens`` are calendar quotas (UTC);
-    ``budget_usd`` is spent over ``budget_period``.
+    ``budget_usd`` is spent over ``budget_period``; ``concurrency`` caps the requests
+    (streams included, until they end) in progress at once.
     """
 
     rpm: int | None = Field(None, ge=1)
@@ -33,6 +34,7 @@ class ClientLimits(_Strict):
     budget_usd: float | None = Field(None, ge=0)
     budget_period: Period | None = None
     priority: int | None = None  # capacity-queue priority (higher first)
+    concurrency: int | None = Field(None, ge=1)
 
 
 class ClientDefaults(_Strict):

@@ -37,7 +37,7 @@ from bastion.traffic.alerts import BudgetAlerts
 from bastion.traffic.clients import ClientPlan
 from bastion.traffic.gate import STATE, CapacityGate, Ticket, usage_amounts
 from bastion.traffic.headers import ratelimit_headers
-from bastion.traffic.ledger import NANO, Charge
+from bastion.traffic.ledger import CONCURRENT, NANO, Charge
 from bastion.traffic.shared import Reservation, SharedLedger
 from bastion.traffic.tokens import TokenCounter, method_for
 
@@ -63,6 +63,9 @@ class AliasPlan:
 def _refusal(c: Charge, v_retry: float | None, window_s: float) -> Exception:
     who = {"key": "This API key", "user": "This key's user",
            "team": "This key's team"}.get(c.label.split(" ", 1)[0], "This key")
+    if c.unit == CONCURRENT:
+        return RateLimited(f"{who} already has {c.limit} requests in progress, its limit. "
+                           "Please retry when one has finished.", retry_after_s=1.0)
     if c.windowed:
         what = "requests" if c.unit == "requests" else "tokens"
         if v_retry is None:
@@ -177,7 +180,8 @@ class Admit:
         prompt = max(ticket.counts.values())
         amounts = usage_amounts(ctx, 0)
         if ticket.client is not None:
-            real = {"tokens": amounts["tokens"], "nano_usd": math.ceil(ctx.cost_usd * NANO)}
+            real = {"tokens": amounts["tokens"], "nano_usd": math.ceil(ctx.cost_usd * NANO),
+                    CONCURRENT: 0}
             self.ledger.settle_soon(ticket.client, real, self.alerts)
             ticket.client = None
         for queue, res in ticket.deferred:
