@@ -74,9 +74,18 @@ class OpenAIProvider:
                     f"?api-version={self._api_version}")
         return f"{self._base}/{path}"
 
+    def _compatible(self, req: ChatRequest) -> ChatRequest:
+        """OpenAI-compatible servers (Ollama, llama.cpp, older vLLM) know ``max_tokens``;
+        a limit given only as ``max_completion_tokens`` travels as ``max_tokens``."""
+        if self._style == "openai_compatible" and req.max_tokens is None and \
+                req.max_completion_tokens is not None:
+            return msgspec.structs.replace(req, max_tokens=req.max_completion_tokens,
+                                           max_completion_tokens=None)
+        return req
+
     async def complete(self, req: ChatRequest, call: Call) -> ChatResponse:
-        body = json_encoder.encode(msgspec.structs.replace(req, model=call.model, stream=None,
-                                                           stream_options=None))
+        body = json_encoder.encode(msgspec.structs.replace(
+            self._compatible(req), model=call.model, stream=None, stream_options=None))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + call.timeouts.total
         async with post(self._http, self._url("chat/completions", call.model), body,
@@ -91,7 +100,8 @@ class OpenAIProvider:
         # Always ask for usage: the gateway meters streams; the front door drops the
         # usage chunk again if the client did not ask for it.
         body = json_encoder.encode(msgspec.structs.replace(
-            req, model=call.model, stream=True, stream_options=StreamOptions(include_usage=True)))
+            self._compatible(req), model=call.model, stream=True,
+            stream_options=StreamOptions(include_usage=True)))
         loop = asyncio.get_running_loop()
         start = loop.time()
         async with post(self._http, self._url("chat/completions", call.model), body,

@@ -5,7 +5,11 @@ reserves, in one atomic step, everything the request may cost its key, user
 and team: one request against each ``rpm``, prompt + allowed output against
 each ``tpm`` and token quota, and the worst-case cost (prompt x the highest
 input price among the alias's targets + allowed output x the highest output
-price) against each budget. A refusal is 429 ``rate_limit_exceeded`` with
+price) against each budget. When a budget applies and the request sets no output
+limit, the reserved allowance (``default_output_tokens``) becomes its
+``max_completion_tokens`` upstream, so the provider cannot bill more output than was
+reserved and spend stays within the budget but for one request's worth of
+miscounted prompt. A refusal is 429 ``rate_limit_exceeded`` with
 ``Retry-After``, or ``budget_exceeded``. Provider capacity is reserved per
 attempt by the route step through :class:`~bastion.traffic.gate.CapacityGate`
 (or here, on the primary target, when the route does not call the gate).
@@ -27,6 +31,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from bastion.core.context import ChunkStream, Context, Identity, Reply
 from bastion.core.errors import BudgetExceeded, RateLimited
@@ -138,6 +144,12 @@ class Admit:
         ctx.state[STATE] = ticket
         worst = math.ceil(prompt * ap.in_nano_per_token + out * ap.out_nano_per_token)
         charges = self.plan.charges(ident, prompt + out, worst)
+        if isinstance(req, ChatRequest) and req.output_limit() is None and any(
+                c.unit == "nano_usd" for c in charges):
+            # The reserved allowance is the request's limit upstream too: without it a
+            # provider may write (and bill) far more than the budget reserved.
+            ctx.request = msgspec.structs.replace(req, max_completion_tokens=ap.default_out)
+            ctx.decisions["output_limit"] = ap.default_out
         if charges:
             ticket.client = await self._reserve(ctx, ident, ticket, charges)
         gate: AbstractAsyncContextManager[None] = nullcontext()
