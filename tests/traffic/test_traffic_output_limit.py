@@ -43,7 +43,7 @@ def test_twenty_requests_without_max_tokens_stay_within_the_budget() -> None:
             key_id, key = create_key(gw, budget_usd=budget)
             statuses = burst(gw.openai_base_url + "/chat/completions", [key] * 20, CHAT)
             spent = usage(gw, key_id)["spend_usd"]
-            free_id, free = create_key(gw)  # no budget: the request is sent as written
+            _, free = create_key(gw)  # no budget: the request is sent as written
             assert httpx.post(gw.openai_base_url + "/chat/completions", json=CHAT,
                               headers={"Authorization": f"Bearer {free}"}).status_code == 200
     one_request = (12 * PRICE["input_per_mtok"] + 1024 * PRICE["output_per_mtok"]) / 1e6
@@ -51,5 +51,7 @@ def test_twenty_requests_without_max_tokens_stay_within_the_budget() -> None:
     assert set(statuses) <= {200, 429}
     assert spent <= budget + one_request, f"spent ${spent:.2f} of a ${budget} budget"
     capped = SEEN[:-1]
-    assert capped and all(b.get("max_tokens") == 1024 for b in capped), capped[:1]
-    assert "max_tokens" not in SEEN[-1] and "max_completion_tokens" not in SEEN[-1]
+    assert capped
+    assert all(b.get("max_tokens") == 1024 for b in capped), capped[:1]
+    assert "max_tokens" not in SEEN[-1]
+    assert "max_completion_tokens" not in SEEN[-1]
