@@ -147,6 +147,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.openai import OpenAIRoutes
+    from bastion.api.responses import ResponsesRoutes
 
     gw = Gateway(settings, env)
     from bastion.api.middleware import add_fallback
@@ -156,6 +157,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     app = web.Application(client_max_size=settings.server.max_body_bytes + 1024)
     app[GATEWAY] = gw
     OpenAIRoutes(gw).register(app)
+    ResponsesRoutes(gw).register(app)
     AnthropicRoutes(gw).register(app)
     AdminRoutes(gw).register(app)
     from bastion.api.admin_resilience import ResilienceAdminRoutes

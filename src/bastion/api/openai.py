@@ -22,7 +22,12 @@ from bastion.api.streaming import write_sse
 from bastion.api.validate import validate_chat, validate_embeddings
 from bastion.core.context import ChunkStream, Context, Reply
 from bastion.core.errors import GatewayError
-from bastion.core.types import chat_request_decoder, embedding_request_decoder
+from bastion.core.types import (
+    ChatResponse,
+    EmbeddingResponse,
+    chat_request_decoder,
+    embedding_request_decoder,
+)
 from bastion.steps.authenticate import presented_key
 
 if TYPE_CHECKING:
@@ -46,6 +51,19 @@ async def openai_sse(ctx: Context, stream: ChunkStream) -> AsyncIterator[bytes]:
     except GatewayError as e:
         yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
     yield DONE
+
+
+def wire_body(resp: ChatResponse | EmbeddingResponse | None) -> bytes:
+    """The JSON of a whole answer. A message without text (tool calls only) says
+    ``"content": null`` as OpenAI does; canonical messages omit unset fields, so only
+    those rare answers take the slower path that writes it."""
+    if not isinstance(resp, ChatResponse) or all(
+            c.message.content is not None for c in resp.choices):
+        return _enc.encode(resp)
+    body = msgspec.to_builtins(resp)
+    for choice in body["choices"]:
+        choice["message"].setdefault("content", None)
+    return _enc.encode(body)
 
 
 class OpenAIRoutes:
@@ -81,7 +99,7 @@ class OpenAIRoutes:
         headers = {"x-request-id": ctx.request_id, **ctx.response_headers, **reply.headers}
         if reply.stream is not None:
             return await write_sse(request, headers, openai_sse(ctx, reply.stream))
-        return web.Response(body=_enc.encode(reply.response), headers=headers,
+        return web.Response(body=wire_body(reply.response), headers=headers,
                             content_type="application/json")
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
