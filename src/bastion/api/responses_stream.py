@@ -15,8 +15,9 @@ the order the answer produces them:
 
 and last ``response.completed`` (or ``response.incomplete``) holding the whole
 response with its usage. Every event carries ``type`` and a ``sequence_number``.
-A :class:`GatewayError` raised by the stream ends it with ``response.failed``
-whose ``response.error`` holds the gateway's code and message.
+A :class:`GatewayError` raised by the stream ends it with an ``error`` event
+(the gateway's stable ``code`` and message) and ``response.failed`` (whose
+``response.error.code`` is the nearest code in OpenAI's closed list).
 """
 
 from __future__ import annotations
@@ -159,6 +160,14 @@ class _Writer:
             self.tool(index, tc.id, tc.function.name, tc.function.arguments)
 
 
+def failed_code(e: GatewayError) -> str:
+    """OpenAI's ``response.error.code`` vocabulary is closed: the nearest of its codes
+    (the gateway's own code is in the ``error`` event just before)."""
+    if e.status == 429:
+        return "rate_limit_exceeded"
+    return "invalid_prompt" if e.status == 400 else "server_error"
+
+
 def _open_view(item: OutputItem) -> OutputItem:
     """The item as ``output_item.added`` shows it: in progress, nothing in it yet."""
     if isinstance(item, MessageItem):
@@ -192,8 +201,9 @@ async def responses_sse(stream: ChunkStream, resp: Response) -> AsyncIterator[by
                 w.out.clear()
     except GatewayError as e:
         w.close()
+        w.event("error", code=e.code, message=e.message, param=e.param)
         resp.status = "failed"
-        resp.error = {"code": e.code, "message": e.message}
+        resp.error = {"code": failed_code(e), "message": e.message}
         w.event("response.failed", response=resp)
         yield b"".join(w.out)
         return

@@ -321,10 +321,13 @@ def usage_of(u: Any) -> ResponseUsage | None:
     """Canonical usage → Responses usage (``None`` stays ``None``)."""
     if u is None:
         return None
-    cached = int((u.prompt_tokens_details or {}).get("cached_tokens") or 0)
+    details = u.prompt_tokens_details or {}
+    cached = int(details.get("cached_tokens") or 0)
+    written = int(details.get("cache_creation_tokens") or 0)
     reasoning = int((u.completion_tokens_details or {}).get("reasoning_tokens") or 0)
     return ResponseUsage(input_tokens=u.prompt_tokens,
-                         input_tokens_details=InputDetails(cached_tokens=cached),
+                         input_tokens_details=InputDetails(cached_tokens=cached,
+                                                           cache_write_tokens=written),
                          output_tokens=u.completion_tokens,
                          output_tokens_details=OutputDetails(reasoning_tokens=reasoning),
                          total_tokens=u.total_tokens or u.prompt_tokens + u.completion_tokens)

@@ -97,6 +97,7 @@ OutputItem = MessageItem | FunctionCallItem | ReasoningItem
 
 class InputDetails(msgspec.Struct):
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class OutputDetails(msgspec.Struct):

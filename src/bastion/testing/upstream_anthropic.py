@@ -123,7 +123,8 @@ def to_fake_request(body: dict[str, Any], with_limit: bool = True) -> ChatReques
     for m in body["messages"]:
         c = m["content"]
         only_results = isinstance(c, list) and all(b.get("type") == "tool_result" for b in c)
-        msgs.append(Message(role="tool" if only_results else m["role"], content=_text(c)))
+        text = "\n".join(_text(b.get("content")) for b in c) if only_results else _text(c)
+        msgs.append(Message(role="tool" if only_results else m["role"], content=text))
     tools = [{"type": "function", "function": {"name": t.get("name")}}
              for t in body.get("tools") or ()]
     choice = "none" if (body.get("tool_choice") or {}).get("type") == "none" else None
