@@ -145,6 +145,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
     from bastion.api.admin import AdminRoutes
     from bastion.api.anthropic import AnthropicRoutes
+    from bastion.api.completions import CompletionsRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.openai import OpenAIRoutes
     from bastion.api.responses import ResponsesRoutes
@@ -158,6 +159,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     app[GATEWAY] = gw
     OpenAIRoutes(gw).register(app)
     ResponsesRoutes(gw).register(app)
+    CompletionsRoutes(gw).register(app)
     AnthropicRoutes(gw).register(app)
     AdminRoutes(gw).register(app)
     from bastion.api.admin_resilience import ResilienceAdminRoutes

@@ -17,7 +17,8 @@ from agents import (
 )
 from openai import AsyncOpenAI
 from pydantic_ai import Agent as PydanticAgent
-from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel as PydanticResponses
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.models.openai import OpenAIResponsesModel as PydanticResponses
 from pydantic_ai.providers.openai import OpenAIProvider
 
 KindGateway = Any  # tests/api/conftest.py: kind, gw, key, upstream
@@ -50,7 +51,8 @@ def test_agents_sdk_run_with_a_tool(kind_gateway: KindGateway) -> None:
 def test_agents_sdk_run_streamed_with_a_tool(kind_gateway: KindGateway) -> None:
     async def run() -> tuple[Any, list[str]]:
         streamed = Runner.run_streamed(_agent(kind_gateway), "Rome")
-        names = [e.name async for e in streamed.stream_events() if e.type == "run_item_stream_event"]
+        names = [e.name async for e in streamed.stream_events()
+                 if e.type == "run_item_stream_event"]
         return streamed.final_output, names
 
     output, names = asyncio.run(run())

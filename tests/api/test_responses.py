@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from bastion.core.types import ChatResponse, Choice, Message, Usage
 from bastion.testing import FakeUpstream, GatewayServer, fake_settings
+
 KindGateway = Any  # tests/api/conftest.py: kind, gw, key, upstream
 
 TOOLS: Any = [{"type": "function", "name": "get_weather", "description": "Weather now.",

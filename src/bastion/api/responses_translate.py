@@ -235,7 +235,7 @@ def _function_output(item: JSON, where: str) -> Message:
 
 
 def _reasoning_text(item: JSON, where: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for name in ("summary", "content"):
         parts = item.get(name) or []
         if not isinstance(parts, list):
@@ -333,7 +333,7 @@ def usage_of(u: Any) -> ResponseUsage | None:
                          total_tokens=u.total_tokens or u.prompt_tokens + u.completion_tokens)
 
 
-def annotations(message: Message) -> list[JSON]:
+def citations(message: Message) -> list[JSON]:
     """Chat ``url_citation`` annotations in the Responses shape (flat)."""
     out = []
     for a in message.annotations or ():
@@ -367,7 +367,7 @@ def to_response(chat: ChatResponse, base: Response) -> Response:
         text = msg.text()
         parts: list[OutputText | Refusal] = []
         if text:
-            parts.append(OutputText(text=text, annotations=annotations(msg)))
+            parts.append(OutputText(text=text, annotations=citations(msg)))
         if msg.refusal:
             parts.append(Refusal(refusal=msg.refusal))
         if parts:
