@@ -19,6 +19,7 @@ from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
 from bastion.providers.base import CallTimeouts, Provider
+from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
@@ -147,6 +148,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.completions import CompletionsRoutes
     from bastion.api.health import HealthRoutes
+    from bastion.api.moderations import ModerationRoutes
     from bastion.api.openai import OpenAIRoutes
     from bastion.api.responses import ResponsesRoutes
 
@@ -160,13 +162,17 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     OpenAIRoutes(gw).register(app)
     ResponsesRoutes(gw).register(app)
     CompletionsRoutes(gw).register(app)
+    moderator = build_moderator(settings, default_resolvers(gw.env))
+    if moderator is not None:
+        gw.on_close.append(moderator.aclose)
+    ModerationRoutes(gw, moderator).register(app)
     AnthropicRoutes(gw).register(app)
     AdminRoutes(gw).register(app)
     from bastion.api.admin_resilience import ResilienceAdminRoutes
 
     ResilienceAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
-    add_fallback(app)  # last: unknown paths and wrong methods
+    add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
 
     async def on_startup(_app: web.Application) -> None:
         await gw.start()

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
@@ -205,9 +206,13 @@ class Settings(Strict):
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    moderations: ModerationSettings = Field(default_factory=ModerationSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
+        problem = self.moderations.check({n: p.type for n, p in self.providers.items()})
+        if problem:
+            raise SettingsError(("moderations", "target"), problem)
         for alias, a in self.models.items():
             if not a.targets:
                 raise SettingsError(("models", alias, "targets"), "give at least one target")
