@@ -98,7 +98,7 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
-            Authenticate(self.keys),
+            Authenticate(self.keys, settings.models),
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]
