@@ -132,12 +132,17 @@ class Gateway:
     async def check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if self.master_key is None or scheme.lower() != "bearer" or not token:
+        if self.master_key is None:
+            raise AdminAuthFailed("The admin API is off: admin.master_key is not set. Set "
+                                  "BASTION_MASTER_KEY (or admin.master_key) to use it.")
+        if scheme.lower() != "bearer" or not token:
             raise AdminAuthFailed()
         try:
             expected = (await self.master_key.get()).reveal()
         except SecretError:
-            raise AdminAuthFailed("No master key is configured on this gateway.") from None
+            raise AdminAuthFailed("No master key is configured on this gateway: set "
+                                  "BASTION_MASTER_KEY (or admin.master_key) and restart "
+                                  "to use the admin API.") from None
         if not hmac.compare_digest(token.strip().encode(), expected.encode()):
             raise AdminAuthFailed()
 

@@ -21,7 +21,7 @@ from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.models.openai import OpenAIResponsesModel as PydanticResponses
 from pydantic_ai.providers.openai import OpenAIProvider
 
-KindGateway = Any  # tests/api/conftest.py: kind, gw, key, upstream
+from .conftest import KindGateway
 
 
 @pytest.fixture(autouse=True)

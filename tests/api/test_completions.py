@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import openai
 import pytest
 from openai.types import Completion
 
 from bastion.testing import GatewayServer
 
-KindGateway = Any  # tests/api/conftest.py: kind, gw, key, upstream
+from .conftest import KindGateway
 
 
 def client(kg: KindGateway) -> openai.OpenAI:

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from bastion.core.types import ChatResponse, Choice, Message, Usage
 from bastion.testing import FakeUpstream, GatewayServer, fake_settings
 
-KindGateway = Any  # tests/api/conftest.py: kind, gw, key, upstream
+from .conftest import KindGateway
 
 TOOLS: Any = [{"type": "function", "name": "get_weather", "description": "Weather now.",
                "parameters": {"type": "object", "properties": {"query": {"type": "string"}},

@@ -17,11 +17,13 @@ from anthropic.types import RawMessageStreamEvent
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import TypeAdapter
 
-KindGateway = Any  # tests/api/conftest.py: kind, gw, key, upstream
+from .conftest import KindGateway
+
 TOOLS = [{"type": "function", "function": {
     "name": "lookup", "description": "Look up.",
     "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}]
 A_EVENTS: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
+
 
 
 def _post(kg: KindGateway, path: str, body: dict[str, Any]) -> httpx.Response:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.moderation_settings import ModerationSettings
@@ -183,6 +190,15 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+
+    @field_validator("review")
+    @classmethod
+    def _review_not_built_yet(cls, v: ReviewSettings | None) -> ReviewSettings | None:
+        # The one place that refuses `review` until the review queue exists: delete it then.
+        if v is not None:
+            raise ValueError("`review` is not available yet in this version of Bastion: "
+                             "no answer would be held or flagged. Remove it from the config.")
+        return v
 
     @model_validator(mode="before")
     @classmethod

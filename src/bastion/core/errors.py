@@ -110,7 +110,8 @@ class AuthenticationFailed(GatewayError):
 
 class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
-    default_message = "This admin route needs the master key as a Bearer token."
+    default_message = ("This admin route needs the master key (the value of "
+                       "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
 
 
 class ModelNotAllowed(GatewayError):
