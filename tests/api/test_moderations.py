@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import openai
@@ -55,6 +56,24 @@ def test_needs_a_key_and_reports_provider_failures(
     with pytest.raises(openai.BadRequestError) as bad:
         c.moderations.create(input="x")
     assert bad.value.code == "upstream_rejected"
+
+
+def test_timeout_ms_bounds_the_provider_call() -> None:
+    with FakeUpstream() as up:
+        settings = {"providers": {"oa": {"type": "openai", "base_url": up.base_url + "/v1"}},
+                    "models": {"chat": {"targets": ["oa/gpt-x"]}},
+                    "moderations": {"target": "oa/omni-moderation-latest", "timeout_ms": 300}}
+        with GatewayServer(settings) as gw:
+            c = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(),
+                              max_retries=0, timeout=10)
+            up.push(Behavior(kind="ok", delay_s=0.15))  # within the time-out: answered
+            assert c.moderations.create(input="fine").results[0].flagged is False
+            up.push(Behavior(kind="hang", delay_s=1))
+            started = time.monotonic()
+            with pytest.raises(openai.InternalServerError) as e:
+                c.moderations.create(input="x")
+            assert time.monotonic() - started < 2
+            assert e.value.code == "upstream_unavailable"
 
 
 def test_not_configured_names_the_setting(gateway: GatewayServer) -> None:
