@@ -71,7 +71,7 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, reuse_port: bool) -> None:
+async def _serve(settings: Settings, reuse_port: bool, announce: bool = False) -> None:
     app = create_app(settings)
     # handler_cancellation: a client that leaves cancels its request, so the upstream
     # call (and its cost) stops too, streams waiting on a silent provider included.
@@ -84,6 +84,8 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
     site = web.TCPSite(runner, settings.server.host, settings.server.port,
                        reuse_port=reuse_port, backlog=2048)
     await site.start()
+    if announce:  # only once the port is bound: "listening" is then true
+        print(banner(settings), file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -95,11 +97,11 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
     await runner.cleanup()
 
 
-def _worker(settings: Settings, reuse_port: bool) -> None:
+def _worker(settings: Settings, reuse_port: bool, announce: bool = False) -> None:
     configure_logging(settings.logging.level, settings.logging.log_prompts,
                       settings.logging.format)
     install_uvloop()
-    asyncio.run(_serve(settings, reuse_port))
+    asyncio.run(_serve(settings, reuse_port, announce))
 
 
 class PortInUse(Exception):
@@ -114,15 +116,14 @@ def serve(settings: Settings) -> None:
         raise PortInUse(f"Port {port} on {host} is already in use. Stop what is using it, "
                         "or choose another port with --port (or server.port in the config).")
     for warning in secret_warnings(settings):
-        print(f"Warning: {warning}", file=sys.stderr)
-    print(banner(settings), file=sys.stderr, flush=True)
+        print(f"Warning: {warning}", file=sys.stderr, flush=True)
     workers = settings.server.workers
     if workers == 1:
-        _worker(settings, reuse_port=False)
+        _worker(settings, reuse_port=False, announce=True)
         return
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(settings, True), daemon=False)
-             for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(settings, True, i == 0), daemon=False)
+             for i in range(workers)]
     for p in procs:
         p.start()
 
