@@ -150,9 +150,11 @@ class CompletionsRoutes:
         add_route(app, "POST", "/v1/completions", self.create)
         add_route(app, "POST", "/completions", self.create)
 
-    async def _run(self, request: web.Request, rid: str, chat: ChatRequest) -> Reply:
+    async def _run(self, request: web.Request, rid: str, chat: ChatRequest,
+                   body_bytes: int) -> Reply:
         ctx = Context(request=chat, request_id=rid, dialect="completions",
-                      headers=request.headers, client_ip=request.remote)
+                      headers=request.headers, client_ip=request.remote,
+                      body_bytes=body_bytes)
         reply = await self.gw.pipeline(ctx)
         reply.headers.update(ctx.response_headers)
         return reply
@@ -167,11 +169,11 @@ class CompletionsRoutes:
             chats = [to_chat(req, p) for p in prompts]
             ids = [rid] if len(chats) == 1 else [f"{rid}-{i}" for i in range(len(chats))]
             if req.stream:
-                first = await self._run(request, ids[0], chats[0])
+                first = await self._run(request, ids[0], chats[0], len(body))
                 headers = {"x-request-id": rid, **first.headers}
-                events = self._stream(request, req, prompts, chats, ids, first)
+                events = self._stream(request, req, prompts, chats, ids, first, len(body))
                 return await write_sse(request, headers, events)
-            replies = await asyncio.gather(*(self._run(request, i, c)
+            replies = await asyncio.gather(*(self._run(request, i, c, len(body))
                                              for i, c in zip(ids, chats, strict=True)))
         except GatewayError as e:
             return error_response(e, rid)
@@ -181,8 +183,8 @@ class CompletionsRoutes:
                             headers={"x-request-id": rid, **replies[0].headers})
 
     async def _stream(self, request: web.Request, req: CompletionRequest, prompts: list[str],
-                      chats: list[ChatRequest], ids: list[str],
-                      first: Reply) -> AsyncIterator[bytes]:
+                      chats: list[ChatRequest], ids: list[str], first: Reply,
+                      body_bytes: int) -> AsyncIterator[bytes]:
         cid, created, n = "cmpl-" + new_id(), _now(), req.n or 1
         usage = Usage()
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -194,7 +196,7 @@ class CompletionsRoutes:
 
         try:
             for i, chat in enumerate(chats):
-                reply = first if i == 0 else await self._run(request, ids[i], chat)
+                reply = first if i == 0 else await self._run(request, ids[i], chat, body_bytes)
                 assert reply.stream is not None
                 async with aclosing(reply.stream):  # type: ignore[type-var]
                     if req.echo:

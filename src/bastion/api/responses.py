@@ -50,7 +50,8 @@ class ResponsesRoutes:
             req = to_canonical(rreq)
             validate_chat(req)
             ctx = Context(request=req, request_id=rid, dialect="responses",
-                          headers=request.headers, client_ip=request.remote)
+                          headers=request.headers, client_ip=request.remote,
+                          body_bytes=len(body))
             reply = await self.gw.pipeline(ctx)
         except GatewayError as e:
             return error_response(e, rid)
