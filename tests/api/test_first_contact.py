@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import anthropic
 import httpx
 import openai
 import pytest
-import structlog
 from anthropic.types import ModelInfo
 
-from bastion.observe import logging as blog
 from bastion.testing import GatewayServer
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    old_config, old_sink = structlog.get_config(), list(blog._sink)
-    buf = io.StringIO()
-    blog.configure_logging(level="info", stream=buf)
-    yield buf
-    structlog.configure(**old_config)
-    blog._sink[:] = old_sink
 
 
 def test_models_in_anthropic_shape_for_anthropic_clients(gateway: GatewayServer) -> None:

@@ -14,6 +14,9 @@ A new setting gets its proving test and a ``PROVEN`` entry in the same change.
 from __future__ import annotations
 
 PROVEN: dict[str, str] = {
+    "state.auto_migrate":
+        "tests/stores/test_migrations.py::"
+        "test_without_auto_migrate_a_behind_database_is_refused_until_upgraded",
     "admin.master_key":
         "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
     "state.database":

@@ -190,25 +190,27 @@ def _part(p: Any, where: str) -> JSON:
     if kind == "refusal":
         return {"type": "refusal", "refusal": _text(p, "refusal", where)}
     if kind == "input_image":
-        url = p.get("image_url")
-        if not isinstance(url, str):
-            raise _bad(f"{where}.image_url is required (an https: or data: URL); uploaded "
-                       "file ids are not supported by this gateway.", f"{where}.image_url")
-        image: JSON = {"url": url}
-        if isinstance(p.get("detail"), str):
-            image["detail"] = p["detail"]
-        return {"type": "image_url", "image_url": image}
+        return _inline(p, where, ("image_url", "url", "detail"), "image_url",
+                       "an https: or data: URL; uploaded file ids are not supported")
     if kind == "input_file":
-        data = p.get("file_data")
-        if not isinstance(data, str):
-            raise _bad(f"{where}.file_data is required (a data: URL); uploaded file ids and "
-                       "file URLs are not supported by this gateway.", f"{where}.file_data")
-        file: JSON = {"file_data": data}
-        if isinstance(p.get("filename"), str):
-            file["filename"] = p["filename"]
-        return {"type": "file", "file": file}
+        return _inline(p, where, ("file_data", "file_data", "filename"), "file",
+                       "a data: URL; uploaded file ids and file URLs are not supported")
     raise _bad(f"{where}.type {str(kind)[:60]!r} is not supported: use input_text, "
                "output_text, input_image, input_file or refusal.", f"{where}.type")
+
+
+def _inline(p: JSON, where: str, names: tuple[str, str, str], kind: str, what: str) -> JSON:
+    """A chat part of ``kind`` from an inline image or file: ``names`` are the Responses
+    field, its chat name, and the optional field kept beside it."""
+    field, name, extra = names
+    value = p.get(field)
+    if not isinstance(value, str):
+        raise _bad(f"{where}.{field} is required ({what} by this gateway).",
+                   f"{where}.{field}")
+    inner: JSON = {name: value}
+    if isinstance(p.get(extra), str):
+        inner[extra] = p[extra]
+    return {"type": kind, kind: inner}
 
 
 def _function_call(item: JSON, where: str) -> ToolCall:
