@@ -14,31 +14,18 @@ A new setting gets its proving test and a ``PROVEN`` entry in the same change.
 from __future__ import annotations
 
 PROVEN: dict[str, str] = {
-    "state.auto_migrate":
-        "tests/stores/test_migrations.py::"
-        "test_without_auto_migrate_a_behind_database_is_refused_until_upgraded",
     "admin.master_key":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
+        "tests/core/test_keys.py::test_admin_without_a_configured_master_key_refuses_everything",
     "state.database":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
+        "tests/stores/test_migrations.py::test_without_auto_migrate_a_behind_database_is_refused_until_upgraded",
     "state.redis":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
-    "state.replicas":
-        "tests/traffic/test_traffic_redis_down.py::test_rate_limits_fall_back_to_a_share_of_the_limit",
+        "tests/cache/test_cache_redis.py::test_two_gateways_share_one_redis_cache",
     "state.key_cache_ttl_s":
         "tests/core/test_cli.py::test_cli_keys_work_on_the_gateway_and_rotate",
-    "server.host":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
-    "server.port":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
-    "server.workers":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
+    "state.auto_migrate":
+        "tests/stores/test_migrations.py::test_without_auto_migrate_a_behind_database_is_refused_until_upgraded",
     "server.max_body_bytes":
         "tests/api/test_openai_door.py::test_oversized_body_gets_413",
-    "logging.level":
-        "tests/config/test_loader.py::test_every_problem_is_reported_with_its_line",
-    "logging.log_prompts":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
     "providers.*.type":
         "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
     "providers.*.base_url":
@@ -48,13 +35,13 @@ PROVEN: dict[str, str] = {
     "providers.*.api_version":
         "tests/providers/test_anthropic_adapter.py::test_api_version_and_extra_headers",
     "providers.*.headers":
-        "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
+        "tests/providers/test_anthropic_adapter.py::test_api_version_and_extra_headers",
     "providers.*.limits.rpm":
-        "tests/traffic/test_traffic_tiers.py::test_every_tier_the_issue_names_is_there",
+        "tests/traffic/test_traffic_tiers.py::test_capacities_from_config",
     "providers.*.limits.tpm":
-        "tests/traffic/test_traffic_tiers.py::test_every_tier_the_issue_names_is_there",
+        "tests/traffic/test_traffic_tiers.py::test_capacities_from_config",
     "providers.*.limits.tier":
-        "tests/traffic/test_traffic_tiers.py::test_every_tier_the_issue_names_is_there",
+        "tests/traffic/test_traffic_tiers.py::test_capacities_from_config",
     "providers.*.timeout_ms.connect":
         "tests/resilience/test_resilience_route.py::test_hanging_primary_answers_from_the_secondary_within_the_first_byte_timeout",
     "providers.*.timeout_ms.first_byte":
@@ -66,11 +53,9 @@ PROVEN: dict[str, str] = {
     "providers.*.fake.chunk_chars":
         "tests/api/test_responses.py::test_stream_broken_midway_ends_with_response_failed",
     "providers.*.fake.faults[].kind":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
-    "providers.*.fake.faults[].status":
         "tests/api/test_responses.py::test_stream_broken_midway_ends_with_response_failed",
     "models.*.targets[].target":
-        "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
+        "tests/api/test_moderations.py::test_timeout_ms_bounds_the_provider_call",
     "models.*.targets[].price.input_per_mtok":
         "tests/traffic/test_traffic_budget.py::test_two_hundred_concurrent_requests_never_overspend",
     "models.*.targets[].price.output_per_mtok":
@@ -82,25 +67,23 @@ PROVEN: dict[str, str] = {
     "models.*.targets[].timeout_ms.total":
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
     "models.*.targets[].limits.rpm":
-        "tests/traffic/test_traffic_tiers.py::test_every_tier_the_issue_names_is_there",
+        "tests/traffic/test_traffic_tiers.py::test_capacities_from_config",
     "models.*.targets[].limits.tpm":
-        "tests/traffic/test_traffic_tiers.py::test_every_tier_the_issue_names_is_there",
+        "tests/traffic/test_traffic_tiers.py::test_capacities_from_config",
     "models.*.targets[].limits.tier":
-        "tests/traffic/test_traffic_tiers.py::test_every_tier_the_issue_names_is_there",
+        "tests/traffic/test_traffic_tiers.py::test_capacities_from_config",
     "models.*.timeout_ms.connect":
         "tests/resilience/test_resilience_route.py::test_hanging_primary_answers_from_the_secondary_within_the_first_byte_timeout",
     "models.*.timeout_ms.first_byte":
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
     "models.*.timeout_ms.total":
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
-    "models.*.fallback_message":
-        "tests/config/test_loader.py::test_env_override_reaches_into_aliases",
     "models.*.kind":
-        "tests/config/test_loader.py::test_defaults_with_no_file_and_no_env",
+        "tests/api/test_openai_door.py::test_alias_kind_must_match_the_endpoint",
     "models.*.traffic.queue_timeout_ms":
         "tests/traffic/test_traffic_capacity.py::test_burst_of_three_times_rpm_never_exceeds_the_provider_limit",
     "models.*.cache.enabled":
-        "tests/providers/test_anthropic_adapter.py::test_anthropic_only_params_pass_through",
+        "tests/cache/test_cache_exact.py::test_alias_settings_on_and_off",
     "models.*.cache.ttl_s":
         "tests/cache/test_cache_exact.py::test_stale_answer_when_every_target_fails",
     "models.*.cache.stale_ttl_s":
@@ -109,12 +92,8 @@ PROVEN: dict[str, str] = {
         "tests/cache/test_cache_exact.py::test_key_scope_and_global_scope",
     "models.*.cache.semantic.threshold":
         "tests/cache/test_cache_semantic.py::test_local_model_paraphrase_and_negation",
-    "models.*.cache.semantic.embedder":
-        "tests/cache/test_cache_semantic.py::test_embedder_failure_is_only_a_semantic_miss",
     "models.*.cache.semantic.guard":
         "tests/cache/test_cache_semantic.py::test_without_the_guard_near_misses_would_hit",
-    "models.*.resilience.retry.max_attempts":
-        "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
     "models.*.resilience.retry.attempts_before_fallback":
         "tests/resilience/test_resilience_policies.py::test_policy_retries_only_what_is_worth_it",
     "models.*.resilience.degrade":
@@ -125,34 +104,16 @@ PROVEN: dict[str, str] = {
         "tests/api/test_client_disconnect.py::test_client_leaving_mid_stream_releases_everything",
     "traffic.window_s":
         "tests/traffic/test_traffic_capacity.py::test_burst_of_three_times_rpm_never_exceeds_the_provider_limit",
-    "traffic.defaults.key.rpm":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
-    "traffic.defaults.key.tpm":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
     "traffic.defaults.key.daily_tokens":
         "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
-    "traffic.defaults.key.budget_usd":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
     "traffic.defaults.key.priority":
         "tests/traffic/test_traffic_capacity.py::test_priority_then_fifo",
-    "traffic.defaults.user.rpm":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
-    "traffic.defaults.user.tpm":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
     "traffic.defaults.user.daily_tokens":
         "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
-    "traffic.defaults.user.budget_usd":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
     "traffic.defaults.user.priority":
         "tests/traffic/test_traffic_capacity.py::test_priority_then_fifo",
-    "traffic.defaults.team.rpm":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
-    "traffic.defaults.team.tpm":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
     "traffic.defaults.team.daily_tokens":
         "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
-    "traffic.defaults.team.budget_usd":
-        "tests/stores/test_database_contract.py::test_insert_find_get_list",
     "traffic.users.*.rpm":
         "tests/traffic/test_traffic_capacity.py::test_priority_then_fifo",
     "traffic.users.*.daily_tokens":
@@ -170,7 +131,7 @@ PROVEN: dict[str, str] = {
     "traffic.queue.max_depth":
         "tests/traffic/test_traffic_capacity.py::test_full_queue_and_hopeless_deadline_fail_fast",
     "traffic.redis_prefix":
-        "tests/traffic/test_traffic_capacity.py::test_burst_of_three_times_rpm_never_exceeds_the_provider_limit",
+        "tests/traffic/test_traffic_budget.py::test_two_hundred_concurrent_requests_never_overspend",
     "traffic.on_redis_error.budgets":
         "tests/traffic/test_traffic_redis_down.py::test_local_budgets_when_configured",
     "traffic.on_redis_error.timeout_ms":
@@ -189,12 +150,8 @@ PROVEN: dict[str, str] = {
         "tests/cache/test_cache_semantic.py::test_pgvector_store_and_postgres_backend",
     "cache.semantic_store":
         "tests/cache/test_cache_semantic.py::test_pgvector_store_and_postgres_backend",
-    "resilience.retry.max_attempts":
-        "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
     "resilience.retry.attempts_before_fallback":
         "tests/resilience/test_resilience_policies.py::test_policy_retries_only_what_is_worth_it",
-    "resilience.breaker.enabled":
-        "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
     "resilience.breaker.failure_threshold":
         "tests/resilience/test_resilience_route.py::test_failing_primary_opens_its_breaker_and_traffic_returns_after_recovery",
     "resilience.breaker.failure_rate":
@@ -235,17 +192,38 @@ PENDING: dict[str, int] = {
 }
 
 GAPS: frozenset[str] = frozenset({
+    "resilience.breaker.enabled",
+    "resilience.retry.max_attempts",
+    "models.*.resilience.retry.max_attempts",
+    "traffic.defaults.team.budget_usd",
+    "traffic.defaults.team.tpm",
+    "traffic.defaults.team.rpm",
+    "traffic.defaults.user.budget_usd",
+    "traffic.defaults.user.tpm",
+    "traffic.defaults.user.rpm",
+    "traffic.defaults.key.budget_usd",
+    "traffic.defaults.key.tpm",
+    "traffic.defaults.key.rpm",
+    "server.port",
+    "server.host",
+    "state.replicas",
+    "server.workers",
     "server.body_timeout_s",
+    "logging.level",
+    "logging.log_prompts",
     "logging.format",
     "providers.*.max_connections",
     "providers.*.fake.reply",
     "providers.*.fake.latency_ms",
+    "providers.*.fake.faults[].status",
     "providers.*.fake.faults[].retry_after_s",
     "providers.*.fake.faults[].delay_ms",
     "providers.*.fake.faults[].times",
     "providers.*.fake.faults[].rate",
     "providers.*.fake.seed",
+    "models.*.fallback_message",
     "models.*.traffic.default_output_tokens",
+    "models.*.cache.semantic.embedder",
     "models.*.cache.semantic.max_chars",
     "models.*.resilience.retry.base_delay_ms",
     "models.*.resilience.retry.max_delay_ms",
