@@ -13,6 +13,7 @@ from agents import (
     OpenAIResponsesModel,
     Runner,
     function_tool,
+    set_default_openai_client,
     set_tracing_disabled,
 )
 from openai import AsyncOpenAI
@@ -42,7 +43,13 @@ def _agent(kg: KindGateway) -> Agent[Any]:
 
 
 def test_agents_sdk_run_with_a_tool(kind_gateway: KindGateway) -> None:
-    result = asyncio.run(Runner.run(_agent(kind_gateway), "Paris"))
+    """The SDK's defaults: a model named by string, the default OpenAI client (Responses)."""
+    client = AsyncOpenAI(base_url=kind_gateway.gw.openai_base_url, api_key=kind_gateway.key,
+                         max_retries=0)
+    set_default_openai_client(client, use_for_tracing=False)
+    agent = Agent(name="assistant", instructions="Help the user.", tools=[get_weather],
+                  model="chat")
+    result = asyncio.run(Runner.run(agent, "Paris"))
     assert result.final_output == "The tool said: sunny in Paris"
     kinds = [item.type for item in result.new_items]
     assert kinds == ["tool_call_item", "tool_call_output_item", "message_output_item"]
