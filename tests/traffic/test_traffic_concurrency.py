@@ -92,3 +92,20 @@ def test_a_stream_holds_its_place_until_it_ends(
             t.join()
         up.default = Behavior()
         assert httpx.post(url, json=CHAT, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(("traffic", "who"), [
+    ({"defaults": {"user": {"concurrency": 1}}}, {"user": "bob"}),
+    ({"defaults": {"team": {"concurrency": 1}}}, {"team": "red"}),
+    ({"teams": {"red": {"concurrency": 1}}}, {"team": "red"}),
+])
+def test_user_and_team_limits_from_defaults_and_entries(
+        upstream_factory: Callable[[], FakeUpstream], traffic: dict[str, Any],
+        who: dict[str, str]) -> None:
+    up = upstream_factory()
+    up.default = Behavior(kind="ok", delay_s=1.0)
+    with GatewayServer(traffic_config({"up": up.base_url}, traffic=traffic)) as gw:
+        keys = [gw.create_key(**who), gw.create_key(**who), gw.create_key()]
+        statuses = burst(gw.openai_base_url + "/chat/completions", keys, CHAT)
+    assert sorted(statuses[:2]) == [200, 429]
+    assert statuses[2] == 200  # a key outside that user or team
