@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bastion.config.secrets import SecretError, SecretSource
 from bastion.config.security_settings import AuthThrottleSettings
@@ -37,7 +37,12 @@ from bastion.observe.logging import get_logger
 T = TypeVar("T")
 MAX_ADDRESSES = 50_000
 MIN_MASTER_KEY_CHARS = 32
-_log = get_logger("bastion.auth")
+
+
+def _log() -> Any:
+    """A logger per event (events here are rare, the failure log is rate-limited), so a
+    reconfigured structlog (tests, the demo) takes effect at once."""
+    return get_logger("bastion.auth")
 
 
 class WeakMasterKey(Exception):
@@ -106,7 +111,7 @@ class AuthThrottle:
         if entry[1] >= self.s.max_failures and entry[2] <= now:
             entry[2] = now + self.s.block_s
             entry[0], entry[1] = entry[2], 0.0  # a fresh count once the block ends
-            _log.warning("auth_throttled", address=addr, failures=self.s.max_failures,
+            _log().warning("auth_throttled", address=addr, failures=self.s.max_failures,
                          window_s=self.s.window_s, block_s=self.s.block_s)
 
     def _log_failure(self, now: float, addr: str, kind: str, path: str) -> None:
@@ -115,7 +120,7 @@ class AuthThrottle:
             return
         self._next_log = now + self.s.log_interval_s
         suppressed, self._suppressed = self._suppressed, 0
-        _log.info("auth_failed", address=addr, credential=kind, path=path[:200],
+        _log().info("auth_failed", address=addr, credential=kind, path=path[:200],
                   suppressed=suppressed)
 
     def _evict(self, now: float) -> None:

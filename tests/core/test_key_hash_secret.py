@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import sqlite3
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bastion.testing import GatewayServer, fake_settings
 
@@ -45,26 +45,25 @@ def test_a_configured_secret_stays_out_of_the_database(tmp_path: Path) -> None:
     assert db.stat().st_mode & 0o777 == 0o600
 
 
-def test_the_database_fallback_is_kept_and_said(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_database_fallback_is_kept_and_said(tmp_path: Path, captured: io.StringIO) -> None:
     db = tmp_path / "bastion.db"
     settings = {**fake_settings(), "state": {"database": f"sqlite:///{db}"}}
     with GatewayServer(settings) as gw:
         create_and_use(gw)
-    assert "key_hash_secret_in_database" in capsys.readouterr().out
+    assert "key_hash_secret_in_database" in captured.getvalue()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM meta WHERE name = 'key_hash_secret'"
                             ).fetchone() == (1,)
 
 
 def test_a_configured_secret_beside_an_old_database_one_is_warned_about(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, captured: io.StringIO) -> None:
     db = tmp_path / "bastion.db"
     with GatewayServer({**fake_settings(), "state": {"database": f"sqlite:///{db}"}}) as gw:
         create_and_use(gw)
-    capsys.readouterr()
+    assert "key_hash_secret_differs" not in captured.getvalue()
     settings = {**fake_settings(), "state": {"database": f"sqlite:///{db}",
                                              "key_hash_secret": "env:HASH_SECRET"}}
     with GatewayServer(settings, env={"HASH_SECRET": "another-secret-0123456789"}):
         pass
-    assert "key_hash_secret_differs" in capsys.readouterr().out
+    assert "key_hash_secret_differs" in captured.getvalue()

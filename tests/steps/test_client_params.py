@@ -3,6 +3,7 @@ the alias allows them (issue 9, finding 10), over real HTTP, both dialects."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,14 +54,13 @@ def messages(gw: GatewayServer, key: str, model: str, beta: str | None = None,
 
 
 def test_store_and_tier_upgrades_are_dropped_by_default(
-        setup: tuple[FakeUpstream, GatewayServer, str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+        setup: tuple[FakeUpstream, GatewayServer, str], captured: io.StringIO) -> None:
     up, gw, key = setup
     assert openai_chat(gw, key, "chat", **PRICED).status_code == 200
     sent = up.received[-1].body
     assert "store" not in sent
     assert "service_tier" not in sent
-    out = capsys.readouterr().out
+    out = captured.getvalue()
     assert "client_params_dropped" in out
     assert "service_tier=priority" in out
     # what costs no more passes

@@ -21,7 +21,7 @@ before the cache, so the cache key sees the request as it will be sent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -36,7 +36,12 @@ if TYPE_CHECKING:
 STANDARD_TIERS = frozenset({"auto", "default", "flex", "standard_only"})
 PRICED_BETAS = ("context-1m", "extended-cache-ttl")
 _ALL = frozenset({"store", "service_tier", "speed", "anthropic_beta"})
-_log = get_logger("bastion.params")
+
+
+def _log() -> Any:
+    """A logger per event (events here are rare, the failure log is rate-limited), so a
+    reconfigured structlog (tests, the demo) takes effect at once."""
+    return get_logger("bastion.params")
 
 
 def _drop_canonical(req: ChatRequest, allow: frozenset[str], dropped: list[str]
@@ -91,6 +96,6 @@ class ClientParams:
             _drop_anthropic(ch, allow, dropped)
         if dropped:
             ctx.decisions["params_dropped"] = dropped
-            _log.info("client_params_dropped", request_id=ctx.request_id, alias=ctx.alias,
+            _log().info("client_params_dropped", request_id=ctx.request_id, alias=ctx.alias,
                       dropped=dropped)
         return await call_next(ctx)
