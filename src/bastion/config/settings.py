@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
@@ -205,6 +206,7 @@ class Settings(Strict):
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
