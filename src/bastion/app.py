@@ -14,6 +14,7 @@ from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.identity.build import build_callers
 from bastion.keys import KeyService
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
@@ -87,6 +88,8 @@ class Gateway:
         # Parts register start/stop hooks (background tasks, pools) here.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_close: list[Callable[[], Awaitable[None]]] = []
+        self.callers = build_callers(settings, self.keys, resolvers, self.on_start,
+                                     self.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
         from bastion.observe.tracing import build_tracer, trace_steps
         from bastion.resilience.build import build_route
@@ -98,7 +101,7 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
-            Authenticate(self.keys),
+            Authenticate(self.callers),
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]
@@ -148,6 +151,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.openai import OpenAIRoutes
+    from bastion.identity.cors import Cors
 
     gw = Gateway(settings, env)
     from bastion.api.middleware import add_fallback
@@ -163,6 +167,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     ResilienceAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
+    Cors(settings.auth).register(app)
     add_fallback(app)  # last: unknown paths and wrong methods
 
     async def on_startup(_app: web.Application) -> None:

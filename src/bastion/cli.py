@@ -117,6 +117,8 @@ def keys_create(
     tpm: Annotated[int | None, typer.Option(min=1)] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", min=0)] = None,
     expires: Annotated[str | None, typer.Option(help="e.g. 30d, 12h")] = None,
+    act_for_users: Annotated[bool, typer.Option(
+        "--act-for-users", help="the key may name its end user per request")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Create a virtual key and print it once."""
@@ -124,7 +126,7 @@ def keys_create(
     expires_s = parse_duration(expires) if expires else None
     new = _with_keys(config, lambda ks: ks.create(
         name, user=user, team=team, models=model_list, rpm=rpm, tpm=tpm,
-        budget_usd=budget_usd, expires_in_s=expires_s))
+        budget_usd=budget_usd, expires_in_s=expires_s, act_for_users=act_for_users))
     typer.echo(f"id:  {new.record.id}", err=True)
     typer.echo("key (shown once, store it now):", err=True)
     typer.echo(new.key)

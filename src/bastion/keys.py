@@ -26,6 +26,9 @@ from bastion.stores.base import Database, KeyRecord
 KEY_PREFIX = "bst_"
 _KEY_SHAPE = re.compile(r"^bst_[A-Za-z0-9_\-]{43}$")
 _NEGATIVE_TTL_S = 1.0
+# A permission kept in the key's metadata: the key may name its end user per request
+# (see bastion.identity.callers).
+ACT_FOR_USERS = "act_for_users"
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,6 +42,7 @@ def identity_of(rec: KeyRecord) -> Identity:
         key_id=rec.id, name=rec.name, user=rec.user, team=rec.team,
         models=tuple(rec.models) if rec.models is not None else None,
         rpm=rec.rpm, tpm=rec.tpm, budget_usd=rec.budget_usd,
+        act_for_users=rec.metadata.get(ACT_FOR_USERS) == "true",
     )
 
 
@@ -68,6 +72,7 @@ class KeyService:
         self, name: str, *, user: str | None = None, team: str | None = None,
         models: list[str] | None = None, rpm: int | None = None, tpm: int | None = None,
         budget_usd: float | None = None, expires_in_s: float | None = None,
+        act_for_users: bool = False,
     ) -> NewKey:
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
@@ -75,6 +80,7 @@ class KeyService:
             id="key_" + secrets.token_hex(8), name=name, prefix=key[:8], created_at=now,
             user=user, team=team, models=models, rpm=rpm, tpm=tpm, budget_usd=budget_usd,
             expires_at=now + expires_in_s if expires_in_s else None,
+            metadata={ACT_FOR_USERS: "true"} if act_for_users else {},
         )
         await self.db.insert_key(rec, await self.hash_key(key))
         return NewKey(rec, key)

@@ -38,6 +38,7 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
     tpm: int | None = None
     budget_usd: float | None = None
     expires_in_s: float | None = None
+    act_for_users: bool = False  # may name its end user per request (x-bastion-user)
 
 
 class RotateKey(msgspec.Struct, forbid_unknown_fields=True):

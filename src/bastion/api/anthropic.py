@@ -29,7 +29,6 @@ from bastion.api.streaming import write_sse
 from bastion.core.context import Context, Reply
 from bastion.core.errors import GatewayError, ModelNotAllowed
 from bastion.providers.fake import estimate_tokens
-from bastion.steps.authenticate import presented_key
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -86,7 +85,7 @@ class AnthropicRoutes:
         """An estimate (about four characters a token) of the request's input tokens."""
         rid = request_id(request)
         try:
-            ident = await self.gw.keys.authenticate(presented_key(request.headers))
+            ident = await self.gw.callers.identify(request.headers)
             areq, _size = await self._read(request)
             if not ident.may_use(areq.model):
                 raise ModelNotAllowed(f"This API key may not use the model {areq.model!r}.")

@@ -50,6 +50,10 @@ Role = Literal["admin", "operator", "reviewer", "viewer"]
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 
 
+def _public_default() -> list[Algorithm]:
+    return ["RS256", "ES256", "EdDSA"]
+
+
 def _check_ref(v: str) -> str:
     # Same rule as settings.SecretRef (not imported: settings imports this module).
     scheme, _, rest = v.partition(":")
@@ -92,8 +96,7 @@ class JwtIssuer(_Strict):
     jwks_url: str | None = None
     public_key: KeyRef | None = None
     shared_secret: KeyRef | None = None
-    algorithms: list[Algorithm] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"],
-                                        min_length=1)
+    algorithms: list[Algorithm] = Field(default_factory=_public_default, min_length=1)
     clock_skew_s: float = Field(30.0, ge=0, le=600)
     required_claims: list[str] = Field(default_factory=lambda: ["exp"])
     user_claim: str = "sub"
@@ -141,8 +144,7 @@ class AdminOidc(_Strict):
     audience: str | list[str]
     jwks_url: str | None = None
     public_key: KeyRef | None = None
-    algorithms: list[Algorithm] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"],
-                                        min_length=1)
+    algorithms: list[Algorithm] = Field(default_factory=_public_default, min_length=1)
     clock_skew_s: float = Field(30.0, ge=0, le=600)
     role_claim: str = "groups"
     roles: dict[str, Role] = Field(min_length=1)

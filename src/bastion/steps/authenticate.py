@@ -1,11 +1,16 @@
-"""authenticate →: the virtual key becomes an identity; the alias must be in its scope."""
+"""authenticate →: the virtual key or caller JWT becomes an identity (the end user a
+service key names included); the alias must be in its scope. See :mod:`bastion.identity`."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from bastion.core.context import Context, Reply
 from bastion.core.errors import ModelNotAllowed
 from bastion.core.pipeline import Next
-from bastion.keys import KeyService
+
+if TYPE_CHECKING:
+    from bastion.identity.callers import Callers
 
 
 def presented_key(headers: object) -> str | None:
@@ -24,12 +29,14 @@ def presented_key(headers: object) -> str | None:
 
 
 class Authenticate:
-    def __init__(self, keys: KeyService) -> None:
-        self.keys = keys
+    def __init__(self, callers: Callers) -> None:
+        self.callers = callers
 
     async def __call__(self, ctx: Context, call_next: Next) -> Reply:
-        ident = await self.keys.authenticate(presented_key(ctx.headers))
+        ident = await self.callers.identify(ctx.headers)
+        ident = self.callers.acting_for(ident, ctx.headers, ctx.request.user)
         ctx.identity = ident
         if not ident.may_use(ctx.alias):
-            raise ModelNotAllowed(f"This API key may not use the model {ctx.alias!r}.")
+            who = "This API key" if ident.via == "key" else "This user"
+            raise ModelNotAllowed(f"{who} may not use the model {ctx.alias!r}.")
         return await call_next(ctx)
