@@ -28,6 +28,7 @@ auth:
   admin:
     session_ttl_s: 43200         # POST /admin/login sessions
     token_max_ttl_s: 31536000    # longest life of an admin API token
+    password_hashing: {time_cost: 3, memory_kib: 65536, parallelism: 4}   # Argon2id
     oidc: []                     # issuers whose tokens are admin credentials
 ```
 
@@ -162,11 +163,21 @@ class AdminOidc(_Strict):
         return self
 
 
+class PasswordHashing(_Strict):
+    """Argon2id cost of admin passwords (stored hashes keep their own; a login with an
+    older cost re-hashes). The defaults are argon2-cffi's (RFC 9106's second choice)."""
+
+    time_cost: int = Field(3, ge=1, le=20)
+    memory_kib: int = Field(65536, ge=8192, le=4 * 1024 * 1024)
+    parallelism: int = Field(4, ge=1, le=16)
+
+
 class AdminAuthSettings(_Strict):
     """Admin accounts, their sessions and API tokens."""
 
     session_ttl_s: float = Field(12 * 3600.0, ge=60, le=30 * 86400)
     token_max_ttl_s: float = Field(365 * 86400.0, ge=60)
+    password_hashing: PasswordHashing = Field(default_factory=PasswordHashing)
     oidc: list[AdminOidc] = Field(default_factory=list)
 
 

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from bastion.core.context import Identity
 from bastion.core.errors import AuthenticationFailed, InvalidRequest, UserNotAllowed
 from bastion.identity.claims import MAX_CLAIM_ID
-from bastion.identity.jwt_auth import JwtAuthenticator, looks_like_jwt
+from bastion.identity.jwt_auth import JwtAuthenticator
+from bastion.identity.jwt_verify import looks_like_jwt
 from bastion.keys import KeyService
 from bastion.steps.authenticate import presented_key
 
