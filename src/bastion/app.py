@@ -14,7 +14,7 @@ from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
-from bastion.identity.build import build_callers
+from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
@@ -90,6 +90,8 @@ class Gateway:
         self.on_close: list[Callable[[], Awaitable[None]]] = []
         self.callers = build_callers(settings, self.keys, resolvers, self.on_start,
                                      self.on_close)
+        self.admins = build_admins(settings, self.db, self.keys, resolvers,
+                                   self.check_master_key, self.on_start, self.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
         from bastion.observe.tracing import build_tracer, trace_steps
         from bastion.resilience.build import build_route
@@ -131,6 +133,7 @@ class Gateway:
             s.invalidate()
         if self.master_key is not None:
             self.master_key.invalidate()
+        self.admins.audit.record_soon("system:signal", "config.reload", source="local")
 
     async def check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
@@ -148,6 +151,7 @@ class Gateway:
 def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.Application:
     """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
     from bastion.api.admin import AdminRoutes
+    from bastion.api.admin_identity import IdentityAdminRoutes
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.openai import OpenAIRoutes
@@ -166,6 +170,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.admin_resilience import ResilienceAdminRoutes
 
     ResilienceAdminRoutes(gw).register(app)
+    IdentityAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
     Cors(settings.auth).register(app)
     add_fallback(app)  # last: unknown paths and wrong methods

@@ -1,23 +1,23 @@
-"""The admin API under ``/admin/``; every route needs the master key."""
+"""The admin API under ``/admin/``: every route needs an admin credential holding its
+role (see :mod:`bastion.identity.admins`), and every action is audited."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
-from bastion.api.common import decode, error_response, json_response, read_body, request_id
+from bastion.api.common import decode, json_response, read_body
 from bastion.api.middleware import add_route
-from bastion.core.errors import GatewayError, InvalidRequest, NotFound
+from bastion.core.errors import InvalidRequest, NotFound
+from bastion.identity.admins import audit_detail
 from bastion.stores.base import KeyRecord
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Bounds on what an operator may set: beyond them a value is a typo (or an attack on the
 # stores: a number past 64 bits, a NUL in a name), never a wish.
@@ -88,32 +88,28 @@ class AdminRoutes:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
 
-    def _guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            rid = request_id(request)
-            try:
-                await self.gw.check_master_key(request)
-                return await handler(request)
-            except GatewayError as e:
-                return error_response(e, rid)
-
-        return guarded
-
     def register(self, app: web.Application) -> None:
-        g = self._guard
-        add_route(app, "POST", "/admin/keys", g(self.create_key))
-        add_route(app, "GET", "/admin/keys", g(self.list_keys))
-        add_route(app, "DELETE", "/admin/keys/{id}", g(self.revoke_key))
-        add_route(app, "POST", "/admin/keys/{id}/rotate", g(self.rotate_key))
-        add_route(app, "GET", "/admin/keys/{id}/usage", g(self.key_usage))
-        add_route(app, "GET", "/admin/users/{user}/data", g(self.user_data))
-        add_route(app, "DELETE", "/admin/users/{user}/data", g(self.delete_user))
+        g = self.gw.admins.route  # each route: the role it needs, its audit action
+        add_route(app, "POST", "/admin/keys", g(self.create_key, "operator", "key.create"))
+        add_route(app, "GET", "/admin/keys", g(self.list_keys, "viewer"))
+        add_route(app, "DELETE", "/admin/keys/{id}", g(self.revoke_key, "operator",
+                                                       "key.revoke"))
+        add_route(app, "POST", "/admin/keys/{id}/rotate", g(self.rotate_key, "operator",
+                                                            "key.rotate"))
+        add_route(app, "GET", "/admin/keys/{id}/usage", g(self.key_usage, "viewer"))
+        add_route(app, "GET", "/admin/users/{user}/data", g(self.user_data, "admin",
+                                                            "user.export"))
+        add_route(app, "DELETE", "/admin/users/{user}/data", g(self.delete_user, "admin",
+                                                               "user.erase"))
 
     async def create_key(self, request: web.Request) -> web.StreamResponse:
         body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)
         spec = decode(body, _create_decoder.decode)
         check_create(spec, self.gw.route.aliases)
         new = await self.gw.keys.create(**msgspec.structs.asdict(spec))
+        audit_detail(request, target=new.record.id, models=spec.models, rpm=spec.rpm,
+                     tpm=spec.tpm, budget_usd=spec.budget_usd, expires_in_s=spec.expires_in_s,
+                     act_for_users=spec.act_for_users)
         return json_response({**key_view(new.record), "key": new.key}, status=201)
 
     async def list_keys(self, request: web.Request) -> web.StreamResponse:
@@ -135,6 +131,7 @@ class AdminRoutes:
             raise InvalidRequest(f"`grace_s` must be between 0 and {MAX_GRACE_S:,.0f} seconds.",
                                  param="grace_s")
         new = await self.gw.keys.rotate(kid, spec.grace_s)
+        audit_detail(request, grace_s=spec.grace_s)
         return json_response({**key_view(new.record), "key": new.key,
                               "old_key_valid_for_s": spec.grace_s})
 
@@ -150,6 +147,7 @@ class AdminRoutes:
         user = request.match_info["user"]
         rows = await self.gw.db.usage_for_user(user)
         keys = [key_view(k) for k in await self.gw.keys.list() if k.user == user]
+        audit_detail(request, usage_rows=len(rows), keys=len(keys))
         return json_response({"user": user, "keys": keys,
                               "usage": [dataclasses.asdict(r) for r in rows]})
 
@@ -159,4 +157,5 @@ class AdminRoutes:
         # Cached identities still carry the user; without this, requests within the cache
         # TTL would tie new usage rows to the person just erased.
         self.gw.keys.forget_cached()
+        audit_detail(request, deleted_usage_rows=n)
         return json_response({"user": request.match_info["user"], "deleted_usage_rows": n})

@@ -38,7 +38,8 @@ def claim(payload: Mapping[str, Any], name: str) -> Any:
     return node
 
 
-def _id(value: Any) -> str | None:
+def claim_id(value: Any) -> str | None:
+    """A claim value usable as an id: a string or integer of sane length, else None."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     text = str(value)
@@ -87,12 +88,12 @@ class ClaimMapper:
         return tuple(sorted(allowed)) if allowed is not None else None
 
     def identity(self, payload: Mapping[str, Any]) -> Identity:
-        user = _id(claim(payload, self.s.user_claim))
+        user = claim_id(claim(payload, self.s.user_claim))
         if user is None:
             raise AuthenticationFailed(
                 f"The token's `{self.s.user_claim}` claim is missing or is not a usable "
                 f"user id (1 to {MAX_CLAIM_ID} printable characters).")
-        team = _id(claim(payload, self.s.team_claim)) if self.s.team_claim else None
+        team = claim_id(claim(payload, self.s.team_claim)) if self.s.team_claim else None
         tier = self._tier(payload)
         lim: UserLimits = tier.limits if tier is not None else self.s.limits
         return Identity(key_id=jwt_key_id(self.s.issuer, user), name=self.label, user=user,
