@@ -77,7 +77,7 @@ def test_each_role_is_refused_where_it_may_not_go(gw: GatewayServer,
             key_id = gw.run(gw.gateway.keys.create("target")).record.id
             r = call(gw, method, path.format(key=key_id), token, body)
             if needs in ALLOWED[role]:
-                assert r.status_code < 400 or r.status_code == 400 and "exists" in r.text, \
+                assert r.status_code < 400 or (r.status_code == 400 and "exists" in r.text), \
                     (method, path, role, r.text)
             else:
                 assert r.status_code == 403, (method, path, role, r.text)
