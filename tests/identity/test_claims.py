@@ -82,3 +82,13 @@ def test_claim_lookup_whole_name_then_path() -> None:
     assert claim(payload, "https://example.com/plan") == "pro"
     assert claim(payload, "realm_access.roles") == ["a"]
     assert claim(payload, "realm_access.missing") is None
+
+
+def test_the_model_list_shows_what_the_user_may_call(
+        idp: FakeIdentityProvider, gateway_factory: Callable[..., GatewayServer]) -> None:
+    from .conftest import http
+
+    gw = gateway_factory(jwt_config(idp, settings=TWO_ALIASES, models=["large"]))
+    r = http().get(gw.openai_base_url + "/models",
+                   headers={"Authorization": f"Bearer {idp.token()}"})
+    assert [m["id"] for m in r.json()["data"]] == ["large"]
