@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog
 
 from bastion.testing import FakeIdentityProvider, GatewayServer
 
@@ -49,14 +50,15 @@ def test_oidc_tokens_are_admin_credentials_with_mapped_roles(
 
 
 def test_the_master_key_is_logged_and_audited_when_used(
-        gateway_factory: Callable[..., GatewayServer], capsys: pytest.CaptureFixture[str]
-        ) -> None:
+        gateway_factory: Callable[..., GatewayServer]) -> None:
     gw = gateway_factory(admin_settings())
-    assert call(gw, "GET", "/admin/keys").status_code == 200
-    out = capsys.readouterr().out
-    assert "admin_master_key_used" in out
-    assert "/admin/keys" in out
-    assert gw.master_key not in out
+    with structlog.testing.capture_logs() as logs:
+        assert call(gw, "GET", "/admin/keys").status_code == 200
+    [used] = [e for e in logs if e["event"] == "admin_master_key_used"]
+    assert used["log_level"] == "warning"
+    assert (used["method"], used["path"], used["source"]) == ("GET", "/admin/keys",
+                                                              "127.0.0.1")
+    assert gw.master_key not in str(logs)
     call(gw, "POST", "/admin/keys", body={"name": "k"})
     assert ("master-key", "key.create") in [(e["actor"], e["action"]) for e in entries(gw)]
 

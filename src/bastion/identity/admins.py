@@ -32,7 +32,6 @@ from bastion.observe.logging import get_logger
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MasterCheck = Callable[[web.Request], Awaitable[None]]
-_log = get_logger("bastion.admin")
 
 ACTOR = web.RequestKey("bastion_admin_actor", Actor)
 #: What a handler adds to its audit entry: ``target`` (replaces the one from the path)
@@ -69,8 +68,10 @@ class Admins:
         if token is not None and self.oidc is not None and looks_like_jwt(token):
             return await self.oidc.actor(token)
         await self._check_master(request)
-        _log.warning("admin_master_key_used", method=request.method, path=request.path,
-                     source=request.remote)
+        # A logger per use (break-glass is rare): it binds to the logging configuration
+        # in force now, which a long-lived cached one would not follow.
+        get_logger("bastion.admin").warning("admin_master_key_used", method=request.method,
+                                            path=request.path, source=request.remote)
         return MASTER
 
     def route(self, handler: Handler, needs: Role, action: str | None = None) -> Handler:
