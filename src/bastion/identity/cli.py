@@ -18,7 +18,6 @@ from typing import Annotated, Literal, TypeVar
 
 import typer
 
-from bastion.config.loader import ConfigError, load_settings
 from bastion.core.errors import GatewayError
 from bastion.identity.accounts import Accounts
 from bastion.identity.audit import AdminAudit, parse_when, to_csv, to_jsonl
@@ -52,16 +51,13 @@ def _actor() -> str:
 
 
 def _run(config: Path | None, fn: Callable[[_Parts], Awaitable[T]]) -> T:
+    from bastion.cli import _settings  # bastion.cli imports this module: import when run
     from bastion.identity.account_store import AccountStore
     from bastion.keys import KeyService
     from bastion.stores.audit import AuditLog
     from bastion.stores.base import open_database
 
-    try:
-        settings = load_settings(config)
-    except ConfigError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(config)
 
     async def run() -> T:
         db = open_database(settings.state.database,
