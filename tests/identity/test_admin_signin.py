@@ -88,3 +88,20 @@ def test_a_changed_hashing_cost_rehashes_at_the_next_login(
     rows = second.run(second.gateway.db.sql_fetch(
         "SELECT password_hash FROM admin_accounts WHERE name = 'ann'"))
     assert "$m=9216,t=2,p=1$" in rows[0][0]
+
+
+def test_oidc_with_a_static_key_its_algorithms_and_skew(
+        idp: FakeIdentityProvider, tmp_path: Any,
+        gateway_factory: Callable[..., GatewayServer]) -> None:
+    pem = tmp_path / "idp.pem"
+    pem.write_text(idp.signing.public_pem())
+    gw = gateway_factory(admin_settings(oidc=[{
+        "issuer": idp.issuer, "audience": "bastion", "public_key": f"file:{pem}",
+        "algorithms": ["RS256"], "clock_skew_s": 0, "roles": {"ops": "viewer"}}]))
+    assert call(gw, "GET", "/admin/whoami", idp.token(groups="ops")).status_code == 200
+    late = call(gw, "GET", "/admin/whoami", idp.token(groups="ops", ttl_s=-2))
+    assert "expired" in late.json()["error"]["message"]
+    ec = idp.add_key("ES256")
+    r = call(gw, "GET", "/admin/whoami", idp.token(groups="ops", key=ec))
+    assert "does not accept 'ES256'" in r.json()["error"]["message"]
+    assert idp.jwks_requests == 0
