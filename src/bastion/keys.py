@@ -122,6 +122,18 @@ class KeyService:
             raise NotFound(f"No key with id {key_id}.")
         return rec
 
+    async def update_limits(self, key_id: str, limits: dict[str, float | None]) -> KeyRecord:
+        """Set ``rpm``, ``tpm`` and/or ``budget_usd`` of a key (``None`` clears one); the
+        new limits apply to the next request (on other replicas within the cache TTL)."""
+        await self.get(key_id)
+        cols = [c for c in ("rpm", "tpm", "budget_usd") if c in limits]
+        if cols:
+            await self.db.sql_execute(
+                f"UPDATE keys SET {', '.join(c + ' = ?' for c in cols)} "  # noqa: S608
+                "WHERE id = ?", *(limits[c] for c in cols), key_id)
+            self._cache.clear()
+        return await self.get(key_id)
+
     def forget_cached(self) -> None:
         """Drop every cached lookup, so the next request of each key reads the database."""
         self._cache.clear()

@@ -57,6 +57,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/admin/tokens", None, "viewer"),
     ("POST", "/admin/keys", {"name": "k"}, "operator"),
     ("POST", "/admin/keys/{key}/rotate", None, "operator"),
+    ("PATCH", "/admin/keys/{key}", {"rpm": 5}, "operator"),
     ("DELETE", "/admin/keys/{key}", None, "operator"),
     ("GET", "/admin/users/u1/data", None, "admin"),
     ("DELETE", "/admin/users/u1/data", None, "admin"),
@@ -228,3 +229,26 @@ def test_password_hashing_cost_is_the_configured_one(gw: GatewayServer) -> None:
         "SELECT password_hash FROM admin_accounts WHERE name = ?", "costly"))
     assert "$m=8192,t=1,p=1$" in rows[0][0]
     assert PASSWORD not in rows[0][0]
+
+
+def test_a_budget_change_applies_and_is_audited(gw: GatewayServer,
+                                                sessions: dict[str, str]) -> None:
+    from .conftest import chat
+
+    op = sessions["operator"]
+    made = call(gw, "POST", "/admin/keys", op, {"name": "svc", "rpm": 100,
+                                                "budget_usd": 5}).json()
+    assert chat(gw, made["key"]).status_code == 200
+    r = call(gw, "PATCH", f"/admin/keys/{made['id']}", op, {"rpm": 1, "budget_usd": None})
+    assert r.status_code == 200, r.text
+    assert (r.json()["rpm"], r.json()["budget_usd"], r.json()["tpm"]) == (1, None, None)
+    assert chat(gw, made["key"]).status_code == 429  # the new limit, at once
+    bad = call(gw, "PATCH", f"/admin/keys/{made['id']}", op, {"rpm": 0})
+    assert bad.json()["error"]["param"] == "rpm"
+    assert call(gw, "PATCH", "/admin/keys/key_nope", op, {"rpm": 1}).status_code == 404
+    [change] = [e for e in entries(gw, action="key.update") if e["detail"]["outcome"] == "ok"]
+    assert change["actor"] == "account:operator-1"
+    assert change["target"] == made["id"]
+    assert {k: change["detail"][k] for k in ("rpm", "rpm_before", "budget_usd",
+                                             "budget_usd_before")} == {
+        "rpm": 1, "rpm_before": 100, "budget_usd": None, "budget_usd_before": 5}

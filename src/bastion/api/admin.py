@@ -41,12 +41,21 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
     act_for_users: bool = False  # may name its end user per request (x-bastion-user)
 
 
+class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
+    """A key's new limits; a field left out is kept, ``null`` removes the limit."""
+
+    rpm: int | msgspec.UnsetType | None = msgspec.UNSET
+    tpm: int | msgspec.UnsetType | None = msgspec.UNSET
+    budget_usd: float | msgspec.UnsetType | None = msgspec.UNSET
+
+
 class RotateKey(msgspec.Struct, forbid_unknown_fields=True):
     grace_s: float = 3600.0
 
 
 _create_decoder = msgspec.json.Decoder(CreateKey)
 _rotate_decoder = msgspec.json.Decoder(RotateKey)
+_limits_decoder = msgspec.json.Decoder(KeyLimits)
 
 
 def check_create(spec: CreateKey, aliases: Iterable[str]) -> None:
@@ -96,6 +105,8 @@ class AdminRoutes:
                                                        "key.revoke"))
         add_route(app, "POST", "/admin/keys/{id}/rotate", g(self.rotate_key, "operator",
                                                             "key.rotate"))
+        add_route(app, "PATCH", "/admin/keys/{id}", g(self.update_key, "operator",
+                                                      "key.update"))
         add_route(app, "GET", "/admin/keys/{id}/usage", g(self.key_usage, "viewer"))
         add_route(app, "GET", "/admin/users/{user}/data", g(self.user_data, "admin",
                                                             "user.export"))
@@ -134,6 +145,23 @@ class AdminRoutes:
         audit_detail(request, grace_s=spec.grace_s)
         return json_response({**key_view(new.record), "key": new.key,
                               "old_key_valid_for_s": spec.grace_s})
+
+    async def update_key(self, request: web.Request) -> web.StreamResponse:
+        """Change a key's ``rpm``, ``tpm`` or ``budget_usd`` (audited with old and new)."""
+        kid = key_id(request)
+        body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)
+        changes = {k: v for k, v in msgspec.structs.asdict(decode(
+            body, _limits_decoder.decode)).items() if v is not msgspec.UNSET}
+        for field, most in (("rpm", MAX_LIMIT), ("tpm", MAX_LIMIT),
+                            ("budget_usd", MAX_BUDGET_USD)):
+            v = changes.get(field)
+            if v is not None and not 0 < v <= most:
+                raise InvalidRequest(f"`{field}` must be positive and at most {most:,.0f}.",
+                                     param=field)
+        old = await self.gw.keys.get(kid)
+        rec = await self.gw.keys.update_limits(kid, changes)
+        audit_detail(request, **{f"{k}_before": getattr(old, k) for k in changes}, **changes)
+        return json_response(key_view(rec))
 
     async def key_usage(self, request: web.Request) -> web.StreamResponse:
         kid = key_id(request)
