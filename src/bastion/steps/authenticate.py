@@ -1,12 +1,15 @@
 """authenticate →: the virtual key or caller JWT becomes an identity (the end user a
-service key names included); the alias must be in its scope. See :mod:`bastion.identity`."""
+service key names included; see :mod:`bastion.identity`); the alias must exist (404
+``model_not_found`` for every caller otherwise) and be in the caller's scope (403
+``model_not_allowed``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from bastion.core.context import Context, Reply
-from bastion.core.errors import ModelNotAllowed
+from bastion.core.context import Context, Identity, Reply
+from bastion.core.errors import ModelNotAllowed, ModelNotFound
 from bastion.core.pipeline import Next
 
 if TYPE_CHECKING:
@@ -28,15 +31,23 @@ def presented_key(headers: object) -> str | None:
     return str(key).strip() if key else None
 
 
+def check_alias(ident: Identity, alias: str, aliases: Collection[str]) -> None:
+    """404 for an alias that does not exist (whoever calls), 403 for one out of scope."""
+    if alias not in aliases:
+        raise ModelNotFound(f"The model {alias!r} is not configured on this gateway.")
+    if not ident.may_use(alias):
+        who = "This API key" if ident.via == "key" else "This user"
+        raise ModelNotAllowed(f"{who} may not use the model {alias!r}.")
+
+
 class Authenticate:
-    def __init__(self, callers: Callers) -> None:
+    def __init__(self, callers: Callers, aliases: Collection[str]) -> None:
         self.callers = callers
+        self.aliases = frozenset(aliases)
 
     async def __call__(self, ctx: Context, call_next: Next) -> Reply:
         ident = await self.callers.identify(ctx.headers)
         ident = self.callers.acting_for(ident, ctx.headers, ctx.request.user)
         ctx.identity = ident
-        if not ident.may_use(ctx.alias):
-            who = "This API key" if ident.via == "key" else "This user"
-            raise ModelNotAllowed(f"{who} may not use the model {ctx.alias!r}.")
+        check_alias(ident, ctx.alias, self.aliases)
         return await call_next(ctx)
