@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import structlog
 
+from bastion.observe import logging as blog
 from bastion.testing import FakeIdentityProvider, GatewayServer
 
 from .conftest import http
@@ -49,16 +53,27 @@ def test_oidc_tokens_are_admin_credentials_with_mapped_roles(
     assert "another audience" in r.json()["error"]["message"]
 
 
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """The JSON log lines written meanwhile (the configuration is restored after)."""
+    old_config, old_sink = structlog.get_config(), list(blog._sink)
+    buf = io.StringIO()
+    blog.configure_logging(level="info", stream=buf)
+    yield buf
+    structlog.configure(**old_config)
+    blog._sink[:] = old_sink
+
+
 def test_the_master_key_is_logged_and_audited_when_used(
-        gateway_factory: Callable[..., GatewayServer]) -> None:
+        gateway_factory: Callable[..., GatewayServer], captured: io.StringIO) -> None:
     gw = gateway_factory(admin_settings())
-    with structlog.testing.capture_logs() as logs:
-        assert call(gw, "GET", "/admin/keys").status_code == 200
-    [used] = [e for e in logs if e["event"] == "admin_master_key_used"]
-    assert used["log_level"] == "warning"
+    assert call(gw, "GET", "/admin/keys").status_code == 200
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    [used] = [e for e in lines if e["event"] == "admin_master_key_used"]
+    assert used["level"] == "warning"
     assert (used["method"], used["path"], used["source"]) == ("GET", "/admin/keys",
                                                               "127.0.0.1")
-    assert gw.master_key not in str(logs)
+    assert gw.master_key not in captured.getvalue()
     call(gw, "POST", "/admin/keys", body={"name": "k"})
     assert ("master-key", "key.create") in [(e["actor"], e["action"]) for e in entries(gw)]
 
@@ -105,3 +120,27 @@ def test_oidc_with_a_static_key_its_algorithms_and_skew(
     r = call(gw, "GET", "/admin/whoami", idp.token(groups="ops", key=ec))
     assert "does not accept 'ES256'" in r.json()["error"]["message"]
     assert idp.jwks_requests == 0
+
+
+def test_oidc_key_sets_are_refreshed_and_bounded(
+        idp: FakeIdentityProvider, gateway_factory: Callable[..., GatewayServer]) -> None:
+    base = {"issuer": idp.issuer, "audience": "bastion", "jwks_url": idp.jwks_url,
+            "roles": {"ops": "viewer"}}
+    slow = gateway_factory(admin_settings(oidc=[{**base, "jwks_min_refresh_s": 3600,
+                                                 "jwks_refresh_s": 1}]))
+    fetched = idp.jwks_requests
+    idp.rotate()
+    token = idp.token(groups="ops")
+    assert call(slow, "GET", "/admin/whoami", token).status_code == 401  # no fetch yet
+    assert idp.jwks_requests == fetched
+    deadline = time.monotonic() + 5
+    while call(slow, "GET", "/admin/whoami", token).status_code != 200:
+        assert time.monotonic() < deadline, "the background refresh never came"
+        time.sleep(0.2)
+    bounded = gateway_factory(admin_settings(oidc=[{**base, "jwks_min_refresh_s": 0,
+                                                    "jwks_timeout_ms": 500}]))
+    idp.mode = "hang"
+    t0 = time.monotonic()
+    r = call(bounded, "GET", "/admin/whoami", idp.token(groups="ops", key=idp.rotate()))
+    assert r.status_code == 401
+    assert time.monotonic() - t0 < 2.5

@@ -92,3 +92,20 @@ def test_the_model_list_shows_what_the_user_may_call(
     r = http().get(gw.openai_base_url + "/models",
                    headers={"Authorization": f"Bearer {idp.token()}"})
     assert [m["id"] for m in r.json()["data"]] == ["large"]
+
+
+def test_token_and_budget_limits_per_user_and_per_tier(
+        idp: FakeIdentityProvider, gateway_factory: Callable[..., GatewayServer]) -> None:
+    priced = fake_settings(chat={"targets": [{"target": "fake/m", "price": {
+        "input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}]})
+    gw = gateway_factory(jwt_config(
+        idp, settings=priced, limits={"tpm": 50}, tier_claim="plan",
+        tiers={"pro": {"limits": {"tpm": 100_000, "budget_usd": 0.02}}}))
+    long = [{"role": "user", "content": "word " * 100}]  # about 100 tokens
+    msg = refused(chat(gw, idp.token("free"), messages=long, max_tokens=5), 429,
+                  "rate_limit_exceeded")
+    assert "tokens" in msg
+    pro = idp.token("pro", plan="pro")
+    # The tier's tpm lets it through; its $0.02 budget cannot pay for ~$0.105.
+    refused(chat(gw, pro, messages=long, max_tokens=5), 429, "budget_exceeded")
+    assert chat(gw, pro, max_tokens=5).status_code == 200
