@@ -6,13 +6,11 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import structlog
 
-from bastion.observe import logging as blog
 from bastion.testing import FakeIdentityProvider, GatewayServer
 
 from .conftest import http
@@ -51,17 +49,6 @@ def test_oidc_tokens_are_admin_credentials_with_mapped_roles(
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "invalid_admin_token"
     assert "another audience" in r.json()["error"]["message"]
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """The JSON log lines written meanwhile (the configuration is restored after)."""
-    old_config, old_sink = structlog.get_config(), list(blog._sink)
-    buf = io.StringIO()
-    blog.configure_logging(level="info", stream=buf)
-    yield buf
-    structlog.configure(**old_config)
-    blog._sink[:] = old_sink
 
 
 def test_the_master_key_is_logged_and_audited_when_used(
