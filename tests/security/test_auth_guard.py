@@ -152,3 +152,20 @@ def test_bastion_serve_refuses_a_short_master_key(tmp_path: Path) -> None:
     assert "BASTION_MASTER_KEY is 9 characters long" in r.stderr
     assert "at least 32" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_password_guesses_at_admin_login_are_throttled(gw: GatewayServer) -> None:
+    password = "correct horse battery staple"
+    r = httpx.post(gw.base_url + "/admin/accounts",
+                   headers={"Authorization": f"Bearer {gw.master_key}"},
+                   json={"name": "ann", "role": "viewer", "password": password})
+    assert r.status_code == 201, r.text
+
+    def login(pw: str, ip: str) -> httpx.Response:
+        return httpx.post(gw.base_url + "/admin/login", headers={"X-Real-IP": ip},
+                          json={"name": "ann", "password": pw})
+
+    codes = [login(f"guess {i}", "203.0.113.99").status_code for i in range(7)]
+    assert codes == [401] * 5 + [429] * 2
+    assert login(password, "203.0.113.99").status_code == 429
+    assert login(password, "198.51.100.99").status_code == 200

@@ -86,7 +86,7 @@ class AnthropicRoutes:
         """An estimate (about four characters a token) of the request's input tokens."""
         rid = request_id(request)
         try:
-            ident = await authenticate_client(self.gw.keys, self.gw.auth_throttle,
+            ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle,
                                               request.remote, request.headers, request.path)
             areq, _size = await self._read(request)
             check_alias(ident, areq.model, self.gw.route.aliases)

@@ -52,7 +52,7 @@ class ModerationRoutes:
         started = time.monotonic()
         status, code = 200, None
         try:
-            await authenticate_client(self.gw.keys, self.gw.auth_throttle, request.remote,
+            await authenticate_client(self.gw.callers, self.gw.auth_throttle, request.remote,
                                       request.headers, request.path)
             server = self.gw.settings.server
             body = await read_body(request, server.max_body_bytes, server.body_timeout_s)

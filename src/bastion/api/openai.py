@@ -117,7 +117,7 @@ class OpenAIRoutes:
         return await self.render(request, ctx, reply)
 
     async def _allowed(self, request: web.Request) -> list[str]:
-        ident = await authenticate_client(self.gw.keys, self.gw.auth_throttle, request.remote,
+        ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle, request.remote,
                                           request.headers, request.path)
         return [a for a in self.gw.route.aliases if ident.may_use(a)]
 

@@ -67,7 +67,7 @@ class AliasPlan:
 
 
 def _refusal(c: Charge, v_retry: float | None, window_s: float) -> Exception:
-    who = {"key": "This API key", "user": "This key's user",
+    who = {"key": "This API key", "user": "This key's user", "caller": "This user",
            "team": "This key's team"}.get(c.label.split(" ", 1)[0], "This key")
     if c.unit == CONCURRENT:
         return RateLimited(f"{who} already has {c.limit} requests in progress, its limit. "
