@@ -1,9 +1,9 @@
 """Guarding authentication: failed attempts throttled per client address and logged
 (rate-limited), and a master key too short to resist guessing refused at start-up.
 
-Every check of a client's credential (a virtual key on the API routes, the master
-key on admin routes and on ``/readyz``'s detail) goes through one
-:class:`AuthThrottle` per worker:
+Every check of a client's credential (a virtual key or caller JWT on the API routes,
+the master key on admin routes and on ``/readyz``'s detail, a password at
+``/admin/login``) goes through one :class:`AuthThrottle` per worker:
 
 * an address with ``max_failures`` failures within ``window_s`` is **blocked** for
   ``block_s``: every authentication from it is refused at once with 429

@@ -16,7 +16,8 @@ class AuthThrottleSettings(_Strict):
     """Failed authentication, throttled per client address (see :mod:`bastion.auth_guard`).
 
     An address (an IPv6 address counts by its /64) with ``max_failures`` failed
-    attempts (a wrong, unknown, revoked or missing virtual key or master key) within
+    attempts (a wrong, unknown, revoked or missing caller credential, a wrong master key
+    or admin password) within
     ``window_s`` is refused every authentication for ``block_s`` seconds: 429
     ``too_many_auth_failures`` with ``Retry-After``, before any key is looked at.
     """
