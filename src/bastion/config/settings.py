@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.guard_output_settings import OutputGuard, ToolFirewall
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
@@ -157,13 +158,15 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 class GuardSettings(Strict):
     injection: GuardMode = "block"
     pii: PIIMode = "pseudonymize"
-    output: Literal["block", "flag", "off"] = "block"
+    output: OutputGuard = Field(default_factory=OutputGuard)
+    tools: ToolFirewall = Field(default_factory=ToolFirewall)
 
 
 class AliasGuards(Strict):
     injection: GuardMode | None = None
     pii: PIIMode | None = None
-    output: Literal["block", "flag", "off"] | None = None
+    output: OutputGuard | None = None
+    tools: ToolFirewall | None = None
 
 
 class ReviewSettings(Strict):

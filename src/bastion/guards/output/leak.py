@@ -1,0 +1,77 @@
+"""System-prompt leaks: the canary token, and long runs of words shared with the prompt.
+
+The prompt is cut into overlapping runs of ``min_words`` words (lower-cased,
+punctuation ignored); an answer leaks when it holds one of those runs, or the
+canary token (also when the model spaces it out or wraps it in zero-width
+characters). Prompts shorter than ``min_words`` words (but at least four) leak
+when the answer holds them whole. Built prompts are cached (bounded), so a
+server-side template costs its cut once, not once per request.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from bastion.guards.output.base import Finding
+
+_WORD_RE = re.compile(r"\w+")
+_GAPS_RE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff\u00ad_\-.*`'\"]+")
+MIN_PROMPT_WORDS = 4
+
+
+@lru_cache(maxsize=256)
+def _runs(text: str, k: int) -> tuple[int, frozenset[tuple[str, ...]]]:
+    words = [w.casefold() for w in _WORD_RE.findall(text)]
+    if len(words) < MIN_PROMPT_WORDS:
+        return 0, frozenset()
+    k = min(k, len(words))
+    return k, frozenset(tuple(words[i:i + k]) for i in range(len(words) - k + 1))
+
+
+class LeakDetector:
+    """Finds the system prompt (or its canary) in answer text. Pure; safe to share."""
+
+    __slots__ = ("_canary", "_canary_low", "_k", "_runs")
+
+    def __init__(self, prompt: str, canary: str = "", min_words: int = 10) -> None:
+        self._k, self._runs = _runs(prompt, max(MIN_PROMPT_WORDS, min_words))
+        self._canary = canary
+        self._canary_low = _GAPS_RE.sub("", canary).casefold()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._runs or self._canary)
+
+    @property
+    def span_chars(self) -> int:
+        """About how many characters a detectable leak needs (for hold-back windows)."""
+        return max(len(self._canary) * 3, self._k * 12)
+
+    def scan(self, text: str) -> list[Finding]:
+        out: list[Finding] = []
+        if self._canary:
+            at = text.find(self._canary)
+            if at >= 0:
+                out.append(Finding("leak", "canary", 1.0, at, at + len(self._canary)))
+            elif len(self._canary_low) >= 6 and self._canary_low in _GAPS_RE.sub(
+                    "", text).casefold():
+                out.append(Finding("leak", "canary", 1.0, 0, len(text), "obfuscated"))
+        if self._runs:
+            hit = self._overlap(text)
+            if hit is not None:
+                out.append(hit)
+        return out
+
+    def _overlap(self, text: str) -> Finding | None:
+        k = self._k
+        matches = list(_WORD_RE.finditer(text))
+        if len(matches) < k:
+            return None
+        words = [m.group().casefold() for m in matches]
+        runs = self._runs
+        for i in range(len(words) - k + 1):
+            if tuple(words[i:i + k]) in runs:
+                return Finding("leak", "overlap", 1.0, matches[i].start(),
+                               matches[i + k - 1].end(), f"{k} words of the system prompt")
+        return None
