@@ -61,8 +61,9 @@ _PERSON = (
 
 _CUES: dict[str, str] = {
     # --- illicit ---------------------------------------------------------------------------
-    "weapon": r"\b(?:pipe ?bombs?|(?:homemade|improvised|nail|car|fertili[sz]er) (?:bomb|explosive)s?"
-              r"|\bied\b|explosives?|detonators?|blasting caps?|thermite|napalm|molotov"
+    "weapon": r"\b(?:pipe ?bombs?|(?:homemade|improvised|nail|car|fertili[sz]er)"
+              r" (?:bomb|explosive)s?|\bied\b|explosives?|detonators?|blasting caps?|thermite"
+              r"|napalm|molotov"
               r"|nerve agents?|sarin|\bvx\b|ricin|anthrax|mustard gas|chlorine gas|tatp|hmtd"
               r"|\bpetn\b|\brdx\b|\bc-4\b|semtex|ammonium nitrate|ghost guns?"
               r"|untraceable (?:gun|firearm|weapon)s?|auto ?sears?|(?:homemade|diy) (?:silencer"
@@ -73,16 +74,19 @@ _CUES: dict[str, str] = {
             r"|safrole|lysergic acid|opium|morphine)\b",
     "synthesis": r"\b(?:synthesi[sz]e|synthesis|synthesi[sz]ing|cook(?:ing)? (?:meth|it|the)"
                  r"|manufactur(?:e|ing)|extract(?:ion|ing)?|precursors?|reduction|reflux"
-                 r"|distill?(?:ation|ing)?|recrystalli[sz]|reagents?|lab setup|purif(?:y|ication))\b",
+                 r"|distill?(?:ation|ing)?|recrystalli[sz]|reagents?|lab setup"
+                 r"|purif(?:y|ication))\b",
     "cyber": r"\b(?:ransomware|keyloggers?|malware|trojans?|rootkits?|botnets?|spyware"
-             r"|credential stealers?|infostealers?|reverse shells?|backdoors?|zero[- ]day exploits?"
+             r"|credential stealers?|infostealers?|reverse shells?|backdoors?"
+             r"|zero[- ]day exploits?"
              r"|phishing (?:kit|page|site|email)s?|ddos (?:attack|tool)s?|cryptojack\w*"
              r"|keystroke logging)\b",
     "fraud": r"\b(?:counterfeit (?:money|bills|currency|notes)|fake (?:ids?|passports?|driver'?s"
              r" licen[cs]es?)|credit card (?:skimm\w+|fraud|dumps?)|carding|money laundering"
              r"|launder(?:ing)? (?:the )?money|identity theft|steal (?:someone'?s |their )?identit"
              r"(?:y|ies)|forged? (?:documents|checks|cheques|signatures))\b",
-    "evasion": r"\b(?:(?:evad(?:e|es|ing)|bypass(?:es|ing)?|avoid(?:s|ing)?|disabl(?:e|es|ing)|get past) (?:the )?(?:antivirus|anti-virus|av"
+    "evasion": r"\b(?:(?:evad(?:e|es|ing)|bypass(?:es|ing)?|avoid(?:s|ing)?|disabl(?:e|es|ing)"
+               r"|get past) (?:the )?(?:antivirus|anti-virus|av"
                r"|edr|detection|defender|law enforcement|police|cops|security cameras)"
                r"|undetect(?:able|ed)|without (?:being|getting) (?:caught|detected|traced|noticed)"
                r"|cover (?:your|my|their) tracks|untraceabl[ey]|no one will (?:know|find out))\b",
@@ -191,7 +195,7 @@ class ModerationResult:
 
 def normalise(text: str) -> str:
     """Lower-case, invisible characters removed, runs of spaces folded."""
-    return _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", text.casefold()).replace("’", "'"))
+    return _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", text.casefold()).replace("\u2019", "'"))
 
 
 def find_cues(text: str, offset: int = 0) -> list[Cue]:
@@ -239,7 +243,8 @@ def _score(cues: Iterable[Cue]) -> dict[str, float]:
     protective = 0.5 if has.get("protective") else 0.0
     illicit, weapon = _illicit(has)
     threat = 0.85 if n.get("threat_you") else 0.0
-    harm = _combine(0.45 if n.get("harm_people") else 0.0, 0.2 if n.get("harm_people", 0) > 1 else 0.0,
+    harm = _combine(0.45 if n.get("harm_people") else 0.0,
+                    0.2 if n.get("harm_people", 0) > 1 else 0.0,
                     0.8 if n.get("howto_kill") else 0.0,
                     0.6 if n.get("mass_violence") else 0.0)
     if n.get("mass_violence") and (has.get("steps") or has.get("weapon")):

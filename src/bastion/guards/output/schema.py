@@ -49,8 +49,8 @@ def wanted_schema(response_format: dict[str, Any] | None) -> tuple[str, dict[str
 @lru_cache(maxsize=128)
 def _validator(schema_json: str) -> Any:
     # jsonschema is imported lazily: it costs ~50 ms at start-up and few requests use it.
-    import jsonschema  # noqa: PLC0415
-    from referencing import Registry  # noqa: PLC0415
+    import jsonschema
+    from referencing import Registry
 
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -74,7 +74,7 @@ def _candidates(text: str) -> list[str]:
 
 
 def _errors(validator: Any, value: Any) -> tuple[str, ...]:
-    from referencing.exceptions import Unresolvable  # noqa: PLC0415
+    from referencing.exceptions import Unresolvable
 
     try:
         errs = sorted(validator.iter_errors(value), key=lambda e: list(e.path))[:MAX_ERRORS]
@@ -95,7 +95,7 @@ def check_json(text: str, kind: str, schema: dict[str, Any] | None) -> SchemaRes
     for i, candidate in enumerate(_candidates(text)):
         try:
             value = json.loads(candidate)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             parse_error = parse_error or (f"(root): not valid JSON ({exc.msg})",)
             continue
         if kind == "json_object" and not isinstance(value, dict):

@@ -21,12 +21,16 @@ _URL_RE = re.compile(
 _BARE_RE = re.compile(
     r"(?<![\w@./-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,24}))(/|:\d|\b)",
     re.IGNORECASE)
-_COMMON_TLDS = frozenset(
-    "com org net io ai co dev app xyz info biz me ru cn de uk fr nl eu us ca au jp in br it es"
-    " ch se no pl cz tk ml ga cf gq top site online shop store tech cloud link click live"
-    " page blog news club pro today space website fun icu vip win bid loan work ly gl gg tv"
-    " cc to ws su ir kr tw hk sg nz za mx ar cl be at dk fi ie pt gr hu ro ua tr il ae sa"
-    " gov edu mil int".split())
+_COMMON_TLDS = frozenset({
+    "com", "org", "net", "io", "ai", "co", "dev", "app", "xyz", "info", "biz", "me", "ru", "cn",
+    "de", "uk", "fr", "nl", "eu", "us", "ca", "au", "jp", "in", "br", "it", "es", "ch", "se",
+    "no", "pl", "cz", "tk", "ml", "ga", "cf", "gq", "top", "site", "online", "shop", "store",
+    "tech", "cloud", "link", "click", "live", "page", "blog", "news", "club", "pro", "today",
+    "space", "website", "fun", "icu", "vip", "win", "bid", "loan", "work", "ly", "gl", "gg",
+    "tv", "cc", "to", "ws", "su", "ir", "kr", "tw", "hk", "sg", "nz", "za", "mx", "ar", "cl",
+    "be", "at", "dk", "fi", "ie", "pt", "gr", "hu", "ro", "ua", "tr", "il", "ae", "sa", "gov",
+    "edu", "mil", "int",
+})
 
 
 def _host(raw: str) -> str:

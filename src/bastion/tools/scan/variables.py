@@ -68,7 +68,8 @@ VENDORS: dict[bytes, str] = {
     b"stability": "llm-provider-key",
     b"runpod": "llm-provider-key",
 }
-_VENDOR_ALT = b"|".join(sorted(VENDORS, key=len, reverse=True))
+_BY_LENGTH: list[bytes] = sorted(VENDORS, key=lambda v: (-len(v), v))
+_VENDOR_ALT = b"|".join(_BY_LENGTH)
 # Applied to the lowercased buffer (offsets are the same in the original bytes).
 _ASSIGN_RE = re.compile(
     rb"(?<![a-z0-9])(?P<vendor>" + _VENDOR_ALT + rb")[_\-]?(?:ai[_\-]?)?"

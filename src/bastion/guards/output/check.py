@@ -1,0 +1,183 @@
+"""The output checks of one alias, applied to whole answers and to held-back streams.
+
+:class:`OutputPolicy` is an alias's ``guards.output`` and ``guards.tools``,
+resolved once. Per request, :class:`AnswerChecks` holds what the checks need
+(the system prompt's leak detector, whether the firewall is on, the tools the
+client offered) and makes one :class:`GuardFilter` per choice for
+:mod:`bastion.core.holdback`. The filter judges text with a window of
+``window_chars`` after it (widened so a key-like run of characters is never
+released in part), gathers moderation cues over the whole answer, and judges
+each tool call once it is complete. A blocking finding raises
+:class:`ContentFiltered`; in ``flag`` mode findings are reported to a callback
+and the text goes on. A check that raises follows ``on_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bastion.config.guard_output_settings import OutputGuard, ToolFirewall
+from bastion.core.errors import ContentFiltered, OutputSchemaMismatch
+from bastion.core.holdback import PassThrough
+from bastion.guards.output.base import Finding
+from bastion.guards.output.leak import LeakDetector
+from bastion.guards.output.moderation import Cue, find_cues, normalise, score_cues
+from bastion.guards.output.schema import check_json
+from bastion.guards.output.secrets import MAX_SECRET_CHARS, find_secrets
+from bastion.guards.tools.firewall import FirewallPolicy, check_call
+
+log = logging.getLogger("bastion.guards")
+_KEYISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=")
+Report = Callable[[list[Finding]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPolicy:
+    """An alias's output checks and firewall, resolved from settings."""
+
+    output: OutputGuard
+    tools: ToolFirewall
+    firewall: FirewallPolicy = field(default_factory=FirewallPolicy)
+
+    @classmethod
+    def build(cls, output: OutputGuard, tools: ToolFirewall) -> OutputPolicy:
+        return cls(output, tools, FirewallPolicy.build(
+            tools.allowed_tools, tools.allowed_domains, tools.allowed_recipients,
+            tools.allowed_arguments, tools.sensitive))
+
+    @property
+    def active(self) -> bool:
+        return self.output.mode != "off" or self.tools.mode != "off"
+
+
+def blocked(findings: list[Finding]) -> ContentFiltered:
+    reasons = ", ".join(sorted({f.reason for f in findings}))
+    return ContentFiltered(f"The answer was stopped by the gateway's content checks ({reasons}).")
+
+
+@dataclass(slots=True)
+class AnswerChecks:
+    """What the checks of one request need; makes a filter per choice."""
+
+    policy: OutputPolicy
+    leak: LeakDetector | None
+    firewall_on: bool
+    offered_tools: frozenset[str] | None
+    schema_kind: str = ""
+    schema: dict[str, object] | None = None
+    sensitive_values: tuple[str, ...] = ()
+    report: Report = lambda findings: None
+
+    def text_findings(self, text: str) -> list[Finding]:
+        """Leak and secret findings in ``text`` (moderation is gathered separately)."""
+        out = self.leak.scan(text) if self.leak is not None and self.policy.output.leak else []
+        if self.policy.output.secrets:
+            out.extend(find_secrets(text, self.policy.output.secrets_min_confidence))
+        return out
+
+    def harmful(self, cues: list[Cue]) -> list[Finding]:
+        o = self.policy.output
+        if not o.harmful or not cues:
+            return []
+        result = score_cues(cues, o.harmful_threshold)
+        return [Finding("harmful", c, result.category_scores[c])
+                for c in result.over(o.harmful_threshold, o.harmful_categories)]
+
+    def tool_findings(self, name: str, arguments: str) -> list[Finding]:
+        if not self.firewall_on:
+            return []
+        return check_call(self.policy.firewall, name, arguments, offered=self.offered_tools,
+                          leak=self.leak, sensitive_values=self.sensitive_values)
+
+    def decide(self, findings: list[Finding], mode: str) -> None:
+        """Raise in block mode; report in flag mode."""
+        if not findings:
+            return
+        if mode == "block":
+            raise blocked(findings)
+        self.report(findings)
+
+    def guarded(self, fn: Callable[[], list[Finding]], mode: str) -> None:
+        """``fn``'s findings decided; a check that raises follows ``on_error``."""
+        if mode == "off":
+            return
+        try:
+            findings = fn()
+        except (ContentFiltered, OutputSchemaMismatch):
+            raise
+        except Exception:
+            log.exception("output check failed")
+            if self.policy.output.on_error == "closed":
+                raise ContentFiltered("The answer could not be checked, so it was held "
+                                      "back.") from None
+            return
+        self.decide(findings, mode)
+
+    def make_filter(self) -> GuardFilter:
+        return GuardFilter(self)
+
+
+class GuardFilter(PassThrough):
+    """One choice's text and tool calls through the checks (see the module docstring)."""
+
+    def __init__(self, checks: AnswerChecks) -> None:
+        self.checks = checks
+        o = checks.policy.output
+        self.window = max(o.window_chars, checks.leak.span_chars if checks.leak else 0)
+        self.hold_all = bool(checks.schema_kind) and o.mode == "block" and o.schema_check != "off"
+        self._tail = ""
+        self._norm_released = 0
+        self._cues: dict[tuple[str, int], Cue] = {}
+        self._seen: set[tuple[str, int]] = set()
+
+    def _scan(self, text: str) -> list[Finding]:
+        scan = self._tail + text
+        findings = self.checks.text_findings(scan)
+        if self.checks.policy.output.harmful:
+            tail_norm = normalise(self._tail)
+            base = self._norm_released - len(tail_norm)
+            for cue in find_cues(tail_norm + normalise(text), base):
+                self._cues.setdefault((cue[0], cue[1]), cue)
+            findings.extend(self.checks.harmful(list(self._cues.values())))
+        fresh = []
+        for f in findings:  # in flag mode, report each finding once
+            key = (f.reason, f.start + self._norm_released)
+            if key not in self._seen:
+                self._seen.add(key)
+                fresh.append(f)
+        return fresh
+
+    def process(self, text: str, final: bool) -> tuple[str, str]:
+        if not text:
+            return "", ""
+        if self.hold_all and not final:
+            return "", text
+        mode = self.checks.policy.output.mode
+        self.checks.guarded(lambda: self._scan(text), mode)
+        if final and self.hold_all:
+            text = self._schema(text)
+        cut = len(text) if final else max(0, len(text) - self.window)
+        if not final and 0 < cut < len(text) and text[cut] in _KEYISH:
+            # never release the first part of a key-like run: a secret may end later
+            floor = max(0, cut - MAX_SECRET_CHARS)
+            while cut > floor and text[cut - 1] in _KEYISH:
+                cut -= 1
+        release = text[:cut]
+        if release:
+            self._tail = (self._tail + release)[-self.window:]
+            self._norm_released += len(normalise(release))
+        return release, text[cut:]
+
+    def _schema(self, text: str) -> str:
+        result = check_json(text, self.checks.schema_kind, self.checks.schema)
+        if result.ok:
+            return result.text or text
+        raise OutputSchemaMismatch("The model's answer did not match the requested JSON "
+                                   "schema: " + "; ".join(result.errors))
+
+    def tool_call(self, name: str, arguments: str) -> str:
+        self.checks.guarded(lambda: self.checks.tool_findings(name, arguments),
+                            self.checks.policy.tools.mode)
+        return arguments
