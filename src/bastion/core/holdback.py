@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bastion.core.context import ChunkStream, Reply
+from bastion.core.context import MORE_COMING, ChunkStream, Reply
 from bastion.core.errors import GatewayError
 from bastion.core.types import (
     ChatChunk,
@@ -214,6 +214,10 @@ async def hold_back(stream: ChunkStream, make_filter: FilterFactory) -> ChunkStr
             if cut is not None:
                 yield cut
             raise
+        if out:
+            # The source's "more is coming" hint may be about chunks the filters will
+            # swallow whole; a writer that waited for them would sit on released text.
+            MORE_COMING.set(False)
         for c in out:
             yield c
     # A stream that ended without a finish reason: release what is held anyway.

@@ -219,7 +219,7 @@ def _combine(*parts: float) -> float:
 
 def _illicit(has: dict[str, list[tuple[int, int]]]) -> tuple[float, float]:
     howto = bool(has.get("steps")) or bool(has.get("quantity"))
-    evasion = 0.25 if has.get("evasion") else 0.0
+    evasion = 0.4 if has.get("evasion") else 0.0
     weapon = 0.0
     if has.get("weapon"):
         weapon = 0.25 + (0.55 if howto else 0.0) + (0.15 if has.get("quantity") else 0.0)
@@ -227,7 +227,7 @@ def _illicit(has: dict[str, list[tuple[int, int]]]) -> tuple[float, float]:
     if has.get("drug"):
         drug = 0.1 + (0.35 if has.get("synthesis") else 0.0) + (0.3 if howto else 0.0)
         drug += 0.15 if has.get("synthesis") and has.get("quantity") else 0.0
-    cyber = 0.15 + (0.3 if howto else 0.0) if has.get("cyber") else 0.0
+    cyber = 0.2 + (0.3 if howto else 0.0) if has.get("cyber") else 0.0
     fraud = 0.25 + (0.35 if howto else 0.0) if has.get("fraud") else 0.0
     topic = max(drug, cyber, fraud, weapon)
     illicit = _combine(topic, evasion if topic else 0.0)
