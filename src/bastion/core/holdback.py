@@ -170,6 +170,8 @@ def _step(states: dict[int, _ChoiceState], chunk: ChatChunk,
             d.tool_calls = None
         if ch.finish_reason is not None:
             text, calls = _flush(st)
+            if d.content:  # released from this very chunk: it precedes the flushed tail
+                text, d.content = d.content + text, None
             if text or calls:
                 flushed.append(ChunkChoice(index=ch.index, delta=Delta(
                     content=text or None, tool_calls=calls)))

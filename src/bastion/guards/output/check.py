@@ -31,6 +31,7 @@ from bastion.guards.tools.firewall import FirewallPolicy, check_call
 log = logging.getLogger("bastion.guards")
 _KEYISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=")
 Report = Callable[[list[Finding]], None]
+SUSPICION = 0.4  # of the harmful threshold: from there on, hold the whole window
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +78,16 @@ class AnswerChecks:
             out.extend(find_secrets(text, self.policy.output.secrets_min_confidence))
         return out
 
-    def harmful(self, cues: list[Cue]) -> list[Finding]:
+    def harmful(self, cues: list[Cue]) -> tuple[list[Finding], bool]:
+        """Findings over the threshold, and whether the answer looks headed that way
+        (a watched category at ``SUSPICION`` of the threshold: hold the whole window)."""
         o = self.policy.output
         if not o.harmful or not cues:
-            return []
+            return [], False
         result = score_cues(cues, o.harmful_threshold)
-        return [Finding("harmful", c, result.category_scores[c])
+        over = [Finding("harmful", c, result.category_scores[c])
                 for c in result.over(o.harmful_threshold, o.harmful_categories)]
+        return over, bool(result.over(o.harmful_threshold * SUSPICION, o.harmful_categories))
 
     def tool_findings(self, name: str, arguments: str) -> list[Finding]:
         if not self.firewall_on:
@@ -131,6 +135,7 @@ class GuardFilter(PassThrough):
         self._norm_released = 0
         self._cues: dict[tuple[str, int], Cue] = {}
         self._seen: set[tuple[str, int]] = set()
+        self._suspicious = False
 
     def _scan(self, text: str) -> list[Finding]:
         scan = self._tail + text
@@ -140,7 +145,8 @@ class GuardFilter(PassThrough):
             base = self._norm_released - len(tail_norm)
             for cue in find_cues(tail_norm + normalise(text), base):
                 self._cues.setdefault((cue[0], cue[1]), cue)
-            findings.extend(self.checks.harmful(list(self._cues.values())))
+            harmful, self._suspicious = self.checks.harmful(list(self._cues.values()))
+            findings.extend(harmful)
         fresh = []
         for f in findings:  # in flag mode, report each finding once
             key = (f.reason, f.start + self._norm_released)
@@ -158,17 +164,27 @@ class GuardFilter(PassThrough):
         self.checks.guarded(lambda: self._scan(text), mode)
         if final and self.hold_all:
             text = self._schema(text)
-        cut = len(text) if final else max(0, len(text) - self.window)
-        if not final and 0 < cut < len(text) and text[cut] in _KEYISH:
-            # never release the first part of a key-like run: a secret may end later
-            floor = max(0, cut - MAX_SECRET_CHARS)
-            while cut > floor and text[cut - 1] in _KEYISH:
-                cut -= 1
+        cut = len(text) if final else self._cut(text)
         release = text[:cut]
         if release:
             self._tail = (self._tail + release)[-self.window:]
             self._norm_released += len(normalise(release))
         return release, text[cut:]
+
+    def _cut(self, text: str) -> int:
+        """Where held text ends: everything that could still become a finding stays —
+        the whole window once the answer looks harmful, else the tail that could start
+        a leak and the trailing key-like run (a secret may end in a later chunk)."""
+        if self._suspicious:
+            cut = max(0, len(text) - self.window)
+        else:
+            leak = self.checks.leak
+            pending = leak.pending(text) if leak is not None and self.checks.policy.output.leak else 0
+            cut = len(text) - pending
+        floor = max(0, cut - MAX_SECRET_CHARS)
+        while cut > floor and text[cut - 1] in _KEYISH:
+            cut -= 1
+        return cut
 
     def _schema(self, text: str) -> str:
         result = check_json(text, self.checks.schema_kind, self.checks.schema)

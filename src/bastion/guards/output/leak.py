@@ -20,22 +20,31 @@ _GAPS_RE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff\u00ad_\-.*`'\"]+")
 MIN_PROMPT_WORDS = 4
 
 
+_Runs = tuple[int, frozenset[tuple[str, ...]], tuple[str, ...], dict[str, tuple[int, ...]]]
+_MAX_POSITIONS = 64
+
+
 @lru_cache(maxsize=256)
-def _runs(text: str, k: int) -> tuple[int, frozenset[tuple[str, ...]]]:
-    words = [w.casefold() for w in _WORD_RE.findall(text)]
+def _runs(text: str, k: int) -> _Runs:
+    words = tuple(w.casefold() for w in _WORD_RE.findall(text))
     if len(words) < MIN_PROMPT_WORDS:
-        return 0, frozenset()
+        return 0, frozenset(), (), {}
     k = min(k, len(words))
-    return k, frozenset(tuple(words[i:i + k]) for i in range(len(words) - k + 1))
+    positions: dict[str, list[int]] = {}
+    for i, w in enumerate(words):
+        positions.setdefault(w, []).append(i)
+    return (k, frozenset(words[i:i + k] for i in range(len(words) - k + 1)), words,
+            {w: tuple(p[:_MAX_POSITIONS]) for w, p in positions.items()})
 
 
 class LeakDetector:
     """Finds the system prompt (or its canary) in answer text. Pure; safe to share."""
 
-    __slots__ = ("_canary", "_canary_low", "_k", "_runs")
+    __slots__ = ("_canary", "_canary_low", "_k", "_positions", "_runs", "_words")
 
     def __init__(self, prompt: str, canary: str = "", min_words: int = 10) -> None:
-        self._k, self._runs = _runs(prompt, max(MIN_PROMPT_WORDS, min_words))
+        self._k, self._runs, self._words, self._positions = _runs(
+            prompt, max(MIN_PROMPT_WORDS, min_words))
         self._canary = canary
         self._canary_low = _GAPS_RE.sub("", canary).casefold()
 
@@ -47,6 +56,29 @@ class LeakDetector:
     def span_chars(self) -> int:
         """About how many characters a detectable leak needs (for hold-back windows)."""
         return max(len(self._canary) * 3, self._k * 12)
+
+    def pending(self, text: str) -> int:
+        """How many trailing characters of ``text`` could start a leak still to come: the
+        longest run of its last words (fewer than the run length) found in the prompt."""
+        if not self._runs:
+            return 0
+        k = self._k
+        matches = list(_WORD_RE.finditer(text, max(0, len(text) - 24 * k)))
+        if matches and matches[-1].end() == len(text):
+            matches.pop()  # a word still being written: judged with what precedes it
+        matches = matches[-(k - 1):]
+        if not matches:
+            return 0
+        words = [m.group().casefold() for m in matches]
+        best = 0
+        for p in self._positions.get(words[-1], ()):
+            n = 1
+            while n < len(words) and p - n >= 0 and self._words[p - n] == words[-1 - n]:
+                n += 1
+            best = max(best, n)
+        if not best:
+            return 0
+        return len(text) - matches[-best].start()
 
     def scan(self, text: str) -> list[Finding]:
         out: list[Finding] = []
