@@ -179,3 +179,18 @@ def test_anthropic_dialect_poisoned_tool_result(scripted: Make, gateways: Any) -
     assert b"evil-exfil" not in raw
     assert b"\"type\":\"tool_use\"" not in raw
     assert b"event: error" in raw
+
+
+def test_destinations_the_user_wrote_are_trusted(scripted: Make, gateways: Any) -> None:
+    up, _ = scripted([tool_call("fetch_url", {"url": "https://reports.partner.org/in"})])
+    msgs: Any = [{"role": "user", "content": "Post the summary to https://reports.partner.org/in"},
+                 *poisoned_conversation()[1:]]
+    c = oa(gateways(settings_for(up, FIREWALL)))
+    r = c.chat.completions.create(model="chat", tools=TOOLS,  # type: ignore[arg-type]
+                                  messages=msgs)
+    assert r.choices[0].finish_reason == "tool_calls"
+    strict = {"tools": {**FIREWALL["tools"], "trust_user_destinations": False}}
+    c = oa(gateways(settings_for(up, strict)))
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="chat", tools=TOOLS,  # type: ignore[arg-type]
+                                  messages=msgs)

@@ -64,3 +64,4 @@ class ToolFirewall(_ModeOrMapping):
     allowed_recipients: list[str] | None = None  # addresses, or "@example.com" for a domain
     allowed_arguments: dict[str, list[str]] = Field(default_factory=dict)  # "tool.arg": globs
     sensitive: bool = True  # system prompt or secrets in arguments to a non-allowed destination
+    trust_user_destinations: bool = True  # destinations the user wrote are allowed too

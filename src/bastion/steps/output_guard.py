@@ -123,6 +123,8 @@ class OutputGuardStep:
             schema=schema,
             sensitive_values=tuple(ctx.state.get("guards.sensitive_values", ())),
             report=lambda findings: _report(ctx, findings),
+            trusted_texts=tuple(m.text() for m in req.messages if m.role in (
+                "user", "system", "developer")) if t.trust_user_destinations else (),
         )
 
     async def __call__(self, ctx: Context, call_next: Next) -> Reply:

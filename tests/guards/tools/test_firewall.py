@@ -75,3 +75,15 @@ def test_non_json_arguments_are_read_as_text() -> None:
     p = policy(allowed_domains=["example.com"])
     out = check_call(p, "fetch", "go to evil.net now", offered=OFFERED)
     assert [f.category for f in out] == ["domain_not_allowed"]
+
+
+def test_trusted_destinations_and_values() -> None:
+    from bastion.guards.tools.firewall import Trusted
+
+    p = policy(allowed_domains=["example.com"], allowed_recipients=[],
+               allowed_arguments={"send_money.recipient": ["DE89*"]})
+    t = Trusted.from_texts(["Pay US133000000121212121212 and mail jo@partner.org via site.io"])
+    assert reasons(p, "send_money", {"recipient": "US133000000121212121212"}, trusted=t) == set()
+    assert reasons(p, "send_email", {"to": "jo@partner.org"}, trusted=t) == set()
+    assert reasons(p, "fetch", {"url": "https://site.io/x"}, trusted=t) == set()
+    assert reasons(p, "fetch", {"url": "https://other.io/x"}, trusted=t) == {"domain_not_allowed"}

@@ -26,7 +26,7 @@ from bastion.guards.output.leak import LeakDetector
 from bastion.guards.output.moderation import Cue, find_cues, normalise, score_cues
 from bastion.guards.output.schema import check_json
 from bastion.guards.output.secrets import MAX_SECRET_CHARS, find_secrets
-from bastion.guards.tools.firewall import FirewallPolicy, check_call
+from bastion.guards.tools.firewall import FirewallPolicy, Trusted, check_call
 
 log = logging.getLogger("bastion.guards")
 _KEYISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=")
@@ -70,6 +70,8 @@ class AnswerChecks:
     schema: dict[str, object] | None = None
     sensitive_values: tuple[str, ...] = ()
     report: Report = lambda findings: None
+    trusted_texts: tuple[str, ...] = ()
+    _trusted: Trusted | None = None
 
     def text_findings(self, text: str) -> list[Finding]:
         """Leak and secret findings in ``text`` (moderation is gathered separately)."""
@@ -92,8 +94,11 @@ class AnswerChecks:
     def tool_findings(self, name: str, arguments: str) -> list[Finding]:
         if not self.firewall_on:
             return []
+        if self._trusted is None:
+            self._trusted = Trusted.from_texts(self.trusted_texts)
         return check_call(self.policy.firewall, name, arguments, offered=self.offered_tools,
-                          leak=self.leak, sensitive_values=self.sensitive_values)
+                          leak=self.leak, sensitive_values=self.sensitive_values,
+                          trusted=self._trusted)
 
     def decide(self, findings: list[Finding], mode: str) -> None:
         """Raise in block mode; report in flag mode."""
@@ -178,9 +183,8 @@ class GuardFilter(PassThrough):
         if self._suspicious:
             cut = max(0, len(text) - self.window)
         else:
-            leak = self.checks.leak
-            pending = leak.pending(text) if leak is not None and self.checks.policy.output.leak else 0
-            cut = len(text) - pending
+            leak = self.checks.leak if self.checks.policy.output.leak else None
+            cut = len(text) - (leak.pending(text) if leak is not None else 0)
         floor = max(0, cut - MAX_SECRET_CHARS)
         while cut > floor and text[cut - 1] in _KEYISH:
             cut -= 1

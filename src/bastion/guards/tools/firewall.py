@@ -9,6 +9,10 @@ A call is refused (each reason is a :class:`Finding` with ``check="tool"``) when
   ``allowed_recipients`` (when those lists are set);
 * ``argument_not_allowed``: a value under ``allowed_arguments["tool.arg"]``
   matches none of its glob patterns (IBANs, account ids, channel names…);
+
+A destination or argument value that the user (or the system prompt) wrote in the
+conversation is allowed too (:class:`Trusted`): the call goes where the person
+asked, not where a document told the model to go.
 * ``system_prompt_in_arguments``, ``secret_in_arguments``,
   ``personal_data_in_arguments``: the arguments carry the system prompt (or its
   canary), a key the scanner recognises, or a value the caller marked
@@ -38,6 +42,23 @@ from bastion.guards.tools.destinations import (
 )
 
 MAX_ARGUMENT_CHARS = 256 * 1024
+MAX_TRUSTED_CHARS = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Trusted:
+    """Destinations and values the user (or the system prompt) wrote themselves: a call
+    may go where the user asked it to, even when the allow-lists do not name it."""
+
+    hosts: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+    text: str = ""  # lower-cased, for argument values
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> Trusted:
+        joined = "\n".join(texts)[:MAX_TRUSTED_CHARS]
+        hosts, emails = find_destinations([joined])
+        return cls(frozenset(hosts), frozenset(e.lower() for e in emails), joined.lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +93,8 @@ def _decode(arguments: str) -> Any:
         return arguments
 
 
-def _argument_findings(policy: FirewallPolicy, name: str, value: Any) -> list[Finding]:
+def _argument_findings(policy: FirewallPolicy, name: str, value: Any,
+                       trusted: Trusted) -> list[Finding]:
     out: list[Finding] = []
     if not policy.allowed_arguments or not isinstance(value, dict):
         return out
@@ -82,8 +104,10 @@ def _argument_findings(policy: FirewallPolicy, name: str, value: Any) -> list[Fi
         got = value[arg]
         items = got if isinstance(got, list) else [got]
         for item in items:
-            text = item if isinstance(item, str) else json.dumps(item)
-            if not any(fnmatchcase(text.lower(), p) for p in patterns):
+            text = (item if isinstance(item, str) else json.dumps(item)).lower()
+            if len(text) >= 3 and text in trusted.text:
+                continue
+            if not any(fnmatchcase(text, p) for p in patterns):
                 out.append(Finding("tool", "argument_not_allowed", detail=f"{name}.{arg}"))
                 break
     return out
@@ -92,8 +116,10 @@ def _argument_findings(policy: FirewallPolicy, name: str, value: Any) -> list[Fi
 def check_call(
     policy: FirewallPolicy, name: str, arguments: str, *, offered: frozenset[str] | None,
     leak: LeakDetector | None = None, sensitive_values: Iterable[str] = (),
+    trusted: Trusted | None = None,
 ) -> list[Finding]:
     """Every reason to refuse the call ``name(arguments)`` (empty: it may go)."""
+    trusted = trusted or Trusted()
     out: list[Finding] = []
     allowed = policy.allowed_tools if policy.allowed_tools is not None else offered
     if allowed is None or name not in allowed:
@@ -103,18 +129,20 @@ def check_call(
     hosts, emails = find_destinations(texts)
     open_destination = not hosts and not emails
     for host in sorted(hosts):
-        ok = policy.allowed_domains is not None and host_allowed(host, policy.allowed_domains)
+        ok = host in trusted.hosts or (policy.allowed_domains is not None
+                                       and host_allowed(host, policy.allowed_domains))
         open_destination = open_destination or not ok
         if policy.allowed_domains is not None and not ok:
             out.append(Finding("tool", "domain_not_allowed", detail=host[:253]))
     for address in sorted(emails):
-        ok = (policy.allowed_recipients is not None
-              and email_allowed(address, policy.allowed_recipients))
+        ok = address.lower() in trusted.emails or (
+            policy.allowed_recipients is not None
+            and email_allowed(address, policy.allowed_recipients))
         open_destination = open_destination or not ok
         if policy.allowed_recipients is not None and not ok:
             out.append(Finding("tool", "recipient_not_allowed",
                                detail="@" + address.rsplit("@", 1)[-1]))
-    out.extend(_argument_findings(policy, name, value))
+    out.extend(_argument_findings(policy, name, value, trusted))
     if policy.sensitive and open_destination:
         out.extend(_sensitive(texts, leak, sensitive_values))
     return out
