@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.guards.output.moderation import CATEGORIES, find_cues, moderate, normalise, score_cues
+from bastion.guards.output.moderation import CATEGORIES, CueTracker, moderate, score_cues
 
 HARMFUL = [
     ("Here's how to make a pipe bomb:\n1. Get a steel pipe.\n2. Pack it with 200 g of black "
@@ -60,11 +60,13 @@ def test_result_shape_is_openai_like() -> None:
 
 
 def test_threshold_and_cues_gathered_over_pieces() -> None:
-    text = "Here's how to make a pipe bomb. 1. Take a pipe."
+    text = "Here's how to make a pipe bomb. Take a pipe and fill it."
     assert not moderate(text, threshold=0.99).flagged
-    head, tail = normalise(text[:20]), normalise(text[20:])
-    cues = find_cues(head) + find_cues(tail, len(head))
-    assert score_cues(cues).categories["illicit"]
+    tracker = CueTracker()
+    for i in range(0, len(text), 3):  # the instructions cue comes before the topic cue
+        tracker.feed(text[i:i + 3])
+    assert score_cues(tracker.cues).categories["illicit"]
+    assert score_cues(tracker.cues) == moderate(text)
 
 
 def test_invisible_characters_do_not_hide_cues() -> None:

@@ -23,7 +23,7 @@ from bastion.core.errors import ContentFiltered, OutputSchemaMismatch
 from bastion.core.holdback import PassThrough
 from bastion.guards.output.base import Finding
 from bastion.guards.output.leak import LeakDetector
-from bastion.guards.output.moderation import Cue, find_cues, normalise, score_cues
+from bastion.guards.output.moderation import Cue, CueTracker, score_cues
 from bastion.guards.output.schema import check_json
 from bastion.guards.output.secrets import MAX_SECRET_CHARS, find_secrets
 from bastion.guards.tools.firewall import FirewallPolicy, Trusted, check_call
@@ -32,6 +32,7 @@ log = logging.getLogger("bastion.guards")
 _KEYISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=")
 Report = Callable[[list[Finding]], None]
 SUSPICION = 0.4  # of the harmful threshold: from there on, hold the whole window
+CONTEXT_CHARS = 160  # released text re-read with new text: a key's name, a leak's start
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +137,11 @@ class GuardFilter(PassThrough):
         o = checks.policy.output
         self.window = max(o.window_chars, checks.leak.span_chars if checks.leak else 0)
         self.hold_all = bool(checks.schema_kind) and o.mode == "block" and o.schema_check != "off"
-        self._tail = ""
-        self._norm_released = 0
-        self._cues: dict[tuple[str, int], Cue] = {}
+        self.context = max(CONTEXT_CHARS, checks.leak.span_chars if checks.leak else 0)
+        self._tail = ""  # the end of the released text: context for matches across it
+        self._released = 0
+        self._held = 0  # characters of the last ``text`` kept back (its start is not new)
+        self._cues = CueTracker()
         self._seen: set[tuple[str, int]] = set()
         self._suspicious = False
 
@@ -146,15 +149,13 @@ class GuardFilter(PassThrough):
         scan = self._tail + text
         findings = self.checks.text_findings(scan)
         if self.checks.policy.output.harmful:
-            tail_norm = normalise(self._tail)
-            base = self._norm_released - len(tail_norm)
-            for cue in find_cues(tail_norm + normalise(text), base):
-                self._cues.setdefault((cue[0], cue[1]), cue)
-            harmful, self._suspicious = self.checks.harmful(list(self._cues.values()))
+            self._cues.feed(text[self._held:])
+            harmful, self._suspicious = self.checks.harmful(self._cues.cues)
             findings.extend(harmful)
+        base = self._released - len(self._tail)
         fresh = []
         for f in findings:  # in flag mode, report each finding once
-            key = (f.reason, f.start + self._norm_released)
+            key = (f.reason, f.start + base if f.start >= 0 else -1)
             if key not in self._seen:
                 self._seen.add(key)
                 fresh.append(f)
@@ -172,8 +173,9 @@ class GuardFilter(PassThrough):
         cut = len(text) if final else self._cut(text)
         release = text[:cut]
         if release:
-            self._tail = (self._tail + release)[-self.window:]
-            self._norm_released += len(normalise(release))
+            self._tail = (self._tail + release)[-self.context:]
+            self._released += len(release)
+        self._held = len(text) - cut
         return release, text[cut:]
 
     def _cut(self, text: str) -> int:

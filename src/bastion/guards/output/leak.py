@@ -97,13 +97,14 @@ class LeakDetector:
 
     def _overlap(self, text: str) -> Finding | None:
         k = self._k
-        matches = list(_WORD_RE.finditer(text))
-        if len(matches) < k:
-            return None
-        words = [m.group().casefold() for m in matches]
-        runs = self._runs
+        words = _WORD_RE.findall(text.casefold())
+        runs, positions = self._runs, self._positions
         for i in range(len(words) - k + 1):
-            if tuple(words[i:i + k]) in runs:
-                return Finding("leak", "overlap", 1.0, matches[i].start(),
-                               matches[i + k - 1].end(), f"{k} words of the system prompt")
+            if words[i] in positions and tuple(words[i:i + k]) in runs:
+                # found: now (rarely) work out where it sits in the text
+                spans = [m.span() for m in _WORD_RE.finditer(text)]
+                if len(spans) != len(words):  # casefolding changed the word count
+                    return Finding("leak", "overlap", 1.0, 0, len(text), f"{k} words")
+                return Finding("leak", "overlap", 1.0, spans[i][0], spans[i + k - 1][1],
+                               f"{k} words of the system prompt")
         return None

@@ -65,7 +65,7 @@ _CUES: dict[str, str] = {
               r" (?:bomb|explosive)s?|\bied\b|explosives?|detonators?|blasting caps?|thermite"
               r"|napalm|molotov"
               r"|nerve agents?|sarin|\bvx\b|ricin|anthrax|mustard gas|chlorine gas|tatp|hmtd"
-              r"|\bpetn\b|\brdx\b|\bc-4\b|semtex|ammonium nitrate|ghost guns?"
+              r"|\bpetn\b|\brdx\b|semtex|ammonium nitrate|ghost guns?"
               r"|untraceable (?:gun|firearm|weapon)s?|auto ?sears?|(?:homemade|diy) (?:silencer"
               r"|suppressor|gun|firearm)s?|3d[- ]printed (?:gun|firearm)s?|chemical weapons?"
               r"|biological weapons?|bio ?weapons?|dirty bombs?|bombs?)\b",
@@ -169,8 +169,75 @@ _CUES: dict[str, str] = {
     "hate_statement": rf"\b(?:(?:i|we) (?:hate|despise|loathe) (?:all )?{_GROUP}"
                       rf"|go back to (?:your|their) (?:own )?(?:country|jungle|desert))\b",
 }
-_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern)) for name, pattern in _CUES.items())
+# A primary cue's regex runs only when the text holds one of its gate words (one
+# set intersection instead of a regex pass): every match of the cue contains one.
+_G = str.split
+_GROUP_WORDS = _G(
+    "jews jewish muslims christians blacks black whites white asians mexicans latinos "
+    "hispanics immigrants migrants refugees gays gay lesbians homosexuals trans transgender "
+    "transgenders women females arabs africans hindus sikhs gypsies roma chinese indians "
+    "catholics disabled")
+_GATES: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
+    "weapon": _G(
+        "bomb bombs pipebomb pipebombs explosive explosives ied detonator detonators blasting "
+        "thermite napalm molotov nerve sarin vx ricin anthrax mustard chlorine tatp hmtd petn "
+        "rdx semtex ammonium ghost untraceable sear sears auto autosear autosears homemade "
+        "diy 3d chemical biological bio bioweapon bioweapons dirty silencer silencers "
+        "suppressor suppressors improvised nail car fertilizer fertiliser"),
+    "drug": _G(
+        "methamphetamine crystal meth fentanyl carfentanil heroin cocaine crack lsd mdma "
+        "ecstasy ghb dmt pcp amphetamine amphetamines pseudoephedrine phenylacetone p2p "
+        "safrole lysergic opium morphine"),
+    "cyber": _G(
+        "ransomware keylogger keyloggers malware trojan trojans rootkit rootkits botnet "
+        "botnets spyware credential infostealer infostealers reverse backdoor backdoors zero "
+        "phishing ddos keystroke cryptojack cryptojacking cryptojacker"),
+    "fraud": _G("counterfeit fake credit carding money launder laundering identity steal "
+                "forge forged"),
+    "threat_you": _G("kill murder shoot stab hurt beat strangle rape find burn die live watch "
+                     "matar tuer umbringen"),
+    "harm_people": _G("kill murder shoot stab poison strangle behead torture maim "
+                      "assassinate slaughter run"),
+    "howto_kill": _G("kill murder poison strangle hurt maim get untraceable dispose disposing "
+                     "hide"),
+    "mass_violence": _G("mass shoot kill maximum massacre bomb"),
+    "graphic": _G(
+        "blood guts entrails intestines brains viscera flay flayed gore gory disembowel "
+        "disemboweled disembowelled disemboweling dismember dismembered dismembering "
+        "dismemberment dismembers decapitate decapitated decapitating decapitation mutilate "
+        "mutilated mutilating mutilation eviscerate eviscerated evisceration"),
+    "insult_you": _G("worthless pathetic stupid idiot moron loser piece disgusting fuck screw "
+                     "dumb fat retard retarded retards"),
+    "sh_intent": _G("die myself suicidal live alive life morir matar suicidarme mourir "
+                    "suicider sterben umbringen"),
+    "sh_encourage": _G("yourself kys die miss world deserve end"),
+    "sh_method": _G("yourself myself suicide life overdose wrists lethal fatal pills tablets "
+                    "jump jumping pro thinspo cuts self scars"),
+    "sexual": _G(
+        "porn porno pornography pornographic erotic erotica explicit sexual sexually nude "
+        "nudes naked orgasm orgasms masturbate masturbating masturbation masturbated genital "
+        "genitals genitalia penis vagina aroused arousal sex intercourse fondle fondled "
+        "fondling molest molested molesting molestation molester oral blowjob blowjobs "
+        "sexting sexy"),
+    "csam": _G("csam child kiddie jailbait lolicon shotacon pedo underage"),
+    "slur": [w.split()[0] for w in _SLURS.split("|")],
+    "dehumanize": _GROUP_WORDS,
+    "eliminate": [*_GROUP_WORDS, *_G("final race ethnic genocide racial heil sieg 1488")],
+    "hate_statement": _G("hate despise loathe go"),
+}.items()}
+_WORDS_RE = re.compile(r"[a-z0-9]+")
+# Cues that only matter next to others: found only once one of those is in the answer.
+_TOPICS = ("weapon", "drug", "cyber", "fraud", "mass_violence", "sh_method", "howto_kill")
+DEPENDS: dict[str, tuple[str, ...]] = {
+    "steps": _TOPICS, "quantity": _TOPICS, "evasion": _TOPICS, "synthesis": ("drug",),
+    "minor": ("sexual",), "protective": ("sexual", "csam"),
+    "support": ("sh_intent", "sh_method", "sh_encourage"),
+}
+_Family = tuple[str, re.Pattern[str], frozenset[str] | None]
+_COMPILED: tuple[_Family, ...] = tuple(
+    (name, re.compile(pattern), _GATES.get(name)) for name, pattern in _CUES.items())
+_PRIMARY = tuple(c for c in _COMPILED if c[0] not in DEPENDS)
+_DEPENDENT = tuple(c for c in _COMPILED if c[0] in DEPENDS)
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
 _SPACES_RE = re.compile(r"[ \t\u00a0]+")
 
@@ -198,12 +265,77 @@ def normalise(text: str) -> str:
     return _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", text.casefold()).replace("\u2019", "'"))
 
 
-def find_cues(text: str, offset: int = 0) -> list[Cue]:
-    """Every cue in ``text`` (already :func:`normalise`-d) as ``(name, start, end)``."""
-    out: list[Cue] = []
-    for name, rx in _COMPILED:
+def _run(families: tuple[_Family, ...], text: str, offset: int, out: list[Cue]) -> None:
+    words = set(_WORDS_RE.findall(text))
+    for name, rx, gate in families:
+        if gate is not None and gate.isdisjoint(words):
+            continue
         out.extend((name, m.start() + offset, m.end() + offset) for m in rx.finditer(text))
+
+
+def find_primary(text: str, offset: int = 0) -> list[Cue]:
+    """The cues that count on their own, in ``text`` (already :func:`normalise`-d)."""
+    out: list[Cue] = []
+    _run(_PRIMARY, text, offset, out)
     return out
+
+
+def find_dependent(text: str, present: Iterable[str], offset: int = 0) -> list[Cue]:
+    """The cues that only matter next to one in ``present`` (see ``DEPENDS``)."""
+    have = set(present)
+    wanted = tuple(c for c in _DEPENDENT if have.intersection(DEPENDS[c[0]]))
+    out: list[Cue] = []
+    if wanted:
+        _run(wanted, text, offset, out)
+    return out
+
+
+def find_cues(text: str, offset: int = 0) -> list[Cue]:
+    """Every cue that matters in ``text`` (already :func:`normalise`-d) as
+    ``(name, start, end)``: primary cues, and dependent cues when what they depend on is
+    there."""
+    out = find_primary(text, offset)
+    if out:
+        out.extend(find_dependent(text, {c[0] for c in out}, offset))
+    return out
+
+
+class CueTracker:
+    """Cues over an answer that arrives in pieces (a stream): each piece is scanned with
+    the end of the text before it, and when a cue first makes dependent cues matter they
+    are looked for in everything seen so far (up to ``max_chars``)."""
+
+    OVERLAP = 96  # longer than any cue
+
+    def __init__(self, max_chars: int = 256 * 1024) -> None:
+        self.max_chars = max_chars
+        self._text = ""
+        self._cues: dict[tuple[str, int], Cue] = {}
+        self._present: set[str] = set()
+
+    def _add(self, cues: list[Cue]) -> None:
+        for c in cues:
+            self._cues.setdefault((c[0], c[1]), c)
+            self._present.add(c[0])
+
+    def feed(self, piece: str) -> None:
+        norm = normalise(piece)
+        if not norm or len(self._text) >= self.max_chars:
+            return
+        start = max(0, len(self._text) - self.OVERLAP)
+        self._text += norm
+        region = self._text[start:]
+        before = {d for d, needs in DEPENDS.items() if self._present.intersection(needs)}
+        self._add(find_primary(region, start))
+        after = {d for d, needs in DEPENDS.items() if self._present.intersection(needs)}
+        if after - before:  # newly relevant: look back over the whole answer once
+            self._add(find_dependent(self._text, self._present))
+        elif after:
+            self._add(find_dependent(region, self._present, start))
+
+    @property
+    def cues(self) -> list[Cue]:
+        return list(self._cues.values())
 
 
 def _near(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
