@@ -100,9 +100,9 @@ async def chunk_bench(runs: int) -> None:
 
 
 def ttfb_bench(requests: int) -> None:
-    import httpx  # noqa: PLC0415
+    import httpx
 
-    from bastion.testing import FakeUpstream, GatewayServer  # noqa: PLC0415
+    from bastion.testing import FakeUpstream, GatewayServer
 
     print(f"\ntime to first byte over loopback, {requests} sequential streams each")
     print(f"{'guards.output':14} {'first byte p50':>15} {'p99':>8} {'first text p50':>15} "

@@ -100,7 +100,7 @@ class Gateway:
             Meter(self.recorder),
             Authenticate(self.keys),
             *build_traffic_steps(self),
-            *build_output_steps(settings),  # before the cache: every answer is checked
+            *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)

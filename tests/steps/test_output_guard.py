@@ -253,3 +253,76 @@ def test_schema_check_off(scripted: Make, gateways: Any) -> None:
     r = c.chat.completions.create(model="chat", response_format=SCHEMA,  # type: ignore[arg-type]
                                   messages=[{"role": "user", "content": "Ada"}])
     assert r.choices[0].message.content == "not json"
+
+
+def _moderation_upstream(answer: str) -> tuple[FakeUpstream, Scripted, list[Any]]:
+    from aiohttp import web
+
+    from .conftest import Scripted as _Scripted
+
+    script = _Scripted([text(answer)])
+    seen: list[Any] = []
+
+    async def moderations(up: FakeUpstream, request: web.Request, body: Any,
+                          b: Any) -> web.StreamResponse:
+        seen.append((request.headers.get("Authorization"), body))
+        bad = "forbidden" in body["input"]
+        return web.json_response({"id": "modr-1", "model": body["model"], "results": [{
+            "flagged": bad, "categories": {"harassment": bad, "violence": False},
+            "category_scores": {"harassment": 0.97 if bad else 0.01, "violence": 0.0}}]})
+
+    up = FakeUpstream(routes={"/v1/chat/completions": script.handle,
+                              "/v1/moderations": moderations}).start()
+    return up, script, seen
+
+
+def test_provider_moderation_endpoint(gateways: Any) -> None:
+    up, _, seen = _moderation_upstream("a forbidden but locally harmless answer")
+    try:
+        guards = {"output": {"moderation_provider": "up",
+                             "harmful_categories": ["harassment", "self-harm"]}}
+        c = client(gateways(settings_for(up, guards)))
+        with pytest.raises(openai.BadRequestError) as e:
+            c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+        assert "harmful:harassment (provider)" in str(e.value)
+        assert seen[0][0] == "Bearer sk-upstream-test"
+        assert seen[0][1]["input"] == "a forbidden but locally harmless answer"
+        # a category the alias does not watch passes
+        c = client(gateways(settings_for(up, {"output": {"moderation_provider": "up",
+                                                         "harmful_categories": ["hate"]}})))
+        assert c.chat.completions.create(model="chat", messages=[
+            {"role": "user", "content": "x"}]).choices[0].message.content
+    finally:
+        up.stop()
+
+
+def test_failing_check_follows_on_error(scripted: Make, gateways: Any) -> None:
+    up, _ = scripted([text("a perfectly fine answer")])
+    dead = {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "env:UP_KEY"}
+    for on_error, ok in (("open", True), ("closed", False)):
+        settings = settings_for(up, {"output": {"moderation_provider": "dead",
+                                                "moderation_timeout_ms": 500,
+                                                "on_error": on_error}})
+        settings["providers"]["dead"] = dead
+        c = client(gateways(settings))
+        msgs: Any = [{"role": "user", "content": "x"}]
+        if ok:
+            assert c.chat.completions.create(model="chat", messages=msgs).choices[0]
+        else:
+            with pytest.raises(openai.BadRequestError) as e:
+                c.chat.completions.create(model="chat", messages=msgs)
+            assert e.value.code == "content_filtered"
+
+
+def test_moderation_provider_must_exist(tmp_path: Any) -> None:
+    from bastion.config.loader import ConfigError, load_settings
+
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("providers: {up: {type: anthropic, api_key: 'env:K'}}\n"
+                   "models:\n  chat:\n    targets: [up/m]\n"
+                   "    guards: {output: {moderation_provider: up}}\n")
+    with pytest.raises(ConfigError, match=r"models\.chat\.guards\.output\.moderation_provider"):
+        load_settings(cfg, env={})
+    cfg.write_text("guards: {output: {moderation_provider: nope}}\n")
+    with pytest.raises(ConfigError, match="OpenAI-style"):
+        load_settings(cfg, env={})

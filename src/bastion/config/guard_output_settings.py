@@ -8,6 +8,7 @@ laid over the top-level one: only the keys the alias writes change, so
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,3 +66,24 @@ class ToolFirewall(_ModeOrMapping):
     allowed_arguments: dict[str, list[str]] = Field(default_factory=dict)  # "tool.arg": globs
     sensitive: bool = True  # system prompt or secrets in arguments to a non-allowed destination
     trust_user_destinations: bool = True  # destinations the user wrote are allowed too
+
+
+def moderation_provider_problems(
+    top: OutputGuard, models: Iterable[tuple[str, Any]], providers: Mapping[str, Any],
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """``(path, message)`` for each ``moderation_provider`` that names no OpenAI-style
+    provider (checked with the whole config, before anything is built)."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    named: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("guards", "output", "moderation_provider"), top.moderation_provider)]
+    for alias, m in models:
+        g = m.guards.output
+        if g is not None and "moderation_provider" in g.model_fields_set:
+            named.append((("models", alias, "guards", "output", "moderation_provider"),
+                          g.moderation_provider))
+    for path, name in named:
+        p = providers.get(name) if name else None
+        if name and (p is None or p.type not in ("openai", "openai_compatible") or not p.base_url):
+            out.append((path, f"{name!r} must name an OpenAI-style provider (type openai or "
+                              "openai_compatible, with a base_url) under providers"))
+    return out

@@ -13,7 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
-from bastion.config.guard_output_settings import OutputGuard, ToolFirewall
+from bastion.config.guard_output_settings import (
+    OutputGuard,
+    ToolFirewall,
+    moderation_provider_problems,
+)
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
@@ -221,4 +225,7 @@ class Settings(Strict):
                         f"target {t.target!r} names provider {t.provider!r}, which is not "
                         "under providers",
                     )
+        for loc, msg in moderation_provider_problems(self.guards.output, self.models.items(),
+                                                     self.providers):
+            raise SettingsError(loc, msg)
         return self

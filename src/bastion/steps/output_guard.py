@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from bastion.config.secrets import SecretSource, default_resolvers
 from bastion.core.context import Context, Reply
 from bastion.core.errors import OutputSchemaMismatch
 from bastion.core.holdback import filter_response, hold_back
@@ -40,11 +41,12 @@ from bastion.core.types import ChatRequest, ChatResponse, Message, Usage
 from bastion.guards.output.base import Finding
 from bastion.guards.output.check import AnswerChecks, OutputPolicy
 from bastion.guards.output.leak import LeakDetector
+from bastion.guards.output.remote import RemoteModeration
 from bastion.guards.output.schema import check_json, wanted_schema
 from bastion.guards.system_prompt import SystemPromptInfo
 
 if TYPE_CHECKING:
-    from bastion.config.settings import Settings
+    from bastion.app import Gateway
 
 log = logging.getLogger("bastion.guards")
 GUARD_HEADER = "x-bastion-guard"
@@ -54,16 +56,31 @@ _REPAIR_PROMPT = (
 )
 
 
-def build_output_steps(settings: Settings) -> list[OutputGuardStep]:
+def _remote(gw: Gateway, name: str, timeout_ms: int,
+            made: dict[str, RemoteModeration]) -> RemoteModeration:
+    if name not in made:
+        ps = gw.settings.providers[name]  # checked with the settings
+        assert ps.base_url is not None
+        key = (SecretSource(ps.api_key, default_resolvers(gw.env), ps.key_ttl_s)
+               if ps.api_key else None)
+        made[name] = RemoteModeration(ps.base_url, key, timeout_ms / 1000)
+        gw.on_close.append(made[name].aclose)
+    return made[name]
+
+
+def build_output_steps(gw: Gateway) -> list[OutputGuardStep]:
     """One step for every chat alias's resolved policy (none when all are off)."""
-    g = settings.guards
+    g = gw.settings.guards
     policies: dict[str, OutputPolicy] = {}
-    for name, alias in settings.models.items():
+    remotes: dict[str, RemoteModeration] = {}
+    for name, alias in gw.settings.models.items():
         if alias.kind != "chat":
             continue
         out = alias.guards.output.over(g.output) if alias.guards.output else g.output
         tools = alias.guards.tools.over(g.tools) if alias.guards.tools else g.tools
-        policy = OutputPolicy.build(out, tools)
+        remote = (_remote(gw, out.moderation_provider, out.moderation_timeout_ms, remotes)
+                  if out.moderation_provider and out.mode != "off" else None)
+        policy = OutputPolicy.build(out, tools, remote)
         if policy.active:
             policies[name] = policy
     return [OutputGuardStep(policies)] if policies else []
@@ -145,6 +162,7 @@ class OutputGuardStep:
                                                for t in c.message.tool_calls or [])
                    for c in resp.choices)
         await run_bounded(work, filter_response, resp, whole.make_filter)
+        await checks.remote("\n".join(c.message.text() for c in resp.choices))
         return reply
 
     async def _schema(self, ctx: Context, call_next: Next, checks: AnswerChecks,

@@ -24,6 +24,7 @@ from bastion.core.holdback import PassThrough
 from bastion.guards.output.base import Finding
 from bastion.guards.output.leak import LeakDetector
 from bastion.guards.output.moderation import Cue, CueTracker, score_cues
+from bastion.guards.output.remote import RemoteModeration
 from bastion.guards.output.schema import check_json
 from bastion.guards.output.secrets import MAX_SECRET_CHARS, find_secrets
 from bastion.guards.tools.firewall import FirewallPolicy, Trusted, check_call
@@ -42,12 +43,14 @@ class OutputPolicy:
     output: OutputGuard
     tools: ToolFirewall
     firewall: FirewallPolicy = field(default_factory=FirewallPolicy)
+    remote: RemoteModeration | None = None
 
     @classmethod
-    def build(cls, output: OutputGuard, tools: ToolFirewall) -> OutputPolicy:
+    def build(cls, output: OutputGuard, tools: ToolFirewall,
+              remote: RemoteModeration | None = None) -> OutputPolicy:
         return cls(output, tools, FirewallPolicy.build(
             tools.allowed_tools, tools.allowed_domains, tools.allowed_recipients,
-            tools.allowed_arguments, tools.sensitive))
+            tools.allowed_arguments, tools.sensitive), remote)
 
     @property
     def active(self) -> bool:
@@ -117,13 +120,28 @@ class AnswerChecks:
             findings = fn()
         except (ContentFiltered, OutputSchemaMismatch):
             raise
-        except Exception:
-            log.exception("output check failed")
-            if self.policy.output.on_error == "closed":
-                raise ContentFiltered("The answer could not be checked, so it was held "
-                                      "back.") from None
+        except Exception:  # noqa: BLE001 - a broken detector must not become a 500
+            self.failed()
             return
         self.decide(findings, mode)
+
+    def failed(self) -> None:
+        """A check could not run: log it, then pass (``on_error: open``) or refuse."""
+        log.exception("output check failed")
+        if self.policy.output.on_error == "closed":
+            raise ContentFiltered("The answer could not be checked, so it was held back.")
+
+    async def remote(self, text: str) -> None:
+        """The provider's moderation endpoint on a whole answer, when configured."""
+        o = self.policy.output
+        if self.policy.remote is None or o.mode == "off" or not o.harmful or not text:
+            return
+        try:
+            findings = await self.policy.remote.findings(text, o.harmful_categories)
+        except Exception:  # noqa: BLE001 - an unreachable endpoint must not become a 500
+            self.failed()
+            return
+        self.decide(findings, o.mode)
 
     def make_filter(self) -> GuardFilter:
         return GuardFilter(self)
