@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
+import openai
 import pytest
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from bastion.core.types import (
     Usage,
     json_encoder,
 )
-from bastion.testing import FakeUpstream
+from bastion.testing import FakeUpstream, GatewayServer
 from bastion.testing.upstream import Behavior, sse
 
 
@@ -109,3 +110,23 @@ def settings_for(up: FakeUpstream, guards: dict[str, Any] | None = None,
         "guards": guards or {},
         "models": {"chat": alias},
     }
+
+
+@pytest.fixture
+def gateways() -> Iterator[Callable[[dict[str, Any]], GatewayServer]]:
+    """``make(settings)`` starts a gateway whose ``env:UP_KEY`` is set, stopped after."""
+    started: list[GatewayServer] = []
+
+    def make(settings: dict[str, Any]) -> GatewayServer:
+        gw = GatewayServer(settings, env={"UP_KEY": "sk-upstream-test"}).start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+def oa(gw: GatewayServer) -> openai.OpenAI:
+    """The official OpenAI client on ``gw`` with a fresh key."""
+    return openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)

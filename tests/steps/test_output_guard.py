@@ -4,7 +4,7 @@ JSON schema repair, flag mode. Streams are judged on the raw bytes the client go
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 
 from bastion.testing import FakeUpstream, GatewayServer
 
-from .conftest import Scripted, settings_for, text
+from .conftest import Scripted, oa, settings_for, text
 
 SYSTEM = ("You are the billing assistant of Northwind Traders. Never offer refunds above "
           "fifty euros without a manager code, and always greet the customer by first name.")
@@ -23,23 +23,6 @@ MISTRAL = "Xk3mQ9pL2vR8sT4wY6zA1bC5dE7fG0hJ"
 
 Make = Callable[[list[Any]], tuple[FakeUpstream, Scripted]]
 
-
-@pytest.fixture
-def gateways() -> Iterator[Callable[[dict[str, Any]], GatewayServer]]:
-    started: list[GatewayServer] = []
-
-    def make(settings: dict[str, Any]) -> GatewayServer:
-        gw = GatewayServer(settings, env={"UP_KEY": "sk-upstream-test"}).start()
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.stop()
-
-
-def client(gw: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)
 
 
 def streamed_text(raw: bytes) -> str:
@@ -69,7 +52,7 @@ def ask(system: str = SYSTEM) -> list[dict[str, str]]:
 
 def test_leak_is_refused_whole(scripted: Make, gateways: Any) -> None:
     up, _ = scripted([text(LEAK)])
-    c = client(gateways(settings_for(up)))
+    c = oa(gateways(settings_for(up)))
     with pytest.raises(openai.BadRequestError) as e:
         c.chat.completions.create(model="chat", messages=ask())  # type: ignore[arg-type]
     assert e.value.code == "content_filtered"
@@ -92,7 +75,7 @@ def test_leak_on_stream_never_reaches_the_client(scripted: Make, gateways: Any) 
 
 def test_stream_cut_with_the_sdk(scripted: Make, gateways: Any) -> None:
     up, _ = scripted([text(LEAK)])
-    c = client(gateways(settings_for(up)))
+    c = oa(gateways(settings_for(up)))
     got: list[str] = []
 
     def drain() -> None:
@@ -109,7 +92,7 @@ def test_clean_answer_streams_unchanged(scripted: Make, gateways: Any) -> None:
     answer = ("Hello Anna! Your invoice 4411 is paid; the next one is due on the 3rd. "
               "Anything else I can help with today? ") * 4
     up, _ = scripted([text(answer)])
-    c = client(gateways(settings_for(up)))
+    c = oa(gateways(settings_for(up)))
     chunks = list(c.chat.completions.create(model="chat", messages=ask(),  # type: ignore[arg-type]
                                             stream=True))
     assert "".join(x.delta.content or "" for ch in chunks for x in ch.choices) == answer
@@ -140,7 +123,7 @@ def test_secret_in_answer_is_stopped_on_a_stream(scripted: Make, gateways: Any,
 ])
 def test_harmful_content(scripted: Make, gateways: Any, answer: str, flagged: bool) -> None:
     up, _ = scripted([text(answer)])
-    c = client(gateways(settings_for(up)))
+    c = oa(gateways(settings_for(up)))
     msgs: Any = [{"role": "user", "content": "tell me"}]
     if flagged:
         with pytest.raises(openai.BadRequestError) as e:
@@ -180,16 +163,16 @@ def test_flag_mode_passes_with_header(scripted: Make, gateways: Any) -> None:
 
 def test_off_lets_everything_through(scripted: Make, gateways: Any) -> None:
     up, _ = scripted([text(LEAK)])
-    c = client(gateways(settings_for(up, {"output": "off", "tools": "off"})))
+    c = oa(gateways(settings_for(up, {"output": "off", "tools": "off"})))
     r = c.chat.completions.create(model="chat", messages=ask())  # type: ignore[arg-type]
     assert r.choices[0].message.content == LEAK
 
 
 def test_leak_setting_and_min_words(scripted: Make, gateways: Any) -> None:
     up, _ = scripted([text(LEAK)])
-    c = client(gateways(settings_for(up, {"output": {"leak": False}})))
+    c = oa(gateways(settings_for(up, {"output": {"leak": False}})))
     assert c.chat.completions.create(model="chat", messages=ask()).choices[0]  # type: ignore[arg-type]
-    c = client(gateways(settings_for(up, {"output": {"leak_min_words": 40}})))
+    c = oa(gateways(settings_for(up, {"output": {"leak_min_words": 40}})))
     assert c.chat.completions.create(model="chat", messages=ask()).choices[0]  # type: ignore[arg-type]
 
 
@@ -201,7 +184,7 @@ SCHEMA = {"type": "json_schema", "json_schema": {"name": "person", "strict": Tru
 def test_schema_repaired_once(scripted: Make, gateways: Any) -> None:
     up, script = scripted([text('{"name": "Ada", "age": "thirty-six"}'),
                            text('{"name": "Ada", "age": 36}')])
-    c = client(gateways(settings_for(up)))
+    c = oa(gateways(settings_for(up)))
     r = c.chat.completions.create(model="chat", response_format=SCHEMA,  # type: ignore[arg-type]
                                   messages=[{"role": "user", "content": "Ada, 36"}])
     assert r.choices[0].message.content == '{"name": "Ada", "age": 36}'
@@ -214,7 +197,7 @@ def test_schema_repaired_once(scripted: Make, gateways: Any) -> None:
 
 def test_schema_refused_after_one_repair(scripted: Make, gateways: Any) -> None:
     up, script = scripted([text("Ada is 36 years old.")])
-    c = client(gateways(settings_for(up)))
+    c = oa(gateways(settings_for(up)))
     with pytest.raises(openai.APIStatusError) as e:
         c.chat.completions.create(model="chat", response_format=SCHEMA,  # type: ignore[arg-type]
                                   messages=[{"role": "user", "content": "Ada, 36"}])
@@ -225,7 +208,7 @@ def test_schema_refused_after_one_repair(scripted: Make, gateways: Any) -> None:
 
 def test_schema_validate_only_and_fence_unwrapped(scripted: Make, gateways: Any) -> None:
     up, script = scripted([text('```json\n{"name": "Ada", "age": 36}\n```')])
-    c = client(gateways(settings_for(up, {"output": {"schema_check": "validate"}})))
+    c = oa(gateways(settings_for(up, {"output": {"schema_check": "validate"}})))
     r = c.chat.completions.create(model="chat", response_format=SCHEMA,  # type: ignore[arg-type]
                                   messages=[{"role": "user", "content": "Ada, 36"}])
     assert r.choices[0].message.content == '{"name": "Ada", "age": 36}'
@@ -239,7 +222,7 @@ def test_schema_on_stream_checked_at_the_end(scripted: Make, gateways: Any) -> N
     assert "Ada" not in streamed_text(raw)
     assert b'"code":"output_schema_mismatch"' in raw
     up2, _ = scripted([text('{"name": "Ada", "age": 36}')])
-    c = client(gateways(settings_for(up2)))
+    c = oa(gateways(settings_for(up2)))
     chunks = list(c.chat.completions.create(
         model="chat", response_format=SCHEMA, stream=True,  # type: ignore[arg-type]
         messages=[{"role": "user", "content": "Ada"}]))
@@ -249,7 +232,7 @@ def test_schema_on_stream_checked_at_the_end(scripted: Make, gateways: Any) -> N
 
 def test_schema_check_off(scripted: Make, gateways: Any) -> None:
     up, _ = scripted([text("not json")])
-    c = client(gateways(settings_for(up, {"output": {"schema_check": "off"}})))
+    c = oa(gateways(settings_for(up, {"output": {"schema_check": "off"}})))
     r = c.chat.completions.create(model="chat", response_format=SCHEMA,  # type: ignore[arg-type]
                                   messages=[{"role": "user", "content": "Ada"}])
     assert r.choices[0].message.content == "not json"
@@ -281,14 +264,14 @@ def test_provider_moderation_endpoint(gateways: Any) -> None:
     try:
         guards = {"output": {"moderation_provider": "up",
                              "harmful_categories": ["harassment", "self-harm"]}}
-        c = client(gateways(settings_for(up, guards)))
+        c = oa(gateways(settings_for(up, guards)))
         with pytest.raises(openai.BadRequestError) as e:
             c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
         assert "harmful:harassment (provider)" in str(e.value)
         assert seen[0][0] == "Bearer sk-upstream-test"
         assert seen[0][1]["input"] == "a forbidden but locally harmless answer"
         # a category the alias does not watch passes
-        c = client(gateways(settings_for(up, {"output": {"moderation_provider": "up",
+        c = oa(gateways(settings_for(up, {"output": {"moderation_provider": "up",
                                                          "harmful_categories": ["hate"]}})))
         assert c.chat.completions.create(model="chat", messages=[
             {"role": "user", "content": "x"}]).choices[0].message.content
@@ -304,7 +287,7 @@ def test_failing_check_follows_on_error(scripted: Make, gateways: Any) -> None:
                                                 "moderation_timeout_ms": 500,
                                                 "on_error": on_error}})
         settings["providers"]["dead"] = dead
-        c = client(gateways(settings))
+        c = oa(gateways(settings))
         msgs: Any = [{"role": "user", "content": "x"}]
         if ok:
             assert c.chat.completions.create(model="chat", messages=msgs).choices[0]
