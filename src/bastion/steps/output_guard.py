@@ -41,9 +41,12 @@ from bastion.core.types import ChatRequest, ChatResponse, Message, Usage
 from bastion.guards.output.base import Finding
 from bastion.guards.output.check import AnswerChecks, OutputPolicy
 from bastion.guards.output.leak import LeakDetector
-from bastion.guards.output.remote import RemoteModeration
+from bastion.guards.output.remote import MODEL, RemoteModeration
 from bastion.guards.output.schema import check_json, wanted_schema
 from bastion.guards.system_prompt import SystemPromptInfo
+from bastion.providers.base import CallTimeouts
+from bastion.providers.http import new_session
+from bastion.providers.moderation import ProviderModerator
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -63,7 +66,10 @@ def _remote(gw: Gateway, name: str, timeout_ms: int,
         assert ps.base_url is not None
         key = (SecretSource(ps.api_key, default_resolvers(gw.env), ps.key_ttl_s)
                if ps.api_key else None)
-        made[name] = RemoteModeration(ps.base_url, key, timeout_ms / 1000)
+        t = timeout_ms / 1000
+        made[name] = RemoteModeration(ProviderModerator(
+            name, new_session(8), ps.base_url, MODEL, key,
+            CallTimeouts(connect=min(t, 2.0), first_byte=t, total=t)))
         gw.on_close.append(made[name].aclose)
     return made[name]
 

@@ -31,6 +31,7 @@ import codecs
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 CATEGORIES: tuple[str, ...] = (
     "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -428,3 +429,28 @@ def score_cues(cues: Iterable[Cue], threshold: float = DEFAULT_THRESHOLD) -> Mod
 def moderate(text: str, threshold: float = DEFAULT_THRESHOLD) -> ModerationResult:
     """Categories and scores for ``text`` (see the module docstring)."""
     return score_cues(find_cues(normalise(text)), threshold)
+
+
+class LocalModerator:
+    """Answers ``POST /v1/moderations`` with this detector (when no provider target is
+    configured): one OpenAI-shaped result per input text, model ``bastion-local``."""
+
+    model = "bastion-local"
+
+    async def moderate(self, req: Any) -> dict[str, Any]:
+        # Imported here: the provider seam imports settings, which this module must not need.
+        from bastion.core.ids import new_id
+        from bastion.core.offload import run_bounded
+        from bastion.providers.moderation import result_for
+
+        texts: list[str] = req.texts()
+        results = await run_bounded(sum(len(t) for t in texts), _score_all, texts)
+        return {"id": f"modr-{new_id()}", "model": self.model,
+                "results": [result_for(r.category_scores) for r in results]}
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _score_all(texts: list[str]) -> list[ModerationResult]:
+    return [moderate(t) for t in texts]
