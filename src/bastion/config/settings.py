@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.guard_output_settings import (
     OutputGuard,
@@ -233,6 +234,7 @@ class Settings(Strict):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
