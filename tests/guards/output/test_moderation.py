@@ -71,3 +71,7 @@ def test_threshold_and_cues_gathered_over_pieces() -> None:
 
 def test_invisible_characters_do_not_hide_cues() -> None:
     assert moderate("you should kill your\u200bself").categories["self-harm"]
+
+
+def test_numbers_alone_are_not_hate() -> None:
+    assert not moderate("Order #1488 ships on the 14th; see ticket 88.").flagged

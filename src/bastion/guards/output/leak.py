@@ -18,6 +18,7 @@ from bastion.guards.output.base import Finding
 _WORD_RE = re.compile(r"\w+")
 _GAPS_RE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff\u00ad_\-.*`'\"]+")
 MIN_PROMPT_WORDS = 4
+MAX_GAPPED_CHARS = 256 * 1024  # the spaced-out canary is looked for in answers up to this
 
 
 _Runs = tuple[int, frozenset[tuple[str, ...]], tuple[str, ...], dict[str, tuple[int, ...]]]
@@ -86,8 +87,8 @@ class LeakDetector:
             at = text.find(self._canary)
             if at >= 0:
                 out.append(Finding("leak", "canary", 1.0, at, at + len(self._canary)))
-            elif len(self._canary_low) >= 6 and self._canary_low in _GAPS_RE.sub(
-                    "", text).casefold():
+            elif (len(self._canary_low) >= 6 and len(text) <= MAX_GAPPED_CHARS
+                  and self._canary_low in _GAPS_RE.sub("", text).casefold()):
                 out.append(Finding("leak", "canary", 1.0, 0, len(text), "obfuscated"))
         if self._runs:
             hit = self._overlap(text)
