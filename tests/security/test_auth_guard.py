@@ -20,13 +20,15 @@ from bastion.auth_guard import AuthThrottle, address_key
 from bastion.config.security_settings import AuthThrottleSettings
 from bastion.testing import GatewayServer, fake_settings
 
+CHEAP_HASHING = {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}  # fast test sign-in
 THROTTLE = {"max_failures": 5, "window_s": 60, "block_s": 30,
             "client_address_header": "X-Real-IP"}
 
 
 @pytest.fixture
 def gw() -> Iterator[GatewayServer]:
-    settings = {**fake_settings(), "security": {"auth_throttle": THROTTLE}}
+    settings = {**fake_settings(), "security": {"auth_throttle": THROTTLE},
+                "auth": {"admin": {"password_hashing": CHEAP_HASHING}}}
     with GatewayServer(settings) as server:
         yield server
 
