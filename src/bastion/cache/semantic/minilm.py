@@ -210,6 +210,10 @@ class MiniLM:
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
         return (x - mu) / np.sqrt(var + self.eps) * ln[0] + ln[1]
 
+    def embed_batch(self, texts: list[str]) -> Any:
+        """Embeddings of ``texts`` as a float32 array (one forward pass each)."""
+        return self.np.asarray([self.embed(t) for t in texts], dtype=self.np.float32)
+
     def embed(self, text: str) -> list[float]:
         """The unit-length 384-dimensional embedding of ``text`` (CPU-bound)."""
         np = self.np
