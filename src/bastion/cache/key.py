@@ -52,9 +52,12 @@ def canonical_bytes(req: ChatRequest) -> bytes:
     return _canonical.encode(msgspec.structs.replace(req, **_IRRELEVANT))
 
 
-def alias_fingerprint(alias: str, targets: list[str]) -> bytes:
-    """A short digest of an alias's configuration that, when changed, empties its cache."""
-    return hashlib.blake2b("\n".join([alias, *targets]).encode(), digest_size=8).digest()
+def alias_fingerprint(alias: str, targets: list[str], system_prompt: str | None = None
+                      ) -> bytes:
+    """A short digest of an alias's configuration that, when changed, empties its cache:
+    its name, targets and server-side system prompt."""
+    parts = [alias, *targets] + ([] if system_prompt is None else ["\0sys", system_prompt])
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=8).digest()
 
 
 def cache_key(scope: str, fingerprint: bytes, canonical: bytes) -> str:
