@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bastion.cache.semantic.context import Reading, read
+from bastion.cache.semantic.context import Reading, read, same_context
 from bastion.cache.semantic.embedder import Embedder, EmbedFailed
 from bastion.cache.semantic.shadow import Shadow
 from bastion.cache.semantic.store import Candidate, VectorStore
-from bastion.cache.semantic.structure import compare
 from bastion.cache.semantic.text import analyse
 from bastion.cache.semantic.verifier import Verifier
 from bastion.core.context import Context
@@ -69,10 +68,9 @@ class SemanticLookup:
         except EmbedFailed:
             ctx.decisions["cache_semantic"] = "embed_failed"
             return None
-        partition = reading.partition + ("|" + reading.facts if reading.dependent else "")
-        probe = SemanticProbe(reading, partition, vector)
+        probe = SemanticProbe(reading, reading.partition, vector)
         if lookup:
-            found = await self.store.nearest(partition, vector, CANDIDATES, self.floor)
+            found = await self.store.nearest(reading.partition, vector, CANDIDATES, self.floor)
             probe.match = self.accept(reading, found)
         return probe
 
@@ -80,19 +78,18 @@ class SemanticLookup:
         """The first candidate the verifier accepts (nearest first), if any."""
         base = self.shadow.threshold if self.shadow is not None else self.threshold
         for c in sorted(found, key=lambda c: -c.similarity):
+            if reading.dependent and not same_context(c.context, reading.context):
+                continue
             if self.verifier is None:
                 if c.similarity >= self.threshold:
                     return Accepted(c, c.similarity, "cosine")
                 continue
             verdict = self.verifier.judge(analyse(c.question), reading.parsed, c.similarity)
-            if verdict.score < (c.threshold if c.threshold is not None else base):
-                continue
-            if reading.dependent and compare(analyse(c.tail), analyse(reading.tail)).vetoes:
-                continue
-            return Accepted(c, verdict.score, verdict.reason)
+            if verdict.score >= (c.threshold if c.threshold is not None else base):
+                return Accepted(c, verdict.score, verdict.reason)
         return None
 
     async def remember(self, probe: SemanticProbe, entry_key: str, keep_s: float) -> None:
         r = probe.reading
-        await self.store.add(probe.partition, probe.vector, entry_key, r.question, r.tail,
+        await self.store.add(probe.partition, probe.vector, entry_key, r.question, r.context,
                              keep_s)

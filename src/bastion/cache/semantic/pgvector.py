@@ -1,7 +1,7 @@
 """The semantic store on PostgreSQL with pgvector: an HNSW index per vector size.
 
 One table (``<namespace>_semantic_v2``) holds every partition; each row keeps the
-cached question (and conversation tail) for the verifier and its own acceptance
+cached question (and conversation context) for the verifier and its own acceptance
 threshold for shadow verification. A lookup filters by partition and orders by
 cosine distance (``<=>``). For each vector size in use, a partial HNSW index on
 ``embedding::vector(<dims>)`` (``vector_cosine_ops``) is created on first sight,
@@ -46,7 +46,7 @@ class PgVectorStore:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {t} (partition text NOT NULL, "
-            "entry_key text NOT NULL, question text NOT NULL, tail text NOT NULL, "
+            "entry_key text NOT NULL, question text NOT NULL, context text NOT NULL, "
             "threshold double precision, dims integer NOT NULL, embedding vector NOT NULL, "
             "expires_at double precision NOT NULL, PRIMARY KEY (partition, entry_key))")
 
@@ -61,7 +61,7 @@ class PgVectorStore:
     async def nearest(self, partition: str, vector: list[float], k: int,
                       floor: float) -> list[Candidate]:
         d = len(vector)
-        sql = (f"SELECT entry_key, question, tail, threshold, "  # noqa: S608 - identifier from table_name(), dims an int
+        sql = (f"SELECT entry_key, question, context, threshold, "  # noqa: S608 - identifier from table_name(), dims an int
                f"1 - (embedding::vector({d}) <=> $2::vector({d})) AS sim FROM {self.table} "
                f"WHERE dims = {d} AND partition = $1 AND expires_at > $3 "
                f"ORDER BY embedding::vector({d}) <=> $2::vector({d}) LIMIT $4")
@@ -73,27 +73,27 @@ class PgVectorStore:
                 return await conn.fetch(sql, partition, _literal(vector), time.time(), k)
 
         rows = await self.pool.run(q) or []
-        return [Candidate(r["entry_key"], float(r["sim"]), r["question"], r["tail"],
+        return [Candidate(r["entry_key"], float(r["sim"]), r["question"], r["context"],
                           r["threshold"]) for r in rows if r["sim"] is not None
                 and r["sim"] >= floor]
 
     async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
-                  tail: str, keep_s: float) -> None:
+                  context: str, keep_s: float) -> None:
         now = time.time()
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + _SWEEP_EVERY_S
-        upsert = (f"INSERT INTO {self.table} (partition, entry_key, question, tail, dims, "  # noqa: S608 - identifier from table_name()
+        upsert = (f"INSERT INTO {self.table} (partition, entry_key, question, context, dims, "  # noqa: S608 - identifier from table_name()
                   "embedding, expires_at) VALUES ($1, $2, $3, $4, $5, $6::vector, $7) "
                   "ON CONFLICT (partition, entry_key) DO UPDATE SET question = "
-                  "EXCLUDED.question, tail = EXCLUDED.tail, dims = EXCLUDED.dims, "
+                  "EXCLUDED.question, context = EXCLUDED.context, dims = EXCLUDED.dims, "
                   "embedding = EXCLUDED.embedding, expires_at = EXCLUDED.expires_at, "
                   "threshold = NULL")
         purge = f"DELETE FROM {self.table} WHERE expires_at < $1"  # noqa: S608 - identifier from table_name()
 
         async def q(conn: Any) -> None:
             await self._index(conn, len(vector))
-            await conn.execute(upsert, partition, entry_key, question, tail, len(vector),
+            await conn.execute(upsert, partition, entry_key, question, context, len(vector),
                                _literal(vector), now + keep_s)
             if sweep:
                 await conn.execute(purge, now)

@@ -1,8 +1,9 @@
 """Where semantic-cache vectors live: one small protocol, and the in-memory index.
 
 A vector points at an exact-cache entry (``entry_key``) and carries the cached
-*question* (and, for a question that depends on its conversation, the tail of
-the assistant turn before it), which the verifier compares with a new request.
+*question* (and, for a question that depends on its conversation, that
+conversation's *context*: see :mod:`.context`), which the verifier compares with
+a new request.
 ``nearest`` returns the ``k`` most similar vectors of one *partition* whose
 cosine reaches ``floor``; the verifier, not the cosine, decides which (if any)
 answers. Each entry may carry its own acceptance threshold, moved by shadow
@@ -40,7 +41,7 @@ class Candidate:
     entry_key: str
     similarity: float
     question: str
-    tail: str
+    context: str
     threshold: float | None  # this entry's own acceptance threshold, if moved
 
 
@@ -53,7 +54,7 @@ class VectorStore(Protocol):
                       floor: float) -> list[Candidate]: ...
 
     async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
-                  tail: str, keep_s: float) -> None: ...
+                  context: str, keep_s: float) -> None: ...
 
     async def set_threshold(self, partition: str, entry_key: str, threshold: float) -> None: ...
 
@@ -71,7 +72,7 @@ def _np() -> Any:
 class _Item:
     entry_key: str
     question: str
-    tail: str
+    context: str
     expires: float
     threshold: float | None = None
 
@@ -173,12 +174,12 @@ class MemoryVectorStore:
         for i, sim in part.search(q, k):
             item = part.items[i]
             if sim >= floor and item.expires > now:
-                out.append(Candidate(item.entry_key, sim, item.question, item.tail,
+                out.append(Candidate(item.entry_key, sim, item.question, item.context,
                                      item.threshold))
         return out
 
     async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
-                  tail: str, keep_s: float) -> None:
+                  context: str, keep_s: float) -> None:
         np = _np()
         now = time.monotonic()
         part = self._parts.get(partition)
@@ -189,7 +190,7 @@ class MemoryVectorStore:
         if old is not None:
             part.remove(old)
             self._count -= 1
-        part.add(np.asarray(vector, dtype=np.float32), _Item(entry_key, question, tail,
+        part.add(np.asarray(vector, dtype=np.float32), _Item(entry_key, question, context,
                                                               now + keep_s))
         self._count += 1
         if len(part) > FLAT_MAX and len(part) >= 4 * max(part.proj_at, FLAT_MAX // 4):

@@ -43,7 +43,8 @@ _CONTRACTIONS = (
 _FILLER_PHRASES = re.compile(
     r"\b(?:many thanks|thanks (?:so much|a lot|in advance)|thank you(?: (?:very|so) much)?"
     r"|quick (?:question|one)|i was (?:just )?wondering|just wondering|i wonder"
-    r"|good (?:morning|afternoon|evening|day)|(?:hi|hello|hey) (?:there|team|all|folks))\b")
+    r"|good (?:morning|afternoon|evening|day)|(?:hi|hello|hey) (?:there|team|all|folks)"
+    r"|no (?:problem|worries)|not a problem)\b")
 _NO_APOSTROPHE = {
     "whats": "what is", "hows": "how is", "wheres": "where is", "whens": "when is",
     "whos": "who is", "thats": "that is", "theres": "there is", "dont": "do not",
@@ -209,6 +210,11 @@ def _kind(w: str, names: set[str]) -> tuple[str, str]:
         return "stop", w
     st = stem(w)
     return ("stop", st) if st in STOPWORDS or st in FRAME else ("word", st)
+
+
+def lexical_kind(word: str) -> str:
+    """The kind of a folded word from the word lists alone (not from its case)."""
+    return _kind(word, set())[0]
 
 
 def _split(token: str) -> list[str]:
