@@ -64,23 +64,24 @@ async def served(lookup: SemanticLookup, scope: str, a: list[dict[str, str]],
 
 class Score:
     def __init__(self) -> None:
-        self.rows: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # group → [n, hits]
+        # (group, trap?) → [pairs, hits]
+        self.rows: dict[tuple[str, bool], list[int]] = defaultdict(lambda: [0, 0])
         self.errors: list[str] = []
 
     def add(self, group: str, hit: bool, trap: bool, label: str) -> None:
-        self.rows[group][0] += 1
-        self.rows[group][1] += hit
+        self.rows[group, trap][0] += 1
+        self.rows[group, trap][1] += hit
         if hit == trap:
             self.errors.append(("WRONG " if trap else "MISSED ") + group + ": " + label)
 
-    def report(self, title: str, traps: set[str]) -> None:
+    def report(self, title: str) -> None:
         print(f"\n{title}")
         print(f"  {'group':32} {'pairs':>6} {'served':>8}")
         t_n = t_h = h_n = h_h = 0
-        for group, (n, hits) in sorted(self.rows.items()):
-            kind = "trap, wrong" if group in traps else "should hit"
+        for (group, trap), (n, hits) in sorted(self.rows.items()):
+            kind = "trap: served = wrong" if trap else "should hit"
             print(f"  {group:32} {n:6d} {hits / n:8.1%}  ({kind})")
-            if group in traps:
+            if trap:
                 t_n, t_h = t_n + n, t_h + hits
             else:
                 h_n, h_h = h_n + n, h_h + hits
@@ -112,19 +113,16 @@ async def run(args: argparse.Namespace) -> int:
             sets.append((f"{kind}, {args.half} half", te if args.half == "test" else tr, True))
     for title, rows, conv in sets:
         score = Score()
-        traps: set[str] = set()
         for i, r in enumerate(rows):
             group = r.get("subtype") if conv else r["category"]
             assert isinstance(group, str)
             a = r["a"] if conv else as_conversation(r["a"])
             b = r["b"] if conv else as_conversation(r["b"])
             hit = await served(lookup, f"{title}:{i}", a, b)
-            if is_trap(r):
-                traps.add(group)
             label = r.get("id", "") + " " + (r["a"][-1]["content"] if conv else r["a"]) + " || " + (
                 r["b"][-1]["content"] if conv else r["b"])
             score.add(group, hit, is_trap(r), label)
-        score.report(title, traps)
+        score.report(title)
         if args.show_errors:
             for e in score.errors:
                 print("   ", e)
