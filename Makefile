@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck pytest lock clean bench
+.PHONY: run test lint typecheck pytest lock clean bench train-verifier
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,12 @@ lock:
 	$(PY) -m pip install -q --user uv
 	$(PY) -m uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(PY) -m uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+
+# Retrain the semantic cache's pair classifier (src/bastion/cache/semantic/verifier_model.json)
+# from the train half of the public cache-eval data (DATA=dir to point elsewhere) and
+# bench/data/verifier_pairs.jsonl; deterministic.
+train-verifier: $(STAMP)
+	$(BIN)/python bench/train_cache_verifier.py $(if $(DATA),--data $(DATA))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

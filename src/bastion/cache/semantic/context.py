@@ -14,7 +14,7 @@ A request is read as ``(partition, question, context)``:
   appear in the other conversation), the facts of the last assistant turn in
   order (so "option 1 is A, option 2 is B" differs from the reverse); when the
   question picks an option ("the first one"), every word of that turn in order;
-  when it only answers ("yes please"), every word of the assistant's last
+  when it answers ("yes please", "yes, cancel it"), every word of the assistant's last
   sentence in order (so "cancel it?" and "switch you to annual billing?"
   differ); and no negation, opposite or quantifier may differ at the end of the
   last assistant turn. That end is also embedded with the question, so near
@@ -40,18 +40,20 @@ from dataclasses import dataclass
 import msgspec
 
 from bastion.cache.key import cache_key, canonical_bytes
+from bastion.cache.semantic.lexicon import words
 from bastion.cache.semantic.structure import compare
 from bastion.cache.semantic.text import Parsed, analyse, fold, lexical_kind
 from bastion.core.types import ChatRequest, Message
 
 TAIL_CHARS = 240
-_ANAPHORA = frozenset("""
+_ANAPHORA = frozenset(words("""
 it its that these those they them their then such same other others former latter one
 ones difference rest yes yeah yep no nope ok okay sure
-""".split())
+"""))
 _THIS_TIME = frozenset({"year", "month", "week", "weekend", "morning", "afternoon", "evening",
                         "time", "season", "term", "quarter"})
 _OPENERS = frozenset({"and", "or", "but", "so", "also"})
+_REPLIES = frozenset(words("yes yeah yep yup no nope nah ok okay sure fine right alright"))
 _SELECTS = re.compile(r"\b(?:first|second|third|fourth|last|former|latter|top|bottom|"
                       r"option|number \d+|\d+\))(?!\w)", re.IGNORECASE)
 _CONTENT = frozenset({"word", "polar", "exact", "num", "quant"})
@@ -90,6 +92,8 @@ def depends(parsed: Parsed) -> bool:
     if not words or words[0].text in _OPENERS:
         return True
     for i, w in enumerate(words):
+        if w.text == "it" and any(x.text in ("to", "if", "when") for x in words[i + 1:i + 4]):
+            continue  # "is it safe to …", "is it ok if …": no earlier thing is meant
         if w.text in _ANAPHORA:
             return True
         if w.text == "this" and not (i + 1 < len(words) and words[i + 1].text in _THIS_TIME):
@@ -121,9 +125,10 @@ def encode_context(turns: list[str], last_assistant: str, question: str, tail: s
     asked = analyse(question)
     if _SELECTS.search(question):  # "the first one": every word of the choices, in order
         ordered = [w.stem for w in last.words if w.kind in _CONTENT]
-    elif not any(w.kind in _CONTENT for w in asked.words):
-        # A bare reply ("yes please", "ok sure"): the assistant's last sentence is the
-        # question being answered, so its words must be the same, in order.
+    elif not any(w.kind in _CONTENT for w in asked.words) or (
+            asked.words and asked.words[0].text in _REPLIES):
+        # A reply ("yes please", "ok sure", "yes, cancel it"): the assistant's last
+        # sentence is the question being answered, so its words must be the same, in order.
         final = _SENTENCES.split(last_assistant.strip())[-1] if last_assistant else ""
         ordered = [w.stem for w in analyse(final).words if w.kind in _CONTENT]
     else:

@@ -4,7 +4,7 @@
   loop never waits on the CPU work; the model loads at start. It runs on ONNX
   Runtime with int8 weights (:mod:`.onnx_minilm`, under a millisecond for a short
   prompt) when ``onnxruntime`` and ``onnx`` are installed, else on numpy
-  (:mod:`.minilm`, 5–30 ms). Prompts that arrive while a batch runs are embedded
+  (:mod:`.minilm`, 5 to 30 ms). Prompts that arrive while a batch runs are embedded
   together in the next batch (one padded run), so a burst costs one model call
   per batch instead of one per request.
 * :class:`AliasEmbedder` asks an ``embeddings`` alias of this gateway, through the

@@ -18,21 +18,26 @@ must be matched"). All entries are lower case without accents removed.
 from __future__ import annotations
 
 
+def words(text: str) -> list[str]:
+    """The words of a word list written as one string."""
+    return text.split()
+
+
 def _groups(*groups: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for g in groups:
-        words = g.split()
-        for w in words:
-            out.setdefault(w, words[0])
+        parts = words(g)
+        for w in parts:
+            out.setdefault(w, parts[0])
     return out
 
 
-NEGATIONS = frozenset("""
+NEGATIONS = frozenset(words("""
 not no never none nothing nobody nowhere neither nor without cannot nope non
 nicht kein keine keinen keinem keiner keines nie niemals nichts niemand ohne weder
 pas jamais aucun aucune rien sans ni
 nunca jamas ningun ninguno ninguna nada nadie sin tampoco
-""".split())
+"""))
 # "ne"/"n'" only mark the French negation whose "pas"/"jamais" is counted.
 NEGATION_PARTICLES = frozenset({"ne", "n"})
 
@@ -141,20 +146,20 @@ _POLAR_AXES = {
 POLAR: dict[str, tuple[str, int]] = {}
 for _axis, (_a, _b) in _POLAR_AXES.items():
     for _side, _words in enumerate((_a, _b)):
-        for _w in _words.split():
+        for _w in words(_words):
             POLAR.setdefault(_w.rstrip("?"), (_axis, _side))
 
 QUANTIFIERS = {
-    **dict.fromkeys("all every each everything everyone everybody alle tous toutes todos "
-                    "todas jeder".split(), "all"),
-    **dict.fromkeys("any anything anyone anybody either irgendein".split(), "any"),
-    **dict.fromkeys("some someone somebody something several einige quelques algunos".split(),
+    **dict.fromkeys(words("all every each everything everyone everybody alle tous toutes "
+                          "todos todas jeder"), "all"),
+    **dict.fromkeys(words("any anything anyone anybody either irgendein"), "any"),
+    **dict.fromkeys(words("some someone somebody something several einige quelques algunos"),
                     "some"),
-    **dict.fromkeys("only solely exclusively nur seulement solo".split(), "only"),
-    **dict.fromkeys("both beide".split(), "both"),
-    **dict.fromkeys("most majority".split(), "most"),
-    **dict.fromkeys("few".split(), "few"),
-    **dict.fromkeys("many much".split(), "many"),
+    **dict.fromkeys(words("only solely exclusively nur seulement solo"), "only"),
+    **dict.fromkeys(words("both beide"), "both"),
+    **dict.fromkeys(words("most majority"), "most"),
+    **dict.fromkeys(words("few"), "few"),
+    **dict.fromkeys(words("many much"), "many"),
 }
 
 PRONOUNS = {
@@ -164,17 +169,17 @@ PRONOUNS = {
     "they": ("3p", "s"), "them": ("3p", "o"),
 }
 
-FILLER = frozenset("""
+FILLER = frozenset(words("""
 hi hello hey hiya morning afternoon evening good greetings dear team folks there
 please pls plz thanks thank thx cheers kindly just quick question quickly
 um uh er erm hmm yeah yep ya so well ok okay oh basically actually really also anyway
 wondering wonder
 hallo bonjour bonsoir salut hola buenos buenas dias gracias merci danke bitte
-""".split())
+"""))
 
 # Words that carry no content of their own (articles, auxiliaries, prepositions
 # that do not set a direction, question words kept apart below).
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(words("""
 a an the this that these those it its it's is are was were be been being am
 do does did doing done have has had having will would shall should can could may might must
 of in at by for with about as into onto on upon to from than
@@ -185,14 +190,14 @@ get got gets getting go goes going make makes made way any some
 le la les un une des de du et est en au aux pour par sur dans que qui
 der die das ein eine einen und ist in im auf fur mit von zu zum zur wie was
 el los las una unos y es en del al para por con que como
-""".split())
+"""))
 
 # Words that frame a question without changing what it asks ("is there …",
 # "is it possible …", "what's the process for …", "do you offer …").
-FRAME = frozenset("""
+FRAME = frozenset(words("""
 possible able available offer offered exist process procedure steps step way method
 option options know wondering like want need let mind manage go about
-""".split())
+"""))
 
 QUESTION_WORDS = {
     "how": "how", "what": "what", "which": "what", "who": "who", "whom": "who",
@@ -247,7 +252,7 @@ SYNONYMS = _groups(
     "recover retrieve",
 )
 
-ENTITIES = frozenset("""
+ENTITIES = frozenset(words("""
 python java javascript typescript golang kotlin php perl scala haskell
 c++ c# cpp csharp matlab elixir erlang clojure fortran cobol sql bash
 powershell html css vue angular django flask nodejs deno
@@ -259,4 +264,4 @@ denmark finland greece turkey egypt switzerland dubai singapore london paris ber
 rome manchester edinburgh glasgow birmingham leeds liverpool bristol cardiff belfast dublin
 english german french spanish italian portuguese chinese japanese arabic russian dutch welsh
 mastercard amex paypal
-""".split())
+"""))

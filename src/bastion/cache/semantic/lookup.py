@@ -9,7 +9,11 @@ question (with the conversation's tail when the question depends on it), ask the
 store for the ``k`` nearest cached questions of the same partition with a cosine
 of at least ``floor``, and let the verifier judge them, nearest first. The first
 one whose verifier score reaches its acceptance threshold (the alias's, from its
-error budget, or the entry's own once shadow verification moved it) answers.
+error budget, or the entry's own once shadow verification moved it) answers. A
+question that depends on its conversation must also come from the same context
+(:func:`~bastion.cache.semantic.context.same_context`) and differ from the cached
+one only in ways the verifier reads as the same words (case, greetings,
+inflection, synonyms, typos).
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ class SemanticLookup:
                     return Accepted(c, c.similarity, "cosine")
                 continue
             verdict = self.verifier.judge(analyse(c.question), reading.parsed, c.similarity)
+            if reading.dependent and verdict.reason != "same_words":
+                # The cosine is the conversation tail's as much as the question's: the
+                # classifier was not made for it, so only same-words questions pass.
+                continue
             if verdict.score >= (c.threshold if c.threshold is not None else base):
                 return Accepted(c, verdict.score, verdict.reason)
         return None

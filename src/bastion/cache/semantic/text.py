@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from bastion.cache.semantic.lexicon import (
     ENTITIES,
     FILLER,
+    FRAME,
     NEGATION_PARTICLES,
     NEGATIONS,
     POLAR,
     PRONOUNS,
     QUANTIFIERS,
-    FRAME,
     QUESTION_WORDS,
     STOPWORDS,
     SYNONYMS,
+    words,
 )
 
 _CONTRACTIONS = (
@@ -58,16 +59,16 @@ _TOKEN = re.compile(
     r"[$€£¥%]|\d+(?:[.,:]\d+)*[a-z]{0,3}\b|[^\W\d_]+(?:[-.][^\W\d_]+)*|[+#]+")
 _SENTENCE_END = frozenset(".?!:;\n")
 _NUMBER_WORDS = {
-    w: str(i) for i, w in enumerate(
+    w: str(i) for i, w in enumerate(words(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen "
-        "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())
+        "fourteen fifteen sixteen seventeen eighteen nineteen twenty"))
 } | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
      "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000", "million": "1000000",
      "dozen": "12", "half": "0.5", "once": "1", "twice": "2", "first": "1", "second": "2",
      "third": "3", "fourth": "4", "fifth": "5", "single": "1", "double": "2",
      "un": "1", "une": "1", "deux": "2", "trois": "3", "zwei": "2", "drei": "3",
      "dos": "2", "tres": "3", "eins": "1"}
-_EXACT = frozenset("""
+_EXACT = frozenset(words("""
 january february march april june july august september october november december
 jan feb mar apr jun jul aug sep sept oct nov dec
 monday tuesday wednesday thursday friday saturday sunday
@@ -76,13 +77,13 @@ km cm mm mi mile miles meter meters metre metres kg mg lb lbs ounce ounces oz to
 ml litre litres liter liters gallon gallons mph kph celsius fahrenheit kelvin
 kb mb gb tb kw kwh hz ghz mhz bar psi
 $ € £ ¥ % percent
-""".split())
+"""))
 _MONEY = {
-    **dict.fromkeys("£ gbp pound pounds sterling quid".split(), "gbp"),
-    **dict.fromkeys("$ usd dollar dollars bucks".split(), "usd"),
-    **dict.fromkeys("€ eur euro euros".split(), "eur"),
-    **dict.fromkeys("¥ jpy yen".split(), "jpy"),
-    **dict.fromkeys("% percent pct".split(), "%"),
+    **dict.fromkeys(words("£ gbp pound pounds sterling quid"), "gbp"),
+    **dict.fromkeys(words("$ usd dollar dollars bucks"), "usd"),
+    **dict.fromkeys(words("€ eur euro euros"), "eur"),
+    **dict.fromkeys(words("¥ jpy yen"), "jpy"),
+    **dict.fromkeys(words("% percent pct"), "%"),
 }
 _SUFFIXES = ("ations", "ation", "ments", "ment", "ingly", "edly", "ing", "est", "ates",
              "ated", "ate", "als", "al", "ed", "ly", "ies", "es", "s")
@@ -182,34 +183,40 @@ def _names(text: str, caseless: bool) -> set[str]:
     return out - _COMMON
 
 
+def _lexical() -> dict[str, tuple[str, str]]:
+    """Every listed word → (kind, stem); later lists win, so the order is priority."""
+    out: dict[str, tuple[str, str]] = {}
+    out.update((w, ("stop", w)) for w in STOPWORDS | NEGATION_PARTICLES)
+    out.update((w, ("filler", w)) for w in FILLER)
+    out.update((w, ("q", q)) for w, q in QUESTION_WORDS.items())
+    out.update((w, ("pron", w)) for w in PRONOUNS)
+    out.update((w, ("polar", f"{axis}:{side}")) for w, (axis, side) in POLAR.items())
+    out.update((w, ("quant", q)) for w, q in QUANTIFIERS.items())
+    out.update((w, ("exact", w)) for w in _EXACT | ENTITIES)
+    out.update((w, ("exact", m)) for w, m in _MONEY.items())
+    out.update((w, ("num", n)) for w, n in _NUMBER_WORDS.items())
+    out.update((w, ("neg", "not")) for w in NEGATIONS)
+    return out
+
+
+_STRONG = frozenset({"neg", "num", "exact"})
+
+
 def _kind(w: str, names: set[str]) -> tuple[str, str]:
-    if w in NEGATIONS:
-        return "neg", "not"
     if w[0].isdigit():
         return "num", w.replace(",", "")
-    if w in _NUMBER_WORDS:
-        return "num", _NUMBER_WORDS[w]
-    if w in _MONEY:
-        return "exact", _MONEY[w]
-    if w in names or w in ENTITIES:
+    hit = _LEXICAL.get(w)
+    if hit is not None and hit[0] in _STRONG:
+        return hit
+    if w in names:
         return "exact", w
-    if w in _EXACT:
-        return "exact", w
-    if w in QUANTIFIERS:
-        return "quant", QUANTIFIERS[w]
-    if w in POLAR:
-        axis, side = POLAR[w]
-        return "polar", f"{axis}:{side}"
-    if w in PRONOUNS:
-        return "pron", w
-    if w in QUESTION_WORDS:
-        return "q", QUESTION_WORDS[w]
-    if w in FILLER:
-        return "filler", w
-    if w in STOPWORDS or w in NEGATION_PARTICLES:
-        return "stop", w
+    if hit is not None:
+        return hit
     st = stem(w)
     return ("stop", st) if st in STOPWORDS or st in FRAME else ("word", st)
+
+
+_LEXICAL = _lexical()
 
 
 def lexical_kind(word: str) -> str:

@@ -66,7 +66,8 @@ class Model:
     bias: float
     mean: tuple[float, ...]
     scale: tuple[float, ...]
-    calibration: tuple[tuple[float, float, float], ...]  # (threshold, trap rate, hit rate)
+    # (threshold, trap rate, should-hit rate, neighbour rate) on the training pairs
+    calibration: tuple[tuple[float, ...], ...]
 
     def probability(self, x: list[float]) -> float:
         z = self.bias + sum(w * (v - m) / s for w, v, m, s in
@@ -75,7 +76,7 @@ class Model:
 
     def threshold_for(self, max_wrong_rate: float) -> float:
         """The lowest threshold whose measured trap acceptance is within the budget."""
-        ok = [t for t, trap, _ in self.calibration if trap <= max_wrong_rate]
+        ok = [row[0] for row in self.calibration if row[1] <= max_wrong_rate]
         return min(ok) if ok else 1.0
 
     @classmethod
@@ -90,7 +91,7 @@ class Model:
         bias = data["bias"]
         assert isinstance(bias, int | float)
         return cls(floats("weights"), float(bias), floats("mean"), floats("scale"),
-                   tuple((float(t), float(r), float(h)) for t, r, h in cal))
+                   tuple(tuple(float(v) for v in row) for row in cal))
 
 
 @lru_cache(maxsize=1)
