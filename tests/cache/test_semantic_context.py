@@ -14,7 +14,8 @@ from bastion.core.types import ChatRequest, Message
     ("the second one", True), ("how long does that take?", True),
     ("can I bring my 12 year old?", True),
     ("What is the cooling-off period for a new broadband contract?", False),
-    ("Do you accept Amex?", False), ("Is it safe to take ibuprofen with coffee?", False),
+    ("Do you accept Amex?", True), ("Do you accept Amex at the Leeds store?", False),
+    ("Is it safe to take ibuprofen with coffee after surgery?", False),
 ])
 def test_which_questions_depend_on_the_conversation(question: str, dependent: bool) -> None:
     assert depends(analyse(question)) is dependent

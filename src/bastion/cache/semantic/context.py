@@ -26,8 +26,9 @@ A request is read as ``(partition, question, context)``:
 A question *depends* on the conversation when there is one and the question
 refers back (it, that, them, then, the same, the other, …), answers (yes, no,
 ok, sure), continues ("and …", "so …"), or is not clearly whole: it stands alone
-only with a name and another content word, or with four content words (numbers
-not counted).
+only with a name and two other content words, or with five content words (numbers
+not counted). When in doubt, the context is required: a miss costs one provider
+call, a wrong answer costs the user.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def depends(parsed: Parsed) -> bool:
             return True
     content = [w for w in words if w.kind in _CONTENT and w.kind != "num"]
     named = any(w.kind == "exact" for w in content)
-    return not (len(content) >= 4 or (named and len(content) >= 2))
+    return not (len(content) >= 5 or (named and len(content) >= 3))
 
 
 def _facts(text: str) -> tuple[list[str], set[str], set[str]]:

@@ -152,6 +152,13 @@ def _exact_veto(a: Parsed, b: Parsed) -> bool:
     return False
 
 
+def _joined(words: list[Word], others: list[Word]) -> set[str]:
+    """Words of ``words`` written as two words on the other side ("login"/"log in")."""
+    texts = [x.text for x in others]
+    pairs = {texts[i] + texts[i + 1] for i in range(len(texts) - 1)}
+    return {w.text for w in words if w.text in pairs}
+
+
 def _align(a: Parsed, b: Parsed, view: PairView) -> None:
     ca = [w for w in a.words if w.kind in _CONTENT and w.kind != "num"]
     cb = [w for w in b.words if w.kind in _CONTENT and w.kind != "num"]
@@ -169,6 +176,19 @@ def _align(a: Parsed, b: Parsed, view: PairView) -> None:
     # A repeated word ("the plan … the plan") on one side is not new content.
     view.unmatched_b = [x for x in left if x.stem not in used]
     view.unmatched_a = [w for w in view.unmatched_a if w.stem not in {x.stem for x in cb}]
+    glued_a, glued_b = _joined(view.unmatched_a, b.words), _joined(view.unmatched_b, a.words)
+    if glued_a or glued_b:
+        parts_a = {w.text for w in a.words}
+        parts_b = {w.text for w in b.words}
+        view.unmatched_a = [w for w in view.unmatched_a if w.text not in glued_a]
+        view.unmatched_b = [w for w in view.unmatched_b if w.text not in glued_b]
+        # …and the two halves on the other side are matched by it.
+        view.unmatched_b = [w for w in view.unmatched_b
+                            if not any(g.startswith(w.text) or g.endswith(w.text)
+                                       for g in glued_a) or w.text in parts_a]
+        view.unmatched_a = [w for w in view.unmatched_a
+                            if not any(g.startswith(w.text) or g.endswith(w.text)
+                                       for g in glued_b) or w.text in parts_b]
 
 
 def compare(a: Parsed, b: Parsed) -> PairView:

@@ -45,7 +45,10 @@ _FILLER_PHRASES = re.compile(
     r"\b(?:many thanks|thanks (?:so much|a lot|in advance)|thank you(?: (?:very|so) much)?"
     r"|quick (?:question|one)|i was (?:just )?wondering|just wondering|i wonder"
     r"|good (?:morning|afternoon|evening|day)|(?:hi|hello|hey) (?:there|team|all|folks)"
-    r"|no (?:problem|worries)|not a problem)\b")
+    r"|no (?:problem|worries)|not a problem|(?:can|could) you (?:please )?(?:tell|help) me"
+    r"|(?:do|would) you (?:happen to )?know|any idea|sorry to bother you|excuse me"
+    r"|i (?:would like|want|wanted|need) to know|i have a question|by the way"
+    r"|one more thing|just (?:a )?quick(?: one)?)\b")
 _NO_APOSTROPHE = {
     "whats": "what is", "hows": "how is", "wheres": "where is", "whens": "when is",
     "whos": "who is", "thats": "that is", "theres": "there is", "dont": "do not",
@@ -91,7 +94,7 @@ _SUFFIXES = ("ations", "ation", "ments", "ment", "ingly", "edly", "ing", "est", 
 _PHRASES = [(re.compile(r"\b" + k + r"\b"), v) for k, v in (
     (r"get in touch with", "contact"), (r"come(?:s)? with", "include"),
     (r"set(?:ting)? up", "create"), (r"go(?:es)? live", "activate"),
-    (r"shut(?:ting)? down", "close"), (r"sign(?:ing)? up", "register"),
+    (r"shut(?:ting)? down", "close"), (r"sign(?:ing)?[ -]?up", "register"),
     (r"find out", "find"), (r"look(?:ing)? up", "find"), (r"carry out", "do"),
     (r"get back", "recover"), (r"give back", "return"), (r"send back", "return"),
     (r"hand in", "submit"), (r"fill in", "complete"), (r"fill out", "complete"),
