@@ -29,6 +29,7 @@ from typing import Any
 
 from bastion.cache.semantic.embedder import LocalEmbedder, load_local_model
 from bastion.cache.semantic.lookup import SemanticLookup
+from bastion.cache.semantic.minilm import numpy_module
 from bastion.cache.semantic.store import MemoryVectorStore
 from bastion.cache.semantic.verifier import Verifier
 from bastion.core.context import Context
@@ -63,7 +64,7 @@ def pct(samples: list[float], p: float) -> float:
 
 async def fill(lookup: SemanticLookup, store: MemoryVectorStore, n: int,
                questions: list[str], vecs: dict[str, Any]) -> None:
-    import numpy as np
+    np = numpy_module()
 
     rng = np.random.default_rng(1)
     reading = await lookup.probe(ctx(questions[0]), "tenant", lookup=False)
@@ -76,7 +77,7 @@ async def fill(lookup: SemanticLookup, store: MemoryVectorStore, n: int,
 
 
 async def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    np = numpy_module()  # one BLAS thread, as in the gateway
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})

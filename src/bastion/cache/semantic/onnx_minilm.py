@@ -26,8 +26,8 @@ from typing import Any
 from bastion.cache.semantic.minilm import (
     ModelUnavailable,
     WordPiece,
-    _numpy,
     model_dir,
+    numpy_module,
     read_safetensors,
 )
 
@@ -80,7 +80,7 @@ def build_model(directory: Path | None = None) -> Any:
     """The serialised ONNX model of all-MiniLM-L6-v2 (inputs ``ids``, ``mask``,
     ``positions`` as int64 ``[batch, tokens]``; output ``embedding`` ``[batch, 384]``)."""
     onnx, _ = _modules()
-    np = _numpy()
+    np = numpy_module()
     d = directory or model_dir()
     cfg = json.loads((d / "config.json").read_text())
     heads = int(cfg["num_attention_heads"])
@@ -178,7 +178,7 @@ class OnnxMiniLM:
 
     def __init__(self, directory: Path | None = None) -> None:
         _, ort = _modules()
-        self.np = _numpy()
+        self.np = numpy_module()
         d = directory or model_dir()
         self.tokenizer = WordPiece(d / "vocab.txt")
         opts = ort.SessionOptions()

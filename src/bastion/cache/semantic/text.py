@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bastion.cache.semantic.lexicon import (
     ENTITIES,
@@ -234,8 +235,10 @@ def _split(token: str) -> list[str]:
     return [p for p in token.split("-") if p]
 
 
+@lru_cache(maxsize=4096)
 def analyse(text: str) -> Parsed:
-    """Read ``text`` (see the module docstring)."""
+    """Read ``text`` (see the module docstring). Cached: the cached questions a lookup
+    verifies against come back often; callers never change a :class:`Parsed`."""
     letters = [c for c in text if c.isalpha()]
     caseless = bool(letters) and (
         sum(c.isupper() for c in letters) > 0.6 * len(letters)
