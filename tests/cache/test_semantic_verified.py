@@ -67,6 +67,8 @@ def settings(up: FakeUpstream, **semantic: Any) -> dict[str, Any]:
             "enabled": "on", "semantic": {**semantic, "max_wrong_rate": 0.2}}},
         "shadowed": {"targets": ["up/gpt-test"], "cache": {
             "enabled": "on", "semantic": {**semantic, "shadow_rate": 1.0}}},
+        "narrow": {"targets": ["up/gpt-test"], "cache": {
+            "enabled": "on", "semantic": {**semantic, "threshold": 0.95}}},
     }}
 
 
@@ -186,6 +188,18 @@ def test_the_error_budget_sets_how_sure_the_verifier_must_be(
         ask(gw, key, first, model=alias)
     assert ask(gw, key, reworded, model="chat")[1] == "miss"  # 1 %: not sure enough
     assert ask(gw, key, reworded, model="loose")[1] == "hit"  # 20 %: sure enough
+
+
+def test_threshold_is_the_cosine_a_candidate_needs(
+        served: tuple[GatewayServer, FakeUpstream]) -> None:
+    gw, _ = served
+    key = gw.create_key(team="floor")
+    first = turns("How do I update my delivery address?", False)
+    typo = turns("How do I updte my delivery adress?", False)  # cosine about 0.75
+    for alias in ("chat", "narrow"):
+        ask(gw, key, first, model=alias)
+    assert ask(gw, key, typo, model="chat")[1] == "hit"
+    assert ask(gw, key, typo, model="narrow")[1] == "miss"  # never proposed below 0.95
 
 
 def metric(gw: GatewayServer, name: str) -> float | None:
