@@ -8,8 +8,8 @@ requests that differ only in key order or in those fields share an entry. The al
 fingerprint changes when the alias's targets change, so a re-pointed alias does not
 serve answers from its old model.
 
-The semantic cache partitions by the same hash computed with the last user message
-blanked: a semantic hit needs everything but that message to be identical.
+The semantic cache partitions by the same hash over the request without its
+conversation (see :mod:`bastion.cache.semantic.context`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import msgspec
 
 from bastion.config.cache_settings import CacheScope
 from bastion.core.context import Identity
-from bastion.core.types import ChatRequest, Message
+from bastion.core.types import ChatRequest
 
 KEY_VERSION = b"v1"
 _canonical = msgspec.json.Encoder(order="sorted")
@@ -66,27 +66,6 @@ def cache_key(scope: str, fingerprint: bytes, canonical: bytes) -> str:
     h.update(b"\0" + scope.encode() + b"\0" + fingerprint + b"\0")
     h.update(canonical)
     return h.hexdigest()
-
-
-def last_user_index(req: ChatRequest) -> int | None:
-    for i in range(len(req.messages) - 1, -1, -1):
-        if req.messages[i].role == "user":
-            return i
-    return None
-
-
-def semantic_partition(scope: str, fingerprint: bytes, req: ChatRequest) -> tuple[str, str] | None:
-    """``(partition, text)``: the key of everything but the last user message, and that
-    message's text; ``None`` when there is no user message or it is not plain text."""
-    i = last_user_index(req)
-    if i is None:
-        return None
-    msg = req.messages[i]
-    if not isinstance(msg.content, str) or msg.name is not None:
-        return None
-    blank = [*req.messages[:i], Message(role="user", content=""), *req.messages[i + 1:]]
-    canonical = canonical_bytes(msgspec.structs.replace(req, messages=blank))
-    return cache_key("sem:" + scope, fingerprint, canonical), msg.content
 
 
 def is_deterministic(req: ChatRequest) -> bool:
