@@ -178,28 +178,27 @@ def test_the_conversation_decides_what_a_reply_means(
                              "Open the app and look at the usage bar.", standalone))[1] == "hit"
 
 
+def states(gw: GatewayServer, team: str, first: str, second: str,
+           aliases: tuple[str, ...]) -> list[str | None]:
+    """Ask ``first`` then ``second`` on each alias; the cache state of ``second``."""
+    key = gw.create_key(team=team)
+    for alias in aliases:
+        ask(gw, key, turns(first, False), model=alias)
+    return [ask(gw, key, turns(second, False), model=alias)[1] for alias in aliases]
+
+
 def test_the_error_budget_sets_how_sure_the_verifier_must_be(
         served: tuple[GatewayServer, FakeUpstream]) -> None:
-    gw, _ = served
-    key = gw.create_key(team="budget")
-    first = turns("How long does delivery take?", False)
-    reworded = turns("How many days until my order arrives?", False)
-    for alias in ("chat", "loose"):
-        ask(gw, key, first, model=alias)
-    assert ask(gw, key, reworded, model="chat")[1] == "miss"  # 1 %: not sure enough
-    assert ask(gw, key, reworded, model="loose")[1] == "hit"  # 20 %: sure enough
+    # 1 % (chat): not sure enough; 20 % (loose): sure enough.
+    assert states(served[0], "budget", "How long does delivery take?",
+                  "How many days until my order arrives?", ("chat", "loose")) == ["miss", "hit"]
 
 
 def test_threshold_is_the_cosine_a_candidate_needs(
         served: tuple[GatewayServer, FakeUpstream]) -> None:
-    gw, _ = served
-    key = gw.create_key(team="floor")
-    first = turns("How do I update my delivery address?", False)
-    typo = turns("How do I updte my delivery adress?", False)  # cosine about 0.75
-    for alias in ("chat", "narrow"):
-        ask(gw, key, first, model=alias)
-    assert ask(gw, key, typo, model="chat")[1] == "hit"
-    assert ask(gw, key, typo, model="narrow")[1] == "miss"  # never proposed below 0.95
+    # A typo puts the cosine near 0.75: proposed at 0.5 (chat), never at 0.95 (narrow).
+    assert states(served[0], "floor", "How do I update my delivery address?",
+                  "How do I updte my delivery adress?", ("chat", "narrow")) == ["hit", "miss"]
 
 
 def metric(gw: GatewayServer, name: str) -> float | None:
