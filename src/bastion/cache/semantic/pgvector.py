@@ -27,6 +27,11 @@ _SWEEP_EVERY_S = 60.0
 EF_SEARCH = 100
 
 
+def _version(text: str | None) -> tuple[int, ...]:
+    parts = (text or "0").split(".")
+    return tuple(int(p) for p in parts if p.isdigit())
+
+
 def _literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in vector) + "]"
 
@@ -39,6 +44,7 @@ class PgVectorStore:
         self.table = table_name(namespace, "semantic_v2")
         self._next_sweep = 0.0
         self._indexed: set[int] = set()
+        self._iterative = False
         pool.on_open(self._create)
 
     async def _create(self, conn: Any) -> None:
@@ -49,6 +55,11 @@ class PgVectorStore:
             "entry_key text NOT NULL, question text NOT NULL, context text NOT NULL, "
             "threshold double precision, dims integer NOT NULL, embedding vector NOT NULL, "
             "expires_at double precision NOT NULL, PRIMARY KEY (partition, entry_key))")
+        version = await conn.fetchval(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        # hnsw.iterative_scan exists from pgvector 0.8; setting it on an older one is
+        # an error (the "hnsw" prefix is reserved), so ask only where it exists.
+        self._iterative = _version(version) >= (0, 8)
 
     async def _index(self, conn: Any, dims: int) -> None:
         if dims in self._indexed:
@@ -69,7 +80,8 @@ class PgVectorStore:
         async def q(conn: Any) -> Any:
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
-                await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                if self._iterative:
+                    await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 return await conn.fetch(sql, partition, _literal(vector), time.time(), k)
 
         rows = await self.pool.run(q) or []
