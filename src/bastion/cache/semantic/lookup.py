@@ -27,6 +27,7 @@ from bastion.cache.semantic.store import Candidate, VectorStore
 from bastion.cache.semantic.text import analyse
 from bastion.cache.semantic.verifier import Verifier
 from bastion.core.context import Context
+from bastion.core.offload import run_bounded
 
 CANDIDATES = 4
 
@@ -64,7 +65,10 @@ class SemanticLookup:
         """Read and embed the request and (if ``lookup``) find a verified neighbour;
         ``None`` when the request cannot be read (no plain-text user message last, tool
         traffic), its question is too long, or no embedding could be had (all misses)."""
-        reading = read(self.embedder_id + "|" + scope, self.fingerprint, ctx.chat)
+        # Reading a long conversation is CPU work in proportion to it: off the loop when
+        # the request is big (the body's size bounds its text).
+        reading = await run_bounded(ctx.body_bytes, read, self.embedder_id + "|" + scope,
+                                    self.fingerprint, ctx.chat)
         if reading is None or len(reading.question) > self.max_chars:
             return None
         try:
