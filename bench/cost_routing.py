@@ -1,0 +1,143 @@
+"""How well ``auto`` routing splits requests between a cheap and a strong model.
+
+Every labelled request (``simple`` or ``complex``) goes through the routing rules
+(:func:`bastion.cost.rules.decide`, the thresholds as configured by default or as
+given here). Reported:
+
+* the share of requests routed cheap;
+* the cost saved against sending every request to the strong model: prompt tokens
+  counted exactly (tiktoken, ``o200k_base``), output tokens as labelled in the set
+  (an estimate of the answer's length), priced at the built-in prices of the two
+  models;
+* the share of complex requests wrongly sent cheap (the target is at most 5 %), and
+  of simple requests sent strong (money left on the table);
+* per kind of request, and with ``--show-errors`` every misrouted one.
+
+Data (``--data`` names other files), in the order it was written:
+
+* ``bench/data/cost_routing_dev.jsonl``: the development set the rules were written
+  against;
+* ``bench/data/cost_routing_dev2.jsonl``: written as a hold-out for the first rules
+  (which sent 45 % of its complex requests cheap: they were cheap unless a complex
+  signal fired), then used to develop the second rules (strong unless a simple cue
+  fires), so no longer a hold-out;
+* ``bench/data/cost_routing_holdout.jsonl``: written after the second rules were
+  frozen (commit "Auto routing rules frozen"), never tuned on.
+
+    python bench/cost_routing.py [--data FILE ...] [--cheap-model gpt-4o-mini]
+        [--strong-model gpt-4o] [--max-cheap-prompt-tokens 2000] [--max-cheap-turns 4]
+        [--show-errors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from bastion.core.types import ChatRequest
+from bastion.cost.rules import Decision, Rules, decide
+from bastion.pricing import cost_usd, price_for
+from bastion.traffic.tokens import count_chat
+
+DATA = Path(__file__).resolve().parent / "data"
+DEFAULT_FILES = (DATA / "cost_routing_dev.jsonl", DATA / "cost_routing_dev2.jsonl",
+                 DATA / "cost_routing_holdout.jsonl")
+
+
+@dataclass(slots=True, frozen=True)
+class Item:
+    id: str
+    label: str  # simple | complex
+    kind: str
+    output_tokens: int
+    request: ChatRequest
+    prompt_tokens: int
+
+
+def load(path: Path) -> list[Item]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        raw: dict[str, Any] = json.loads(line)
+        req = msgspec.convert({"model": "auto", **raw["request"]}, ChatRequest)
+        out.append(Item(raw["id"], raw["label"], raw["kind"], int(raw["output_tokens"]), req,
+                        count_chat(req, "o200k_base")))
+    return out
+
+
+def report(name: str, items: list[Item], rules: Rules, cheap: str, strong: str,
+           show_errors: bool) -> None:
+    pc, ps = price_for(cheap), price_for(strong)
+    decisions: list[Decision] = [decide(it.request, rules) for it in items]
+    routed = always = 0.0
+    kinds: dict[str, Counter[str]] = defaultdict(Counter)
+    reasons: Counter[str] = Counter()
+    errors = []
+    for it, d in zip(items, decisions, strict=True):
+        price = pc if d.choice == "cheap" else ps
+        routed += cost_usd(price, it.prompt_tokens, it.output_tokens)
+        always += cost_usd(ps, it.prompt_tokens, it.output_tokens)
+        kinds[f"{it.label}/{it.kind}"][d.choice] += 1
+        reasons[f"{d.choice}:{d.reason}"] += 1
+        wrong = (it.label == "complex") == (d.choice == "cheap")
+        if wrong:
+            errors.append((it, d))
+    n = len(items)
+    n_complex = sum(1 for it in items if it.label == "complex")
+    n_simple = n - n_complex
+    cheap_n = sum(1 for d in decisions if d.choice == "cheap")
+    complex_cheap = sum(1 for it, d in errors if it.label == "complex")
+    simple_strong = len(errors) - complex_cheap
+    print(f"== {name}: {n} requests ({n_simple} simple, {n_complex} complex); "
+          f"cheap = {cheap}, strong = {strong}")
+    print(f"routed cheap:                {cheap_n}/{n} = {cheap_n / n:.1%}")
+    print(f"cost saved vs always strong: {1 - routed / always:.1%} "
+          f"(${routed:.4f} instead of ${always:.4f})")
+    print(f"complex sent cheap:          {complex_cheap}/{n_complex} = "
+          f"{complex_cheap / max(1, n_complex):.1%}   (target <= 5 %)")
+    print(f"simple sent strong:          {simple_strong}/{n_simple} = "
+          f"{simple_strong / max(1, n_simple):.1%}")
+    print("per kind (cheap/strong):")
+    for kind in sorted(kinds):
+        c = kinds[kind]
+        print(f"  {kind:34} {c['cheap']:3} / {c['strong']:3}")
+    print("reasons:", ", ".join(f"{r} {k}" for r, k in sorted(reasons.items())))
+    if show_errors:
+        for it, d in errors:
+            text = it.request.messages[-1].text().replace("\n", " ")[:110]
+            print(f"  WRONG {it.id:10} {it.label:7} -> {d.choice:6} {d.reason:18} "
+                  f"{list(d.signals)} {text}")
+    print()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, nargs="*", default=list(DEFAULT_FILES))
+    p.add_argument("--cheap-model", default="gpt-4o-mini")
+    p.add_argument("--strong-model", default="gpt-4o")
+    p.add_argument("--max-cheap-prompt-tokens", type=int, default=Rules().max_cheap_prompt_tokens)
+    p.add_argument("--max-cheap-turns", type=int, default=Rules().max_cheap_turns)
+    p.add_argument("--show-errors", action="store_true")
+    a = p.parse_args()
+    rules = Rules(a.max_cheap_prompt_tokens, a.max_cheap_turns)
+    every: list[Item] = []
+    for path in a.data:
+        if not path.is_file():
+            print(f"(no {path.name}: skipped)")
+            continue
+        items = load(path)
+        every += items
+        report(path.name, items, rules, a.cheap_model, a.strong_model, a.show_errors)
+    if len(a.data) > 1 and every:
+        report("all", every, rules, a.cheap_model, a.strong_model, show_errors=False)
+
+
+if __name__ == "__main__":
+    main()
