@@ -26,7 +26,11 @@ Data (``--data`` names other files), in the order it was written:
 
     python bench/cost_routing.py [--data FILE ...] [--cheap-model gpt-4o-mini]
         [--strong-model gpt-4o] [--max-cheap-prompt-tokens 2000] [--max-cheap-turns 4]
-        [--show-errors]
+        [--classifier] [--show-errors]
+
+With ``--classifier``, each set is also routed by the rules with the shipped
+classifier (:mod:`bastion.cost.classifier`), trained on the two development sets
+(``bench/train_cost_router.py``): only its hold-out figures are out of sample.
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ from typing import Any
 import msgspec
 
 from bastion.core.types import ChatRequest
-from bastion.cost.rules import Decision, Rules, decide
+from bastion.cost.rules import Decision, Rules, decide, instruction
 from bastion.pricing import cost_usd, price_for
 from bastion.traffic.tokens import count_chat
 
 DATA = Path(__file__).resolve().parent / "data"
+TRAINED = ("cost_routing_dev.jsonl", "cost_routing_dev2.jsonl")
 DEFAULT_FILES = (DATA / "cost_routing_dev.jsonl", DATA / "cost_routing_dev2.jsonl",
                  DATA / "cost_routing_holdout.jsonl")
 
@@ -72,10 +77,20 @@ def load(path: Path) -> list[Item]:
     return out
 
 
-def report(name: str, items: list[Item], rules: Rules, cheap: str, strong: str,
+def classify(items: list[Item], rules: Rules) -> list[Decision]:
+    """The rules' decisions, overruled by the shipped classifier where they leave it open."""
+    from bastion.cache.semantic.embedder import load_local_model
+    from bastion.cost.classifier import shipped_model
+
+    model = shipped_model()
+    vectors = load_local_model().embed_batch([instruction(it.request) for it in items])
+    return [decide(it.request, rules).classified(model.p_complex(v), model.threshold)
+            for it, v in zip(items, vectors, strict=True)]
+
+
+def report(name: str, items: list[Item], decisions: list[Decision], cheap: str, strong: str,
            show_errors: bool) -> None:
     pc, ps = price_for(cheap), price_for(strong)
-    decisions: list[Decision] = [decide(it.request, rules) for it in items]
     routed = always = 0.0
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: Counter[str] = Counter()
@@ -124,19 +139,22 @@ def main() -> None:
     p.add_argument("--strong-model", default="gpt-4o")
     p.add_argument("--max-cheap-prompt-tokens", type=int, default=Rules().max_cheap_prompt_tokens)
     p.add_argument("--max-cheap-turns", type=int, default=Rules().max_cheap_turns)
+    p.add_argument("--classifier", action="store_true",
+                   help="also the rules with the shipped classifier (needs the semantic extra)")
     p.add_argument("--show-errors", action="store_true")
     a = p.parse_args()
     rules = Rules(a.max_cheap_prompt_tokens, a.max_cheap_turns)
-    every: list[Item] = []
     for path in a.data:
         if not path.is_file():
             print(f"(no {path.name}: skipped)")
             continue
         items = load(path)
-        every += items
-        report(path.name, items, rules, a.cheap_model, a.strong_model, a.show_errors)
-    if len(a.data) > 1 and every:
-        report("all", every, rules, a.cheap_model, a.strong_model, show_errors=False)
+        report(f"{path.name}, rules", items, [decide(it.request, rules) for it in items],
+               a.cheap_model, a.strong_model, a.show_errors)
+        if a.classifier:
+            seen = " (the classifier was trained on this set)" if path.name in TRAINED else ""
+            report(f"{path.name}, rules + classifier{seen}", items, classify(items, rules),
+                   a.cheap_model, a.strong_model, a.show_errors)
 
 
 if __name__ == "__main__":

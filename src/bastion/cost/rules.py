@@ -51,7 +51,7 @@ CLOSED = ("yes_no", "label")
 SIMPLE = ("extraction", "translation", "rewrite", "brief", "conversion", "grounded",
           "question", "chitchat", "follow_up")
 #: Every reason a decision may give (bounded: used as a metric label).
-REASONS = (*HARD, *SOFT, *CLOSED, *SIMPLE, "no_simple_cue")
+REASONS = (*HARD, *SOFT, *CLOSED, *SIMPLE, "no_simple_cue", "classifier")
 
 CHARS_PER_TOKEN = 4
 
@@ -70,11 +70,27 @@ class Decision:
     reason: str
     signals: tuple[str, ...]
     prompt_tokens: int  # the estimate the rules used
+    # decided by a hard signal or a closed answer: the classifier is not asked
+    settled: bool = False
+    p_complex: float | None = None  # the classifier's probability, when it decided
 
     def explain(self) -> dict[str, object]:
         """The decision as it is logged and recorded (no request text)."""
-        return {"choice": self.choice, "reason": self.reason, "signals": list(self.signals),
-                "est_prompt_tokens": self.prompt_tokens}
+        out: dict[str, object] = {"choice": self.choice, "reason": self.reason,
+                                  "signals": list(self.signals),
+                                  "est_prompt_tokens": self.prompt_tokens}
+        if self.p_complex is not None:
+            out["p_complex"] = round(self.p_complex, 3)
+        return out
+
+    def classified(self, p_complex: float, threshold: float) -> Decision:
+        """This decision overruled by the classifier (``p_complex`` against ``threshold``);
+        a settled decision stands."""
+        if self.settled:
+            return self
+        choice: Choice = "cheap" if p_complex < threshold else "strong"
+        return Decision(choice, "classifier", self.signals, self.prompt_tokens,
+                        p_complex=p_complex)
 
 
 def _rx(*alternatives: str, flags: int = 0) -> re.Pattern[str]:
@@ -256,21 +272,43 @@ def _has_code_block(texts: list[str]) -> bool:
     return False
 
 
-def decide(req: ChatRequest, rules: Rules, wants_reasoning: bool = False) -> Decision:
-    """``cheap`` or ``strong`` for ``req`` (see the module docstring)."""
-    tokens = _chars(req) // CHARS_PER_TOKEN
-    signals = _hard(req, rules, wants_reasoning, tokens)
-    if "long_context" in signals:  # the text is not scanned: the decision is made
-        return Decision("strong", signals[0], tuple(signals), tokens)
-    texts = [_text(m) for m in req.messages]
-    if _has_code_block(texts):
-        signals.append("code_block")
-    if signals:
-        return Decision("strong", signals[0], tuple(signals), tokens)
+def estimate_tokens(req: ChatRequest) -> int:
+    """The prompt's size as the rules see it: characters of text and tool-call arguments
+    over :data:`CHARS_PER_TOKEN` (lengths only: cheap on any request)."""
+    return _chars(req) // CHARS_PER_TOKEN
+
+
+def _split(req: ChatRequest, texts: list[str]) -> tuple[list[str], str]:
+    """The system prompts and the last user message."""
     last_user = next((t for m, t in zip(reversed(req.messages), reversed(texts), strict=True)
                       if m.role == "user"), "")
     system = [t for m, t in zip(req.messages, texts, strict=True)
               if m.role in ("system", "developer")]
+    return system, last_user
+
+
+INSTRUCTION_CHARS = 1000
+
+
+def instruction(req: ChatRequest) -> str:
+    """What the classifier reads: the system prompts and the last user message, joined,
+    cut to :data:`INSTRUCTION_CHARS` (the model reads 256 word pieces at most)."""
+    system, last_user = _split(req, [_text(m) for m in req.messages])
+    return "\n".join([*system, last_user])[:INSTRUCTION_CHARS]
+
+
+def decide(req: ChatRequest, rules: Rules, wants_reasoning: bool = False) -> Decision:
+    """``cheap`` or ``strong`` for ``req`` (see the module docstring)."""
+    tokens = estimate_tokens(req)
+    signals = _hard(req, rules, wants_reasoning, tokens)
+    if "long_context" in signals:  # the text is not scanned: the decision is made
+        return Decision("strong", signals[0], tuple(signals), tokens, settled=True)
+    texts = [_text(m) for m in req.messages]
+    if _has_code_block(texts):
+        signals.append("code_block")
+    if signals:
+        return Decision("strong", signals[0], tuple(signals), tokens, settled=True)
+    system, last_user = _split(req, texts)
     instruction = "\n".join([*system, last_user])
     closed = [name for name, rx in (("yes_no", _YES_NO), ("label", _LABEL))
               if rx.search(instruction)]
@@ -283,7 +321,7 @@ def decide(req: ChatRequest, rules: Rules, wants_reasoning: bool = False) -> Dec
                                   ("long_writing", _WRITING), ("math", _MATH))
             if rx.search(asked)]
     if closed:
-        return Decision("cheap", closed[0], (*closed, *soft), tokens)
+        return Decision("cheap", closed[0], (*closed, *soft), tokens, settled=True)
     if soft:
         return Decision("strong", soft[0], tuple(soft), tokens)
     # anchored cues (``^``) mean the start of the user's message or of a system prompt
