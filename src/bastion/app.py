@@ -65,7 +65,7 @@ class Gateway:
                                 "upgrade" if settings.state.auto_migrate else "check")
         self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
         self.metrics = Metrics()
-        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
+        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models), settings.usage)
         self.providers: dict[str, Provider] = {}
         self.secrets: list[SecretSource] = []
         for name, ps in settings.providers.items():

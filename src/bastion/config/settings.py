@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
+from bastion.config.usage_settings import UsageSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
 
@@ -208,6 +209,7 @@ class Settings(Strict):
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

@@ -102,6 +102,16 @@ CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 """),
+    Migration(3, "usage: outcome (served, refused, failed, cancelled, cut) and a row key that "
+                 "makes retried writes land once", sqlite="""
+ALTER TABLE usage ADD COLUMN outcome TEXT;
+ALTER TABLE usage ADD COLUMN row_id TEXT;
+CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
+""", postgres="""
+ALTER TABLE usage ADD COLUMN outcome TEXT;
+ALTER TABLE usage ADD COLUMN row_id TEXT;
+CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
+"""),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)
