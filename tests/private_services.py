@@ -122,7 +122,7 @@ class PrivatePostgres:
         if answers(self.port):
             return self
         opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB "
+                "-c full_page_writes=off -c shared_buffers=16MB "
                 "-c max_connections=60")
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"),
                   "-w", "-t", "60", "start")

@@ -12,9 +12,11 @@ from aiohttp import web
 from bastion.cache import build_steps as build_cache_steps
 from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
+from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.keys import KeyService
+from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
@@ -24,6 +26,7 @@ from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
 from bastion.steps.route import AliasRoute, Target
 from bastion.stores.base import open_database
+from bastion.stores.outage import Opener
 from bastion.traffic import build_steps as build_traffic_steps
 
 
@@ -63,8 +66,12 @@ class Gateway:
         resolvers = default_resolvers(self.env)
         self.db = open_database(settings.state.database,
                                 "upgrade" if settings.state.auto_migrate else "check")
-        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
+        self.db_opener = Opener(self.db, get_logger("bastion.server"))
+        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env,
+                               stale_s=settings.state.key_stale_s)
         self.metrics = Metrics()
+        self.drain = Drain()  # requests in flight, for a clean shutdown
+        self.close_timeout_s = 3.0  # how long close() may wait on a slow database
         self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models), settings.usage)
         self.providers: dict[str, Provider] = {}
         self.secrets: list[SecretSource] = []
@@ -97,7 +104,7 @@ class Gateway:
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
-            Meter(self.recorder),
+            Meter(self.recorder, self.drain),
             Authenticate(self.keys),
             *build_traffic_steps(self),
             *build_cache_steps(self),
@@ -105,7 +112,7 @@ class Gateway:
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
 
     async def start(self) -> None:
-        await self.db.open()
+        await self.db_opener.start()  # an unreachable database is retried, not fatal
         self.recorder.start()
         for hook in self.on_start:
             await hook()
@@ -113,7 +120,8 @@ class Gateway:
     async def close(self) -> None:
         for hook in reversed(self.on_close):
             await hook()
-        await self.recorder.close()
+        await self.recorder.close(self.close_timeout_s)
+        await self.db_opener.close()
         await self.route.breakers.aclose()
         await self.tracer.aclose()
         if self.redis is not None:

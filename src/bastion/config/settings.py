@@ -55,6 +55,9 @@ class StateSettings(Strict):
     # replica count: local limits are divided by it when Redis is unreachable
     replicas: int = Field(1, ge=1)
     key_cache_ttl_s: float = Field(5.0, ge=0)
+    # While the database is unreachable, a key's last good record is used this long
+    # past its cache TTL (0: never); a revocation made meanwhile applies once it is back.
+    key_stale_s: float = Field(300.0, ge=0)
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -68,6 +71,9 @@ class ServerSettings(Strict):
     # A request body must arrive within this many seconds of the headers (slow or stalled
     # clients get 408 and the connection is closed, so they cannot hold a worker's sockets).
     body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # On SIGTERM, requests in flight may finish for about this long; then the rest are
+    # cut (streams end with an error event) and the worker exits within it.
+    shutdown_timeout_s: float = Field(10.0, ge=1, le=3600)
 
 
 class LoggingSettings(Strict):

@@ -18,6 +18,7 @@ from typing import Any
 
 from bastion.config.usage_settings import UsageSettings
 from bastion.core.context import Context
+from bastion.core.drain import CUT
 from bastion.core.errors import GatewayError
 from bastion.observe.logging import emit, get_logger
 from bastion.observe.metrics import Metrics
@@ -25,9 +26,6 @@ from bastion.observe.usage_spill import SpillFile
 from bastion.observe.usage_writer import UsageWriter
 from bastion.steps.billing import UPSTREAM
 from bastion.stores.base import Database, UsageRow
-
-#: ``ctx.decisions`` key set when the server cut the request (shutdown).
-CUT = "cut_by_server"
 
 
 def outcome_of(ctx: Context, err: GatewayError | None) -> str:
@@ -71,9 +69,9 @@ class Recorder:
         if self.writer is not None:
             self.writer.start()
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 3.0) -> None:
         if self.writer is not None:
-            await self.writer.close()
+            await self.writer.close(timeout_s)
 
     async def flush(self) -> None:
         """Write every queued row now (tests, reports and shutdown)."""

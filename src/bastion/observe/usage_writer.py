@@ -21,6 +21,7 @@ At shutdown the queue is written, or spilled when the database is still down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from bastion.observe.logging import get_logger
@@ -53,6 +54,7 @@ class UsageWriter:
         self._next_try = 0.0
         self._down_since = 0.0
         self._dropped = 0
+        self._write_timeout_s = _WRITE_TIMEOUT_S
 
     @property
     def failing(self) -> bool:
@@ -71,12 +73,19 @@ class UsageWriter:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def close(self) -> None:
-        """Write what is queued (spill it if the database is down) and stop."""
+    async def close(self, timeout_s: float = 3.0) -> None:
+        """Write what is queued (spill it if the database is down or slower than
+        ``timeout_s``) and stop."""
         self._closing = True
+        self._write_timeout_s = min(self._write_timeout_s, timeout_s)
         self._wake.set()
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                self._task.cancel()  # a write in flight puts its rows back first
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         async with self._lock:
             if self._rows and not await self._write_queue():
@@ -127,7 +136,7 @@ class UsageWriter:
                 self._recovered()
 
     async def _write(self, rows: list[UsageRow]) -> None:
-        async with asyncio.timeout(_WRITE_TIMEOUT_S):
+        async with asyncio.timeout(self._write_timeout_s):
             await self.db.record_usage(rows)
 
     async def _write_queue(self) -> bool:
@@ -140,6 +149,9 @@ class UsageWriter:
                 self._failed(e, len(rows))
                 await self._keep(rows)
                 return False
+            except BaseException:  # cancelled (shutdown): the rows wait in the queue again
+                self._rows[:0] = rows
+                raise
         return True
 
     async def _replay(self) -> bool:

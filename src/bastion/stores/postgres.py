@@ -19,9 +19,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from bastion.core.errors import StoreUnavailable
 from bastion.stores.base import OUTCOME_SQL, KeyRecord, OnOpen, UsageRow, UsageTotals
 from bastion.stores.migrations import Status, migrate_postgres
+from bastion.stores.outage import converts_outages
 
+_CONNECT_TIMEOUT_S = 5.0
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _SELECT_KEY = ("SELECT id, name, prefix, created_at, user_id, team, models, rpm, tpm, "
@@ -95,6 +98,18 @@ def _rowcount(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+_OUTAGES = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+            asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InsufficientResourcesError)
+
+
+def is_outage(e: BaseException) -> bool:
+    """Refused, reset or timed-out connections, a server shutting down or starting up,
+    no connection slot free: the database cannot be used right now."""
+    return isinstance(e, _OUTAGES)
+
+
+@converts_outages(is_outage)
 class PostgresDatabase:
     """:class:`~bastion.stores.base.Database` on PostgreSQL (asyncpg pool, 1 to ``max_size``)."""
 
@@ -115,14 +130,16 @@ class PostgresDatabase:
     @property
     def pool(self) -> Any:
         if self._pool is None:
-            raise RuntimeError("PostgresDatabase is not open; call open() first")
+            raise StoreUnavailable("The gateway is not connected to its database yet.")
         return self._pool
 
     async def open(self) -> None:
         if self._pool is not None:
             return
+        # timeout: a database that does not answer fails the connect in seconds, not a
+        # minute (asyncpg's default), so callers can answer 503 and try again later.
         pool = await asyncpg.create_pool(
-            self._dsn, min_size=self._min, max_size=self._max,
+            self._dsn, min_size=self._min, max_size=self._max, timeout=_CONNECT_TIMEOUT_S,
             server_settings={"search_path": self.schema},
         )
         try:

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from bastion.core.errors import StoreUnavailable
 from bastion.stores.base import OUTCOME_SQL, KeyRecord, OnOpen, UsageRow, UsageTotals
 from bastion.stores.migrations import Status, migrate_sqlite
+from bastion.stores.outage import converts_outages
 
 T = TypeVar("T")
 
@@ -53,6 +55,17 @@ def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
         degraded=row[14], outcome=row[15] or "served", row_id=row[16])
 
 
+# SQLite's primary result codes that mean "the file cannot be used right now" (busy,
+# locked, read-only, I/O error, full, cannot open, lock protocol), not "bad query".
+_OUTAGE_CODES = frozenset({5, 6, 8, 10, 13, 14, 15})
+
+
+def is_outage(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and (
+        getattr(e, "sqlite_errorcode", 0) & 0xFF) in _OUTAGE_CODES
+
+
+@converts_outages(is_outage)
 class SQLiteDatabase:
     """:class:`~bastion.stores.base.Database` on a SQLite file (WAL mode), or in memory
     (``:memory:``: nothing survives a restart; tests and throwaway runs)."""
@@ -67,7 +80,8 @@ class SQLiteDatabase:
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def job() -> T:
-            assert self._conn is not None
+            if self._conn is None:
+                raise StoreUnavailable("The gateway's database is not open yet.")
             with self._conn:
                 return fn(self._conn)
 

@@ -23,12 +23,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from bastion.core.errors import RateLimited
 from bastion.observe.logging import get_logger
 from bastion.traffic.ledger import Charge, Ledger, MemoryLedger, Verdict
-from bastion.traffic.ledger_redis import LedgerUnavailable, RedisLedger
+from bastion.traffic.ledger_redis import LedgerUnavailable
 
 _log = get_logger("bastion.traffic")
 
@@ -38,6 +38,14 @@ UNVERIFIABLE = (
     "The gateway cannot check this key's budget right now, so it is holding requests "
     "back for a moment. Please try again in a few seconds."
 )
+
+
+class RemoteLedger(Ledger, Protocol):
+    """A ledger shared with other processes (Redis, or the ledger process of one
+    machine's workers); its calls raise :class:`LedgerUnavailable` when it is down."""
+
+    async def settle_many(self, items: list[tuple[list[Charge], str, list[int]]]
+                          ) -> list[list[int]]: ...
 
 
 @dataclass(slots=True)
@@ -56,7 +64,7 @@ class SharedLedger:
     Without Redis (``redis is None``) it is simply the memory ledger."""
 
     def __init__(
-        self, redis: RedisLedger | None, local: MemoryLedger, replicas: int = 1,
+        self, redis: RemoteLedger | None, local: MemoryLedger, replicas: int = 1,
         budgets: Literal["closed", "local"] = "closed",
         rate_limits: Literal["local", "open"] = "local", retry_s: float = 2.0,
     ) -> None:
