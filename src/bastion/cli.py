@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -76,13 +77,18 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Run the gateway."""
+    from bastion.server import PortInUse
     from bastion.server import serve as run_server
 
     settings = _settings(config)
     server = settings.server.model_copy(update={
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
         if v is not None})
-    run_server(settings.model_copy(update={"server": server}))
+    try:
+        run_server(settings.model_copy(update={"server": server}))
+    except PortInUse as e:
+        typer.echo(f"bastion: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -92,18 +98,34 @@ def demo(
 ) -> None:
     """Run the gateway on the fake provider and walk through what it protects against."""
     from bastion.demo import run_demo
+    from bastion.server import port_free
 
+    if port and not port_free("127.0.0.1", port):
+        typer.echo(f"Port {port} is taken; the demo uses a free port instead.", err=True)
+        port = 0
     raise typer.Exit(run_demo(typer.echo, serve=serve, port=port))
 
 
 @app.command("check-config")
-def check_config(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
+def check_config(
+    file: Annotated[Path | None, typer.Argument(help="config file")] = None,
+    strict: Annotated[bool, typer.Option(help="fail on warnings too (e.g. a provider key "
+                                                "reference that does not resolve)")] = False,
+) -> None:
     """Validate a config file and say what is wrong, with the line."""
+    from bastion.config.check import secret_warnings
+
     try:
         settings = load_settings(file)
     except ConfigError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from None
+    warnings = secret_warnings(settings)
+    for w in warnings:
+        typer.echo(f"Warning: {w}", err=True)
+    if strict and warnings:
+        typer.echo(f"Not OK under --strict: {len(warnings)} warning(s).", err=True)
+        raise typer.Exit(1)
     typer.echo(f"OK: {len(settings.providers)} providers, {len(settings.models)} models")
 
 
@@ -133,17 +155,27 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
               ) -> None:
-    """List keys (never their secrets)."""
+    """List keys (never their secrets) with budget, spend and expiry."""
     import dataclasses
 
-    recs = _with_keys(config, lambda ks: ks.list())
+    async def fetch(ks: Any) -> list[tuple[Any, Any]]:
+        return [(r, await ks.db.usage_totals(r.id)) for r in await ks.list()]
+
+    rows = _with_keys(config, fetch)
     if as_json:
-        typer.echo(json.dumps([dataclasses.asdict(r) for r in recs], indent=2))
+        typer.echo(json.dumps([{**dataclasses.asdict(r), "spend_usd": round(t.spend_usd, 6),
+                                "requests": t.requests} for r, t in rows], indent=2))
         return
-    for r in recs:
-        state = "revoked" if r.revoked_at else "active"
+    now = time.time()
+    for r, t in rows:
+        state = "revoked" if r.revoked_at else (
+            "expired" if r.expires_at and r.expires_at <= now else "active")
+        budget = f"${r.budget_usd:.2f}" if r.budget_usd is not None else "none"
+        expires = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r.expires_at))
+                   if r.expires_at else "never")
         typer.echo(f"{r.id}  {r.prefix}…  {r.name:<20} user={r.user or '-'} "
-                   f"models={','.join(r.models) if r.models else '*'} {state}")
+                   f"models={','.join(r.models) if r.models else '*'} budget={budget} "
+                   f"spent=${t.spend_usd:.4f} expires={expires} {state}")
 
 
 @keys_app.command("revoke")

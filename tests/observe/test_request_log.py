@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
-import structlog
 
 from bastion.observe import logging as blog
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    old_config, old_sink = structlog.get_config(), list(blog._sink)
-    buf = io.StringIO()
-    blog.configure_logging(level="info", stream=buf)
-    yield buf
-    structlog.configure(**old_config)
-    blog._sink[:] = old_sink
 
 
 @pytest.mark.parametrize("secret", [

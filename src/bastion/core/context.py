@@ -17,7 +17,7 @@ from bastion.core.types import (
     Usage,
 )
 
-Dialect = Literal["openai", "anthropic"]
+Dialect = Literal["openai", "anthropic", "responses", "completions"]
 Kind = Literal["chat", "embeddings"]
 
 

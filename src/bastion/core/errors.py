@@ -29,6 +29,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── StoreUnavailable              503 service_unavailable  (Retry-After; the database)
     ├── ServerShuttingDown            503 server_shutting_down (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
+    ├── NotConfigured                 501 not_configured
     └── ProviderError                 502 (internal: never shown as such)
         ├── ProviderRateLimited       429 from the provider, with retry_after_s
         ├── ProviderServerError       5xx from the provider
@@ -111,7 +112,8 @@ class AuthenticationFailed(GatewayError):
 
 class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
-    default_message = "This admin route needs the master key as a Bearer token."
+    default_message = ("This admin route needs the master key (the value of "
+                       "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
 
 
 class ModelNotAllowed(GatewayError):
@@ -234,6 +236,17 @@ class UpstreamRejected(GatewayError):
     type = "invalid_request_error"
     code = "upstream_rejected"
     default_message = "The AI provider could not process this request."
+    log_level = logging.INFO
+
+
+class NotConfigured(GatewayError):
+    """An endpoint the gateway has, with nothing configured to answer it; the message
+    names the setting that would."""
+
+    status = 501
+    type = "invalid_request_error"
+    code = "not_configured"
+    default_message = "This endpoint is not configured on this gateway."
     log_level = logging.INFO
 
 

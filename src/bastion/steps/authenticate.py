@@ -1,9 +1,13 @@
-"""authenticate →: the virtual key becomes an identity; the alias must be in its scope."""
+"""authenticate →: the virtual key becomes an identity; the alias must exist (404
+``model_not_found`` for every key otherwise) and be in the key's scope (403
+``model_not_allowed``)."""
 
 from __future__ import annotations
 
-from bastion.core.context import Context, Reply
-from bastion.core.errors import ModelNotAllowed
+from collections.abc import Collection
+
+from bastion.core.context import Context, Identity, Reply
+from bastion.core.errors import ModelNotAllowed, ModelNotFound
 from bastion.core.pipeline import Next
 from bastion.keys import KeyService
 
@@ -23,13 +27,21 @@ def presented_key(headers: object) -> str | None:
     return str(key).strip() if key else None
 
 
+def check_alias(ident: Identity, alias: str, aliases: Collection[str]) -> None:
+    """404 for an alias that does not exist (whatever the key), 403 for one out of scope."""
+    if alias not in aliases:
+        raise ModelNotFound(f"The model {alias!r} is not configured on this gateway.")
+    if not ident.may_use(alias):
+        raise ModelNotAllowed(f"This API key may not use the model {alias!r}.")
+
+
 class Authenticate:
-    def __init__(self, keys: KeyService) -> None:
+    def __init__(self, keys: KeyService, aliases: Collection[str]) -> None:
         self.keys = keys
+        self.aliases = frozenset(aliases)
 
     async def __call__(self, ctx: Context, call_next: Next) -> Reply:
         ident = await self.keys.authenticate(presented_key(ctx.headers))
         ctx.identity = ident
-        if not ident.may_use(ctx.alias):
-            raise ModelNotAllowed(f"This API key may not use the model {ctx.alias!r}.")
+        check_alias(ident, ctx.alias, self.aliases)
         return await call_next(ctx)
