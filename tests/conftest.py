@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -48,6 +51,23 @@ def redis_url() -> str:
 def postgres_url() -> str:
     need_service("PostgreSQL", "127.0.0.1", 5432)
     return POSTGRES_URL
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Whatever a test does to logging (the demo and ``captured`` configure it, on
+    streams that close with the test), the next test starts from the same state."""
+    config, sink = structlog.get_config(), list(blog._sink)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook
+    yield
+    structlog.configure(**config)
+    blog._sink[:] = sink
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
 
 
 def _need_binaries(name: str, ok: bool) -> None:

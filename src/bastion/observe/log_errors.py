@@ -7,8 +7,9 @@
   exception chain included). The redactor runs after it, so a secret in a message
   or a traceback is masked like anywhere else; local variables are never printed.
 * :func:`route_stdlib` sends the standard ``logging`` records of libraries (aiohttp,
-  asyncio, asyncpg, redis), Python warnings and uncaught exceptions (main thread
-  and other threads) through the same processors, so the log holds only JSON lines.
+  asyncio, asyncpg, redis; warnings and errors, not their info chatter), Python
+  warnings and uncaught exceptions (main thread and other threads) through the same
+  processors, so the log holds only JSON lines.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def route_stdlib(stream: TextIO, level: int, pre_chain: Sequence[Any], renderer:
             root.removeHandler(old)
     handler._bastion = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(max(level, logging.INFO))  # libraries' debug chatter stays out
+    # libraries' warnings and errors only: their info lines are chatter, and some
+    # (HTTP clients) print whole URLs, query strings and all
+    root.setLevel(max(level, logging.WARNING))
     logging.captureWarnings(True)
     log = logging.getLogger("bastion.uncaught")
 
