@@ -127,8 +127,8 @@ class Supervisor:
         try:
             for slot in range(self.workers):
                 self._start(slot)
-            if not self._await_listening():
-                return self._stop(1)
+            if not self._await_listening():  # a worker failed, or we were told to stop
+                return self._stop(0 if self._stop_signal is not None else 1)
             print(banner(s), file=sys.stderr, flush=True)
             self.log.info("supervisor_started", pid=os.getpid(), workers=self.workers,
                           ledger="process" if self._ledger_path else "redis")

@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.private_services import PrivatePostgres
 
 from bastion.testing import GatewayServer
-
-from ..private_services import PrivatePostgres
 
 
 def settings(pg: PrivatePostgres, **state: Any) -> dict[str, Any]:

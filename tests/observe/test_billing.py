@@ -3,7 +3,6 @@ leaves after the call, a stream cut before its first words, an answer without ``
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.api.test_client_disconnect import read_some_then_leave
 
 from bastion.testing import Behavior, FakeUpstream, GatewayServer
 
@@ -71,24 +71,12 @@ def test_a_client_leaving_after_the_call_is_charged_the_reservation(
         (row["prompt_tokens"] * 0.15 + 300 * 0.6) / 1e6)
 
 
-def read_first_event_then_leave(port: int, key: str) -> bytes:
-    payload = httpx.Request("POST", "http://x", json=body(True)).content
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n").encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(head + payload)
-        got = b""
-        while b"data:" not in got:
-            got += s.recv(4096)
-    return got
-
-
 def test_a_stream_left_before_its_first_words_is_charged_its_prompt(
         up: FakeUpstream, gw: GatewayServer) -> None:
     up.push(Behavior(kind="stall_stream", sent=1, delay_s=30))  # the role event, then silence
     key = gw.create_key(user="early")
-    assert b'"content":""' in read_first_event_then_leave(gw.port, key)
+    payload = httpx.Request("POST", "http://x", json=body(True)).content
+    assert b'"content":""' in read_some_then_leave(gw.port, key, payload)
     [row] = rows_of(gw, "early")
     assert row["outcome"] == "cancelled"
     assert row["prompt_tokens"] > 100

@@ -7,7 +7,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from ..serve_process import ServeProcess
+from tests.serve_process import ServeProcess
 
 
 def test_errors_are_single_json_lines_with_type_and_traceback(tmp_path: Path) -> None:
@@ -26,7 +26,8 @@ def test_errors_are_single_json_lines_with_type_and_traceback(tmp_path: Path) ->
             db.execute("DROP TABLE usage")
         r = gw.admin("GET", f"/admin/keys/{key_id}/usage")
         assert r.status_code == 500
-        assert "Traceback" not in r.text and "usage" not in r.json()["error"]["message"]
+        assert "Traceback" not in r.text
+        assert "no such table" not in r.text
 
         # a malformed request: aiohttp logs it through the standard logging module
         with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:

@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.private_services import PrivatePostgres
 
 from bastion.testing import GatewayServer
-
-from ..private_services import PrivatePostgres
 
 
 def settings(pg: PrivatePostgres, schema: str, **usage: Any) -> dict[str, Any]:

@@ -15,11 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.private_services import PrivatePostgres
+from tests.serve_process import ServeProcess
 
 from bastion.testing import Behavior, FakeUpstream
-
-from ..private_services import PrivatePostgres
-from ..serve_process import ServeProcess
 
 
 @pytest.fixture

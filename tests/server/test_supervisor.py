@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-from ..serve_process import ServeProcess
+from tests.serve_process import ServeProcess
 
 
 def config(tmp_path: Path) -> dict[str, Any]:
@@ -68,4 +66,5 @@ def test_a_worker_that_cannot_start_stops_the_start_up(tmp_path: Path) -> None:
     assert gw.wait(60) == 1
     assert "Bastion listening" not in gw.logs()
     failed = [e for e in gw.log_events() if e.get("event") == "worker_failed_to_start"]
-    assert failed and failed[0]["level"] == "error"
+    assert failed
+    assert failed[0]["level"] == "error"

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from ..serve_process import ServeProcess
+from tests.serve_process import ServeProcess
 
 PRICE = {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}
 

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import httpx
+from tests.private_services import PrivateRedis
 
 from bastion.testing import FakeUpstream, GatewayServer
 
-from ..private_services import PrivateRedis
 from .conftest import traffic_config
 
 
