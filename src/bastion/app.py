@@ -15,6 +15,7 @@ from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService
 from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
@@ -95,6 +96,10 @@ class Gateway:
         # Parts register start/stop hooks (background tasks, pools) here.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_close: list[Callable[[], Awaitable[None]]] = []
+        self.callers = build_callers(settings, self.keys, resolvers, self.on_start,
+                                     self.on_close)
+        self.admins = build_admins(settings, self.db, self.keys, resolvers,
+                                   self.check_master_key, self.on_start, self.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
         from bastion.observe.tracing import build_tracer, trace_steps
         from bastion.resilience.build import build_route
@@ -106,7 +111,7 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder, self.drain),
-            Authenticate(self.keys, settings.models),
+            Authenticate(self.callers, settings.models),
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]
@@ -137,6 +142,7 @@ class Gateway:
             s.invalidate()
         if self.master_key is not None:
             self.master_key.invalidate()
+        self.admins.audit.record_soon("system:signal", "config.reload", source="local")
 
     async def check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
@@ -159,12 +165,14 @@ class Gateway:
 def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.Application:
     """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
     from bastion.api.admin import AdminRoutes
+    from bastion.api.admin_identity import IdentityAdminRoutes
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.completions import CompletionsRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.moderations import ModerationRoutes
     from bastion.api.openai import OpenAIRoutes
     from bastion.api.responses import ResponsesRoutes
+    from bastion.identity.cors import Cors
 
     gw = Gateway(settings, env)
     from bastion.api.middleware import add_fallback
@@ -185,7 +193,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.admin_resilience import ResilienceAdminRoutes
 
     ResilienceAdminRoutes(gw).register(app)
+    IdentityAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
+    Cors(settings.auth).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
 
     async def on_startup(_app: web.Application) -> None:

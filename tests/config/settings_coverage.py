@@ -172,6 +172,97 @@ PROVEN: dict[str, str] = {
         "tests/api/test_moderations.py::test_forwarded_to_the_configured_provider",
     "moderations.timeout_ms":
         "tests/api/test_moderations.py::test_timeout_ms_bounds_the_provider_call",
+    # Identity (issue 12): caller JWTs, admin accounts and sign-in.
+    "auth.jwt[].issuer":
+        "tests/identity/test_jwt_auth.py::test_every_bad_token_is_refused_with_a_clear_401",
+    "auth.jwt[].audience":
+        "tests/identity/test_jwt_auth.py::test_every_bad_token_is_refused_with_a_clear_401",
+    "auth.jwt[].jwks_url":
+        "tests/identity/test_jwt_auth.py::test_rotation_at_the_issuer_needs_no_restart",
+    "auth.jwt[].public_key":
+        "tests/identity/test_jwt_auth.py::test_a_static_public_key",
+    "auth.jwt[].shared_secret":
+        "tests/identity/test_jwt_auth.py::test_hs256_only_with_its_shared_secret",
+    "auth.jwt[].algorithms":
+        "tests/identity/test_jwt_auth.py::test_the_algorithm_allow_list",
+    "auth.jwt[].clock_skew_s":
+        "tests/identity/test_jwt_auth.py::test_clock_skew_is_the_allowed_margin",
+    "auth.jwt[].required_claims":
+        "tests/identity/test_jwt_auth.py::test_required_claims_are_enforced",
+    "auth.jwt[].user_claim":
+        "tests/identity/test_claims.py::test_user_and_team_claims_reach_the_usage_log",
+    "auth.jwt[].team_claim":
+        "tests/identity/test_claims.py::test_user_and_team_claims_reach_the_usage_log",
+    "auth.jwt[].models":
+        "tests/identity/test_claims.py::test_models_limit_the_aliases",
+    "auth.jwt[].models_claim":
+        "tests/identity/test_claims.py::test_models_claim_narrows_what_the_token_may_call",
+    "auth.jwt[].limits.rpm":
+        "tests/identity/test_claims.py::test_a_tier_claim_picks_limits_and_aliases",
+    "auth.jwt[].limits.tpm":
+        "tests/identity/test_claims.py::test_token_and_budget_limits_per_user_and_per_tier",
+    "auth.jwt[].limits.budget_usd":
+        "tests/identity/test_claims.py::test_per_user_budget",
+    "auth.jwt[].tier_claim":
+        "tests/identity/test_claims.py::test_a_tier_claim_picks_limits_and_aliases",
+    "auth.jwt[].tiers.*.limits.rpm":
+        "tests/identity/test_claims.py::test_a_tier_claim_picks_limits_and_aliases",
+    "auth.jwt[].tiers.*.limits.tpm":
+        "tests/identity/test_claims.py::test_token_and_budget_limits_per_user_and_per_tier",
+    "auth.jwt[].tiers.*.limits.budget_usd":
+        "tests/identity/test_claims.py::test_token_and_budget_limits_per_user_and_per_tier",
+    "auth.jwt[].tiers.*.models":
+        "tests/identity/test_claims.py::test_a_tier_claim_picks_limits_and_aliases",
+    "auth.jwt[].cors.allow_origins":
+        "tests/identity/test_cors.py::test_a_token_is_held_to_its_own_issuers_origins",
+    "auth.jwt[].cors.max_age_s":
+        "tests/identity/test_cors.py::test_preflight_for_listed_origins_only",
+    "auth.jwt[].jwks_refresh_s":
+        "tests/identity/test_jwt_auth.py::test_background_refresh_learns_new_keys",
+    "auth.jwt[].jwks_min_refresh_s":
+        "tests/identity/test_jwt_auth.py::test_unknown_kids_fetch_at_most_once_per_min_refresh",
+    "auth.jwt[].jwks_timeout_ms":
+        "tests/identity/test_jwt_auth.py::test_a_jwks_endpoint_that_fails_does_not_stall_requests",
+    "auth.max_token_bytes":
+        "tests/identity/test_jwt_auth.py::test_max_token_bytes",
+    "auth.token_cache_ttl_s":
+        "tests/identity/test_jwt_auth.py::test_the_verified_token_cache_can_be_turned_off",
+    "auth.admin.session_ttl_s":
+        "tests/identity/test_admin_roles.py::test_session_and_token_lifetimes",
+    "auth.admin.token_max_ttl_s":
+        "tests/identity/test_admin_roles.py::test_session_and_token_lifetimes",
+    "auth.admin.password_hashing.time_cost":
+        "tests/identity/test_admin_signin.py::test_a_changed_hashing_cost_rehashes_at_the_next_login",
+    "auth.admin.password_hashing.memory_kib":
+        "tests/identity/test_admin_signin.py::test_a_changed_hashing_cost_rehashes_at_the_next_login",
+    "auth.admin.password_hashing.parallelism":
+        "tests/identity/test_admin_roles.py::test_password_hashing_cost_is_the_configured_one",
+    "auth.admin.oidc[].issuer":
+        "tests/identity/test_admin_signin.py::test_oidc_tokens_are_admin_credentials_with_mapped_roles",
+    "auth.admin.oidc[].audience":
+        "tests/identity/test_admin_signin.py::test_oidc_tokens_are_admin_credentials_with_mapped_roles",
+    "auth.admin.oidc[].role_claim":
+        "tests/identity/test_admin_signin.py::test_oidc_tokens_are_admin_credentials_with_mapped_roles",
+    "auth.admin.oidc[].roles":
+        "tests/identity/test_admin_signin.py::test_oidc_tokens_are_admin_credentials_with_mapped_roles",
+    "auth.admin.oidc[].actor_claim":
+        "tests/identity/test_admin_signin.py::test_oidc_tokens_are_admin_credentials_with_mapped_roles",
+    "auth.admin.oidc[].public_key":
+        "tests/identity/test_admin_signin.py::test_oidc_with_a_static_key_its_algorithms_and_skew",
+    "auth.admin.oidc[].algorithms":
+        "tests/identity/test_admin_signin.py::test_oidc_with_a_static_key_its_algorithms_and_skew",
+    "auth.admin.oidc[].clock_skew_s":
+        "tests/identity/test_admin_signin.py::test_oidc_with_a_static_key_its_algorithms_and_skew",
+    "auth.admin.oidc[].jwks_url":
+        "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
+    "auth.admin.oidc[].jwks_refresh_s":
+        "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
+    "auth.admin.oidc[].jwks_min_refresh_s":
+        "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
+    "auth.admin.oidc[].jwks_timeout_ms":
+        "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
+    "traffic.defaults.user.rpm":
+        "tests/identity/test_callers.py::test_a_service_key_names_users_by_header_or_body",
     "state.key_stale_s":
         "tests/core/test_keys_outage.py::test_stale_records_are_used_for_key_stale_s_only",
     "server.workers":
@@ -214,7 +305,6 @@ GAPS: frozenset[str] = frozenset({
     "traffic.defaults.team.rpm",
     "traffic.defaults.user.budget_usd",
     "traffic.defaults.user.tpm",
-    "traffic.defaults.user.rpm",
     "traffic.defaults.key.budget_usd",
     "traffic.defaults.key.tpm",
     "traffic.defaults.key.rpm",

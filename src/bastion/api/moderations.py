@@ -27,7 +27,6 @@ from bastion.core.errors import (
     UpstreamUnavailable,
 )
 from bastion.providers.moderation import ModerationRequest, Moderator
-from bastion.steps.authenticate import presented_key
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -52,7 +51,7 @@ class ModerationRoutes:
         started = time.monotonic()
         status, code = 200, None
         try:
-            await self.gw.keys.authenticate(presented_key(request.headers))
+            await self.gw.callers.identify(request.headers)
             server = self.gw.settings.server
             body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
             req = decode(body, _decoder.decode)

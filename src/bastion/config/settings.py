@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
@@ -233,6 +234,7 @@ class Settings(Strict):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")

@@ -16,7 +16,12 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     │   └── UnsupportedMediaType      415 invalid_request
     ├── AuthenticationFailed          401 invalid_api_key
     ├── AdminAuthFailed               401 invalid_master_key
+    │   ├── InvalidAdminToken         401 invalid_admin_token
+    │   └── InvalidCredentials        401 invalid_credentials (admin login)
     ├── ModelNotAllowed               403 model_not_allowed
+    ├── UserNotAllowed                403 user_not_allowed (naming an end user)
+    ├── OriginNotAllowed              403 origin_not_allowed (browser origin)
+    ├── InsufficientRole              403 insufficient_role (admin roles)
     ├── ModelNotFound                 404 model_not_found
     ├── NotFound                      404 not_found
     ├── RateLimited                   429 rate_limit_exceeded  (Retry-After)
@@ -114,6 +119,41 @@ class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
     default_message = ("This admin route needs the master key (the value of "
                        "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
+
+
+class InvalidAdminToken(AdminAuthFailed):
+    code = "invalid_admin_token"
+    default_message = "The admin token is unknown, expired or revoked."
+
+
+class InvalidCredentials(AdminAuthFailed):
+    code = "invalid_credentials"
+    default_message = "The account name or password is wrong, or the account is disabled."
+
+
+class UserNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "user_not_allowed"
+    default_message = ("This credential may not name the end user (x-bastion-user); an "
+                       "operator can create a key with act_for_users for a backend service.")
+    log_level = logging.INFO
+
+
+class OriginNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "origin_not_allowed"
+    default_message = "This token may not be used from this web page's origin."
+    log_level = logging.INFO
+
+
+class InsufficientRole(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "insufficient_role"
+    default_message = "Your admin role does not allow this."
+    log_level = logging.INFO
 
 
 class ModelNotAllowed(GatewayError):
