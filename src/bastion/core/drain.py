@@ -14,27 +14,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 
 from bastion.core.context import Context
 
 #: ``ctx.decisions`` key set on requests the server cut.
 CUT = "cut_by_server"
+_SWEEP_EVERY = 1024
 
 
 class Drain:
-    """Requests in flight by the task that serves them (one request per task). Held by
-    weak reference: a request whose stream was never started (its client left before
-    the first byte) does not stay here once its task is gone."""
+    """Requests in flight by the task that serves them (one request per task). A
+    request whose stream was never started (its client left before the first byte)
+    never calls :meth:`leave`; such entries are dropped once their task is done, in a
+    sweep every :data:`_SWEEP_EVERY` requests, so the table stays bounded."""
 
     def __init__(self) -> None:
-        self._inflight: weakref.WeakKeyDictionary[asyncio.Task[object], Context] = (
-            weakref.WeakKeyDictionary())
+        self._inflight: dict[asyncio.Task[object], Context] = {}
+        self._entered = 0
 
     def enter(self, ctx: Context) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._inflight[task] = ctx
+            self._entered += 1
+            if self._entered % _SWEEP_EVERY == 0:
+                for t in [t for t in self._inflight if t.done()]:
+                    del self._inflight[t]
 
     def leave(self, ctx: Context) -> None:
         task = asyncio.current_task()
@@ -43,14 +48,17 @@ class Drain:
 
     @property
     def count(self) -> int:
-        return len(self._inflight)
+        return sum(1 for t in self._inflight if not t.done())
 
     async def wait_idle(self, until: float) -> bool:
         """Wait until nothing is in flight or the monotonic clock reaches ``until``."""
-        # polled, only at shutdown: entries also leave by garbage collection (no event)
-        while self._inflight and time.monotonic() < until:  # noqa: ASYNC110
+        # polled, only at shutdown: entries of finished tasks leave without an event
+        while self._busy() and time.monotonic() < until:  # noqa: ASYNC110
             await asyncio.sleep(min(0.05, max(0.0, until - time.monotonic())))
-        return not self._inflight
+        return not self._busy()
+
+    def _busy(self) -> bool:
+        return any(not t.done() for t in self._inflight)
 
     def cut(self) -> int:
         """Cut every request still in flight (see the module docstring)."""

@@ -11,6 +11,7 @@ upstream, cancelled by the client or cut by the server (see
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class Recorder:
         self.aliases = aliases
         self._series_cache: dict[tuple[str, str, int, str], _Series] = {}
         self.log = get_logger("bastion.request")
+        # unique across processes and restarts: a random prefix per process, a counter
+        self._row_prefix = os.urandom(8).hex()
+        self._row_seq = itertools.count()
         u = usage or UsageSettings()
         spill = (SpillFile(u.spill_dir, int(u.spill_max_mb * 1024 * 1024))
                  if u.spill_dir else None)
@@ -119,7 +123,7 @@ class Recorder:
                 latency_ms=latency_ms, error_code=ctx.error_code,
                 cached=ctx.decisions.get("cache") == "hit",
                 degraded=ctx.decisions.get("degraded"), outcome=outcome,
-                row_id=os.urandom(12).hex(),
+                row_id=f"{self._row_prefix}{next(self._row_seq):x}",
             ))
         series = self._series(ctx.alias, target, ctx.status, ctx.error_code or "")
         series.requests.inc()
