@@ -26,6 +26,7 @@ from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
+from bastion.steps.output_guard import build_output_steps
 from bastion.steps.route import AliasRoute, Target
 from bastion.stores.base import open_database
 from bastion.stores.outage import Opener
@@ -113,6 +114,7 @@ class Gateway:
             Meter(self.recorder, self.drain),
             Authenticate(self.callers, settings.models),
             *build_traffic_steps(self),
+            *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
