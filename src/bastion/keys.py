@@ -34,7 +34,9 @@ from bastion.stores.base import Database, KeyRecord
 KEY_PREFIX = "bst_"
 _KEY_SHAPE = re.compile(r"^bst_[A-Za-z0-9_\-]{43}$")
 _NEGATIVE_TTL_S = 1.0
-_LOOKUP_TIMEOUT_S = 2.0  # a database slower than this is treated as unreachable
+# a cached lookup: (re-read after, identity or None, valid until, read at); monotonic clock
+_Hit = tuple[float, Identity | None, float | None, float]
+_LOOKUP_TIMEOUT_S = 5.0  # a database slower than this is treated as unreachable
 _STALE_RETRY_S = 1.0
 # A permission kept in the key's metadata: the key may name its end user per request
 # (see bastion.identity.callers).
@@ -68,8 +70,8 @@ class KeyService:
         self._stale_s = stale_s
         self._stale_since = 0.0  # when lookups started failing (0: they work)
         self._log = get_logger("bastion.keys")
-        # key hash -> (re-read after, identity, valid until, read at); monotonic clock
-        self._cache: dict[str, tuple[float, Identity | None, float | None, float]] = {}
+        self._cache: dict[str, _Hit] = {}
+        self._pending: dict[str, asyncio.Future[_Hit]] = {}  # lookups in flight
 
     async def _hmac_secret(self) -> bytes:
         if self._secret is None:
@@ -108,15 +110,32 @@ class KeyService:
         key_hash = await self.hash_key(key)
         hit = self._cache.get(key_hash)
         if hit is None or hit[0] < mono:
-            hit = await self._lookup(key_hash, hit, mono)
+            hit = await self._lookup_once(key_hash, hit, mono)
         _, ident, valid_until, _ = hit
         if ident is None or (valid_until is not None and valid_until <= now):
             raise AuthenticationFailed()
         return ident
 
+    async def _lookup_once(self, key_hash: str,
+                           old: _Hit | None,
+                           mono: float) -> _Hit:
+        """:meth:`_lookup`, shared by every request that needs the same key meanwhile:
+        a burst on a key whose cache entry just expired reads the database once."""
+        pending = self._pending.get(key_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(key_hash, old, mono))
+            self._pending[key_hash] = pending
+            pending.add_done_callback(lambda f: self._lookup_done(key_hash, f))
+        return await asyncio.shield(pending)
+
+    def _lookup_done(self, key_hash: str, f: asyncio.Future[_Hit]) -> None:
+        self._pending.pop(key_hash, None)
+        if not f.cancelled():
+            f.exception()  # retrieved here, so an error no waiter saw is not reported
+
     async def _lookup(self, key_hash: str,
-                      old: tuple[float, Identity | None, float | None, float] | None,
-                      mono: float) -> tuple[float, Identity | None, float | None, float]:
+                      old: _Hit | None,
+                      mono: float) -> _Hit:
         """Read ``key_hash``'s record and cache it; during an outage, the old record
         while it is at most ``stale_s`` past its TTL (see the module docstring)."""
         try:
