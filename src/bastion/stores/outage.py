@@ -71,8 +71,9 @@ class Opener:
         try:
             await self.db.open()
         except StoreUnavailable as e:
+            cause = e.__cause__ or e
             self.log.warning("database_unavailable", phase="start",
-                             error=type(e.__cause__ or e).__name__,
+                             error=type(cause).__name__, reason=str(cause)[:300],
                              detail="serving what needs no database; retrying in the background")
             self._task = asyncio.get_running_loop().create_task(self._retry())
             return
