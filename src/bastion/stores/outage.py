@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bastion.core.errors import StoreUnavailable
@@ -61,15 +61,22 @@ class Opener:
     this code, a bad URL) still stop the start-up.
     """
 
-    def __init__(self, db: Any, log: Any) -> None:
+    def __init__(self, db: Any, log: Any,
+                 after_open: Callable[[], Awaitable[None]] | None = None) -> None:
         self.db = db
         self.log = log
+        self.after_open = after_open  # start-up checks that need the database
         self.ready = False
         self._task: asyncio.Task[None] | None = None
 
+    async def _open(self) -> None:
+        await self.db.open()
+        if self.after_open is not None:
+            await self.after_open()
+
     async def start(self) -> None:
         try:
-            await self.db.open()
+            await self._open()
         except StoreUnavailable as e:
             cause = e.__cause__ or e
             self.log.warning("database_unavailable", phase="start",
@@ -84,7 +91,7 @@ class Opener:
         while True:
             await asyncio.sleep(wait)
             try:
-                await self.db.open()
+                await self._open()
             except StoreUnavailable:
                 wait = min(5.0, wait * 2)
                 continue

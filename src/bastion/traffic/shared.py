@@ -6,7 +6,8 @@ dead Redis costs one short timeout now and then, never one per request) while a
 background probe pings Redis every 0.2 s and switches back as soon as it answers,
 and applies the policy of ``traffic.on_redis_error``:
 
-* rate limits (window charges): ``local`` counts them here with every limit
+* rate limits (window charges) and concurrency limits: ``local`` counts them here
+  with every limit
   divided by ``state.replicas`` (so N replicas together stay near the limit),
   ``open`` admits without counting;
 * budgets and token quotas: ``closed`` refuses the request with
@@ -29,7 +30,7 @@ from typing import Literal, Protocol
 
 from bastion.core.errors import RateLimited
 from bastion.observe.logging import get_logger
-from bastion.traffic.ledger import Charge, Ledger, MemoryLedger, Verdict
+from bastion.traffic.ledger import CONCURRENT, Charge, Ledger, MemoryLedger, Verdict
 from bastion.traffic.ledger_redis import LedgerUnavailable
 
 _log = get_logger("bastion.traffic")
@@ -129,9 +130,10 @@ class SharedLedger:
     def _local_charges(self, charges: list[Charge]) -> list[Charge]:
         out: list[Charge] = []
         for c in charges:
-            if c.windowed and self.rate_limits == "open":
+            rate_like = c.windowed or c.unit == CONCURRENT  # not spend: local or open
+            if rate_like and self.rate_limits == "open":
                 continue
-            if not c.windowed and self.budgets == "closed":
+            if not rate_like and self.budgets == "closed":
                 raise RateLimited(UNVERIFIABLE, retry_after_s=self.retry_s + 1)
             limit = c.limit if self.replicas == 1 else max(1, c.limit // self.replicas)
             out.append(replace(c, limit=limit, seed_key_id=None))
