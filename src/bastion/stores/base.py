@@ -60,6 +60,7 @@ class UsageRow:
     error_code: str | None = None
     cached: bool = False
     degraded: str | None = None
+    arm: str | None = None  # the A/B experiment arm (models.X.experiment), migration 4
 
 
 @dataclass(slots=True)

@@ -123,6 +123,11 @@ CREATE TABLE admin_tokens (
   expires_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION);
 CREATE INDEX admin_tokens_account ON admin_tokens(account);
 """),
+    Migration(4, "usage: the A/B experiment arm of each request", sqlite="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+""", postgres="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+"""),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)
