@@ -1,5 +1,6 @@
 """Capacity left per counter (``SharedLedger.left``), the read ``routing: headroom`` makes:
-in memory, in Redis, and while Redis is down; it never reserves anything."""
+in memory, in Redis, and while Redis is down; it never reserves anything. And
+``GateHeadroom``: what replicas on Redis know of each other's spend, and how fresh."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bastion.app import Gateway
+from bastion.config.settings import Settings
+from bastion.core.context import Context
+from bastion.core.types import ChatRequest, Message
+from bastion.traffic.headroom import FRESH_S, GateHeadroom
 from bastion.traffic.ledger import Charge, MemoryLedger
 from bastion.traffic.ledger_redis import RedisLedger, connect
 from bastion.traffic.shared import SharedLedger
@@ -78,3 +84,35 @@ async def test_while_redis_is_down_left_counts_here_against_a_share_of_the_limit
         assert await opened.left([c]) == [1.0]  # not counting: nothing known to be spent
     finally:
         await client.aclose()
+
+
+async def test_replicas_see_each_others_spend_within_the_freshness_window(
+    redis_url: str, redis_prefix: str,
+) -> None:
+    settings = Settings.model_validate({
+        "state": {"database": "memory://", "redis": redis_url},
+        "providers": {"p": {"type": "fake", "limits": {"rpm": 10}}},
+        "models": {"chat": {"routing": "headroom", "targets": ["p/m", "p/n"]}},
+        "traffic": {"redis_prefix": redis_prefix}, "logging": {"level": "warning"}})
+    one, two = Gateway(settings), Gateway(settings)
+    for gw in (one, two):
+        await gw.start()
+    try:
+        a, b = (gw.route.router.link.source for gw in (one, two))
+        assert isinstance(a, GateHeadroom)
+        assert isinstance(b, GateHeadroom)
+        assert await b.shares(["p/m"]) == [1.0]  # read from Redis, kept a while
+        gate = one.route.capacity
+        assert gate is not None
+        for i in range(5):
+            ctx = Context(request=ChatRequest(model="chat", messages=[
+                Message(role="user", content="hi")]), request_id=f"r{i}")
+            async with gate(ctx, "p/m"):
+                pass
+        assert await a.shares(["p/m", "p/n"]) == [0.5, 0.5]  # learned from its reservations
+        assert await b.shares(["p/m"]) == [1.0]  # not read again yet
+        await asyncio.sleep(FRESH_S + 0.02)
+        assert await b.shares(["p/m"]) == [0.5]  # the other replica's spend, from Redis
+    finally:
+        for gw in (one, two):
+            await gw.close()

@@ -62,7 +62,9 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     if hasattr(route, "router"):  # routing: headroom reads what the gate counts
         from bastion.traffic.headroom import GateHeadroom
 
-        route.router.use_headroom(GateHeadroom(gate), gate.limited)
+        headroom = GateHeadroom(gate)
+        gate.on_reserve = headroom.learn
+        route.router.use_headroom(headroom, gate.limited)
     step = Admit(gw, ClientPlan(s), ledger, gate, counter, alerts, gate_in_route=in_route)
 
     async def start() -> None:

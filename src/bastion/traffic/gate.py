@@ -21,7 +21,7 @@ Targets without limits pass straight through.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -95,6 +95,8 @@ class CapacityGate:
                 target, ledger, metrics, max_depth, poll_s, window_s,
                 min(req_limits) if req_limits else None)
         self.methods = {method_for(t.split("/", 1)[1]) for t in self.counters}
+        # told of every reservation (routing's headroom learns what is left from it)
+        self.on_reserve: Callable[[Reservation], None] | None = None
 
     def limited(self, target: str) -> bool:
         return target in self.counters
@@ -140,6 +142,8 @@ class CapacityGate:
             ticket.attempts += 1
         res = await queue.acquire(charges, rid, self.hold_s,
                                   ticket.priority if ticket is not None else 0, deadline)
+        if self.on_reserve is not None:
+            self.on_reserve(res)
         ok = False
         try:
             yield
