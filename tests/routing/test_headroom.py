@@ -4,30 +4,17 @@ replicas sharing Redis, and spill to the next target instead of queueing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import redis
 
 from bastion.testing import Behavior, FakeUpstream, GatewayServer
 
 from .conftest import SAY, request_lines, routing_settings
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    """A Redis key prefix of this test alone (traffic and breakers); deleted afterwards."""
-    p = f"test:routing:{time.time_ns()}:"
-    yield p
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=p + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def settings(ups: dict[str, FakeUpstream], redis_url: str | None = None,
@@ -52,11 +39,11 @@ def ask(gw: GatewayServer, key: str, model: str = "chat") -> Any:
 
 def test_two_replicas_send_requests_where_capacity_is_left(
     upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
-    redis_url: str, prefix: str, captured: Any,
+    redis_url: str, redis_prefix: str, captured: Any,
 ) -> None:
     ups = {"one": upstream_factory(), "two": upstream_factory()}
-    a = gateway_factory(settings(ups, redis_url, prefix))
-    b = gateway_factory(settings(ups, redis_url, prefix))
+    a = gateway_factory(settings(ups, redis_url, redis_prefix))
+    b = gateway_factory(settings(ups, redis_url, redis_prefix))
     key_a, key_b = a.create_key(), b.create_key()
     for _ in range(3):  # replica a spends target one's whole RPM
         assert ask(a, key_a, "direct").model == "one-model"

@@ -36,6 +36,19 @@ local function unpack_spec(spec)
   end
   return out
 end
+-- the sum inside window counter k (ms) now, evicting what left the window
+local function window_sum(k, win, now)
+  local zk, sk = k .. ':z', k .. ':s'
+  local sum = tonumber(redis.call('GET', sk) or '0')
+  local old = redis.call('ZRANGEBYSCORE', zk, '-inf', now - win)
+  if #old > 0 then
+    for j = 1, #old do sum = sum - amt(old[j]) end
+    redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - win)
+    if sum < 0 or redis.call('ZCARD', zk) == 0 then sum = 0 end
+    redis.call('SET', sk, sum, 'PX', win + 1000)
+  end
+  return sum
+end
 """
 
 RESERVE = _UNPACK + """
@@ -49,15 +62,8 @@ for i = 1, n do
   local k, f = KEYS[i], spec[i]
   local win, limit, amount = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
   if win > 0 then
-    local zk, sk = k .. ':z', k .. ':s'
-    local sum = tonumber(redis.call('GET', sk) or '0')
-    local old = redis.call('ZRANGEBYSCORE', zk, '-inf', now - win)
-    if #old > 0 then
-      for j = 1, #old do sum = sum - amt(old[j]) end
-      redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - win)
-      if sum < 0 or redis.call('ZCARD', zk) == 0 then sum = 0 end
-      redis.call('SET', sk, sum, 'PX', win + 1000)
-    end
+    local zk = k .. ':z'
+    local sum = window_sum(k, win, now)
     sums[i] = sum
     if sum + amount > limit then
       local retry = -1
@@ -164,15 +170,7 @@ for i = 1, #KEYS do
   local k, win = KEYS[i], tonumber(wins[i])
   local sum = 0
   if win > 0 then
-    local zk, sk = k .. ':z', k .. ':s'
-    sum = tonumber(redis.call('GET', sk) or '0')
-    local old = redis.call('ZRANGEBYSCORE', zk, '-inf', now - win)
-    if #old > 0 then
-      for j = 1, #old do sum = sum - amt(old[j]) end
-      redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - win)
-      if sum < 0 or redis.call('ZCARD', zk) == 0 then sum = 0 end
-      redis.call('SET', sk, sum, 'PX', win + 1000)
-    end
+    sum = window_sum(k, win, now)
   elseif redis.call('EXISTS', k) == 1 then
     sum = tonumber(redis.call('HGET', k, 'spent') or '0')
         + tonumber(redis.call('HGET', k, 'reserved') or '0')
