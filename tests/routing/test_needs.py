@@ -28,7 +28,7 @@ def test_requests_go_only_to_targets_that_can_serve_them(
 ) -> None:
     ups = {"small": upstream_factory(), "big": upstream_factory()}
     cfg = routing_settings(ups, {"targets": [
-        {"target": "small/small-model", "capabilities": ["json"]}, "big/big-model"]})
+        {"target": "small/small-model", "capabilities": ["logprobs"]}, "big/big-model"]})
     cfg["models"]["text"] = {"targets": [
         {"target": "small/small-model", "capabilities": []},
         {"target": "big/big-model", "capabilities": ["tools"]}]}
@@ -36,7 +36,7 @@ def test_requests_go_only_to_targets_that_can_serve_them(
     c = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)
     assert c.chat.completions.create(model="chat", messages=SAY).model == "small-model"  # type: ignore[arg-type]
     assert c.chat.completions.create(
-        model="chat", messages=SAY, response_format={"type": "json_object"},  # type: ignore[arg-type]
+        model="chat", messages=SAY, logprobs=True,  # type: ignore[arg-type]
     ).model == "small-model"
     assert c.chat.completions.create(model="chat", messages=SAY, tools=TOOLS).model == "big-model"  # type: ignore[arg-type]
     assert c.chat.completions.create(model="chat", messages=IMAGE).model == "big-model"

@@ -8,6 +8,11 @@ requests that differ only in key order or in those fields share an entry. The al
 fingerprint changes when the alias's targets change, so a re-pointed alias does not
 serve answers from its old model.
 
+Parameters the canonical request cannot carry also shape the answer: the Anthropic
+dialect's own (``top_k``, ``thinking``, ``output_config``, … in ``ctx.state["anthropic"]``)
+and its ``anthropic-beta`` header. :func:`answer_shaping` adds them to the key, so two
+requests that differ only there never share an entry.
+
 The semantic cache partitions by the same hash computed with the last user message
 blanked: a semantic hit needs everything but that message to be identical.
 """
@@ -19,7 +24,7 @@ import hashlib
 import msgspec
 
 from bastion.config.cache_settings import CacheScope
-from bastion.core.context import Identity
+from bastion.core.context import Context, Identity
 from bastion.core.types import ChatRequest, Message
 
 KEY_VERSION = b"v1"
@@ -47,9 +52,22 @@ def tenant_scope(identity: Identity | None, scope: CacheScope) -> str:
     return "k:" + identity.key_id
 
 
-def canonical_bytes(req: ChatRequest) -> bytes:
-    """The request as sorted-key JSON without the fields that cannot change the answer."""
-    return _canonical.encode(msgspec.structs.replace(req, **_IRRELEVANT))
+def answer_shaping(ctx: Context) -> bytes:
+    """What else can change the answer besides the canonical request: the Anthropic
+    channel's parameters and beta header (empty for other dialects)."""
+    ch = ctx.state.get("anthropic")
+    params = getattr(ch, "params", None)
+    betas = getattr(ch, "betas", None)
+    if not params and not betas:
+        return b""
+    return _canonical.encode({"anthropic": params or {}, "betas": betas})
+
+
+def canonical_bytes(req: ChatRequest, shaping: bytes = b"") -> bytes:
+    """The request as sorted-key JSON without the fields that cannot change the answer,
+    followed by ``shaping`` (:func:`answer_shaping`) when there is any."""
+    body = _canonical.encode(msgspec.structs.replace(req, **_IRRELEVANT))
+    return body + b"\0" + shaping if shaping else body
 
 
 def alias_fingerprint(alias: str, targets: list[str]) -> bytes:
@@ -72,7 +90,8 @@ def last_user_index(req: ChatRequest) -> int | None:
     return None
 
 
-def semantic_partition(scope: str, fingerprint: bytes, req: ChatRequest) -> tuple[str, str] | None:
+def semantic_partition(scope: str, fingerprint: bytes, req: ChatRequest,
+                       shaping: bytes = b"") -> tuple[str, str] | None:
     """``(partition, text)``: the key of everything but the last user message, and that
     message's text; ``None`` when there is no user message or it is not plain text."""
     i = last_user_index(req)
@@ -82,7 +101,7 @@ def semantic_partition(scope: str, fingerprint: bytes, req: ChatRequest) -> tupl
     if not isinstance(msg.content, str) or msg.name is not None:
         return None
     blank = [*req.messages[:i], Message(role="user", content=""), *req.messages[i + 1:]]
-    canonical = canonical_bytes(msgspec.structs.replace(req, messages=blank))
+    canonical = canonical_bytes(msgspec.structs.replace(req, messages=blank), shaping)
     return cache_key("sem:" + scope, fingerprint, canonical), msg.content
 
 

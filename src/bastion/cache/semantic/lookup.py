@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bastion.cache.key import semantic_partition
+from bastion.cache.key import answer_shaping, semantic_partition
 from bastion.cache.semantic.embedder import Embedder, EmbedFailed
 from bastion.cache.semantic.guard import signature
 from bastion.cache.semantic.store import Match, VectorStore
 from bastion.core.context import Context
+from bastion.core.offload import run_bounded
 
 
 @dataclass(slots=True)
@@ -40,7 +41,9 @@ class SemanticLookup:
         """Embed the request's last user message and (if ``lookup``) find its nearest
         cached neighbour; ``None`` when the request has no plain-text user message,
         the message is too long, or no embedding could be had (all semantic misses)."""
-        part = semantic_partition(self.embedder_id + "|" + scope, self.fingerprint, ctx.chat)
+        part = await run_bounded(ctx.body_bytes, semantic_partition,
+                                 self.embedder_id + "|" + scope, self.fingerprint, ctx.chat,
+                                 answer_shaping(ctx))
         if part is None or len(part[1]) > self.max_chars or not part[1].strip():
             return None
         partition, text = part
