@@ -3,6 +3,7 @@ replicas sharing Redis, and spill to the next target instead of queueing."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,3 +100,19 @@ def test_a_request_spills_to_the_next_target_instead_of_queueing(
                  if x["alias"] == "chat" and x["target"] == "two/two-model"]
     assert spilled["routing"]["first"] == "one/one-model"
     assert spilled["spilled"] == ["one/one-model"]
+
+
+@pytest.mark.parametrize("traffic_on", [True, False])
+def test_without_limits_headroom_keeps_config_order_and_says_so(
+    upstream_factory: Callable[[], FakeUpstream], gateway_factory: Callable[..., GatewayServer],
+    captured: Any, traffic_on: bool,
+) -> None:
+    ups = {"one": upstream_factory(), "two": upstream_factory()}
+    cfg = routing_settings(ups, {"routing": "headroom"}, traffic={"enabled": traffic_on})
+    gw = gateway_factory(cfg)
+    assert ask(gw, gw.create_key()).model == "one-model"
+    lines = [json.loads(x) for x in captured.getvalue().splitlines() if x.startswith("{")]
+    [warning] = [x for x in lines if x.get("event") == "headroom_without_limits"]
+    assert warning["alias"] == "chat"
+    assert request_lines(captured)[-1]["decisions"]["routing"]["why"] == (
+        "no limits" if traffic_on else "no capacity limits known (config order)")

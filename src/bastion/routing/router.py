@@ -89,9 +89,8 @@ class Router:
         self.link.source = source
         for alias, p in self.plans.items():
             if p.strategy.name == "headroom" and not any(limited(t) for t in p.routed):
-                get_logger("bastion.routing").warning(
-                    "headroom_without_limits", alias=alias,
-                    hint="no target of this alias has limits: it keeps config order")
+                _warn_no_limits(alias, "no target of this alias has limits: it keeps "
+                                       "config order")
 
     async def plan(self, ctx: Context, route: AliasRoute,
                    compliance: CompliancePredicate) -> Plan:
@@ -137,4 +136,12 @@ def build_router(settings: Settings, metrics: Metrics,
         name: alias_plan(name, a, Parts({t.target: t.weight for t in a.targets}, stats, link,
                                         rng), metrics)
         for name, a in settings.models.items()}
+    if not settings.traffic.enabled:
+        for name, a in settings.models.items():
+            if a.routing == "headroom":
+                _warn_no_limits(name, "traffic control is off: it keeps config order")
     return Router(plans, stats, link)
+
+
+def _warn_no_limits(alias: str, hint: str) -> None:
+    get_logger("bastion.routing").warning("headroom_without_limits", alias=alias, hint=hint)
