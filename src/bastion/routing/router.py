@@ -76,6 +76,9 @@ class AliasPlan:
 
 
 class Router:
+    """Every alias's plan, built once; :meth:`plan` per request. Without a plan for an
+    alias (a route built by hand), its targets keep config order."""
+
     def __init__(self, plans: Mapping[str, AliasPlan] | None = None,
                  stats: TargetStats | None = None, link: HeadroomLink | None = None) -> None:
         self.plans = dict(plans or {})
