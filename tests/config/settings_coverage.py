@@ -102,9 +102,15 @@ PROVEN: dict[str, str] = {
     "models.*.cache.scope":
         "tests/cache/test_cache_exact.py::test_key_scope_and_global_scope",
     "models.*.cache.semantic.threshold":
-        "tests/cache/test_cache_semantic.py::test_local_model_paraphrase_and_negation",
+        "tests/cache/test_semantic_verified.py::test_threshold_is_the_cosine_a_candidate_needs",
     "models.*.cache.semantic.guard":
-        "tests/cache/test_cache_semantic.py::test_without_the_guard_near_misses_would_hit",
+        "tests/cache/test_cache_semantic.py::test_without_the_guard_cosine_alone_decides",
+    "models.*.cache.semantic.max_wrong_rate":
+        "tests/cache/test_semantic_verified.py::test_the_error_budget_sets_how_sure_the_verifier_must_be",
+    "models.*.cache.semantic.shadow_rate":
+        "tests/cache/test_semantic_verified.py::test_shadow_verification_measures_wrong_answers_and_stops_serving_them",
+    "models.*.cache.high_stakes":
+        "tests/cache/test_semantic_verified.py::test_a_high_stakes_alias_never_serves_a_semantic_hit",
     "models.*.resilience.retry.attempts_before_fallback":
         "tests/resilience/test_resilience_policies.py::test_policy_retries_only_what_is_worth_it",
     "models.*.resilience.degrade":

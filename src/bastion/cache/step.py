@@ -146,20 +146,29 @@ class CacheStep:
         if policy.semantic is not None:
             probe = await policy.semantic.probe(ctx, tenant_scope(ctx.identity, policy.scope),
                                                 lookup=mode != "refresh")
-            hit = await self._semantic_hit(ctx, probe)
+            hit = await self._semantic_hit(ctx, policy.semantic, probe, call_next)
             if hit is not None:
                 return hit
         ctx.decisions["cache"] = "refresh" if mode == "refresh" else "miss"
         return await self._on_the_way_back(ctx, key, policy, probe, await call_next(ctx))
 
-    async def _semantic_hit(self, ctx: Context, probe: SemanticProbe | None) -> Reply | None:
+    async def _semantic_hit(self, ctx: Context, lookup: SemanticLookup,
+                            probe: SemanticProbe | None, call_next: Next) -> Reply | None:
         if probe is None or probe.match is None:
             return None
-        entry = await self.load(probe.match.entry_key)
+        match = probe.match
+        entry = await self.load(match.candidate.entry_key)
         if entry is None or not entry.fresh():
             return None
         ctx.decisions["cache_kind"] = "semantic"
-        ctx.decisions["cache_similarity"] = round(probe.match.similarity, 4)
+        ctx.decisions["cache_similarity"] = round(match.candidate.similarity, 4)
+        ctx.decisions["cache_verifier"] = match.reason
+        ctx.decisions["cache_verifier_score"] = round(match.score, 4)
+        shadow = lookup.shadow
+        if shadow is not None and shadow.wanted():
+            ctx.decisions["cache_shadow"] = True
+            shadow.start(ctx, call_next, probe.partition, match.candidate.entry_key,
+                         match.score, match.candidate.threshold, entry.response)
         return self._hit(ctx, entry.response)
 
     async def _on_the_way_back(self, ctx: Context, key: str, policy: AliasPolicy,
