@@ -80,6 +80,17 @@ PROVEN: dict[str, str] = {
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
     "models.*.kind":
         "tests/api/test_openai_door.py::test_alias_kind_must_match_the_endpoint",
+    # Routing (issue 17): strategies, sticky routing, experiments, capabilities.
+    "models.*.routing":
+        "tests/routing/test_strategies.py::test_weighted_three_to_one_over_400_requests",
+    "models.*.sticky":
+        "tests/routing/test_sticky.py::test_conversations_stay_on_one_target_and_move_when_its_breaker_opens",
+    "models.*.experiment":
+        "tests/routing/test_experiment.py::test_an_ab_alias_records_the_arm_on_each_usage_row",
+    "models.*.targets[].weight":
+        "tests/routing/test_strategies.py::test_weighted_three_to_one_over_400_requests",
+    "models.*.targets[].capabilities":
+        "tests/routing/test_needs.py::test_requests_go_only_to_targets_that_can_serve_them",
     "models.*.traffic.queue_timeout_ms":
         "tests/traffic/test_traffic_capacity.py::test_burst_of_three_times_rpm_never_exceeds_the_provider_limit",
     "models.*.cache.enabled":

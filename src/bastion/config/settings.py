@@ -28,6 +28,13 @@ from bastion.config.guard_output_settings import (
 )
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.routing_settings import (
+    EXPERIMENT_NAME,
+    Capability,
+    RoutingStrategy,
+    StickyMode,
+    routing_problem,
+)
 from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 from bastion.config.usage_settings import UsageSettings
@@ -171,6 +178,8 @@ class TargetSettings(Strict):
     price: Price | None = None
     timeout_ms: Timeouts | None = None
     limits: Limits | None = None
+    weight: float = Field(1.0, ge=0, le=1_000_000)  # routing: weighted, sticky (routing.md)
+    capabilities: list[Capability] | None = None  # None: serves every request
 
     @property
     def provider(self) -> str:
@@ -216,6 +225,17 @@ class AliasSettings(Strict):
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
     client_params: AliasClientParams = Field(default_factory=AliasClientParams)
+    routing: RoutingStrategy = "ordered"  # see docs/routing.md
+    sticky: StickyMode = "none"
+    experiment: str | None = Field(None, pattern=EXPERIMENT_NAME)
+
+    @model_validator(mode="after")
+    def _routing_does_something(self) -> AliasSettings:
+        problem = routing_problem(self.routing, self.sticky, self.experiment, self.kind,
+                                  self.targets)
+        if problem is not None:
+            raise SettingsError(*problem)
+        return self
 
     @field_validator("review")
     @classmethod

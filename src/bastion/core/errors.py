@@ -30,6 +30,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── PromptInjectionDetected       400 prompt_injection_detected
     ├── PIIBlocked                    400 pii_blocked
     ├── NoCompliantProvider           422 no_compliant_provider
+    ├── NoCapableModel                422 no_capable_model (tools, images, … unsupported)
     ├── ContentFiltered               400 content_filtered
     ├── OutputSchemaMismatch          502 output_schema_mismatch
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
@@ -235,6 +236,14 @@ class NoCompliantProvider(GatewayError):
     code = "no_compliant_provider"
     default_message = "No configured provider may receive the data in this request."
     log_level = logging.WARNING
+
+
+class NoCapableModel(GatewayError):
+    status = 422
+    type = "invalid_request_error"
+    code = "no_capable_model"
+    default_message = "No model behind this name supports what this request uses."
+    log_level = logging.INFO
 
 
 class ContentFiltered(GatewayError):
