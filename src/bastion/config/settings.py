@@ -13,6 +13,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.guard_settings import (
+    AliasInjection,
+    ClientSystem,
+    InjectionSettings,
+    SystemPrompt,
+    check_template,
+)
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
@@ -155,15 +162,20 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 
 
 class GuardSettings(Strict):
-    injection: GuardMode = "block"
+    injection: InjectionSettings = Field(default_factory=InjectionSettings)
     pii: PIIMode = "pseudonymize"
     output: Literal["block", "flag", "off"] = "block"
+    client_system: ClientSystem = "keep"
+    canary: bool = True
+    system_prompts: dict[str, Annotated[str, AfterValidator(check_template)]] = Field(
+        default_factory=dict)
 
 
 class AliasGuards(Strict):
-    injection: GuardMode | None = None
+    injection: AliasInjection | None = None
     pii: PIIMode | None = None
     output: Literal["block", "flag", "off"] | None = None
+    client_system: ClientSystem | None = None
 
 
 class ReviewSettings(Strict):
@@ -173,7 +185,7 @@ class ReviewSettings(Strict):
 
 class AliasSettings(Strict):
     targets: list[TargetSettings]
-    system_prompt: str | None = None
+    system_prompt: SystemPrompt | None = None
     timeout_ms: Timeouts = Field(default_factory=Timeouts)
     fallback_message: str | None = None
     guards: AliasGuards = Field(default_factory=AliasGuards)
@@ -194,6 +206,18 @@ class AliasSettings(Strict):
         return data
 
 
+def _check_system_prompt(alias: str, a: AliasSettings, guards: GuardSettings) -> None:
+    sp = a.system_prompt
+    try:
+        if isinstance(sp, str):
+            check_template(sp)
+    except ValueError as e:
+        raise SettingsError(("models", alias, "system_prompt"), str(e)) from None
+    if sp is not None and not isinstance(sp, str) and sp.template not in guards.system_prompts:
+        raise SettingsError(("models", alias, "system_prompt", "template"),
+                            f"no template {sp.template!r} under guards.system_prompts")
+
+
 class Settings(Strict):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     state: StateSettings = Field(default_factory=StateSettings)
@@ -209,6 +233,7 @@ class Settings(Strict):
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
         for alias, a in self.models.items():
+            _check_system_prompt(alias, a, self.guards)
             if not a.targets:
                 raise SettingsError(("models", alias, "targets"), "give at least one target")
             for i, t in enumerate(a.targets):

