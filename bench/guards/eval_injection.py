@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import data as D  # noqa: E402
-import synth  # noqa: E402
+import data as D
+import synth
 
-from bastion.guards.injection.detector import scan  # noqa: E402
+from bastion.guards.injection.detector import scan
 
 Scorer = Callable[[str, bool], float]
 

@@ -93,8 +93,9 @@ REVIEWS = ["Great food and friendly staff.", "The room was clean but a bit small
            "Delivery took longer than expected.", "Would definitely recommend to friends!",
            "The battery lasts all day, very happy with it.", "Customer service never replied.",
            "Nice view from the terrace, prices are fair.", "The app crashes when I upload photos."]
-WORDS = ("data report team plan budget review client service update project account order "
-         "product price meeting office system network schedule policy travel invoice").split()
+WORDS = ["data", "report", "team", "plan", "budget", "review", "client", "service",
+         "update", "project", "account", "order", "product", "price", "meeting", "office",
+         "system", "network", "schedule", "policy", "travel", "invoice"]
 
 
 def email(r: random.Random) -> str:

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import data as D  # noqa: E402
-import synth  # noqa: E402
+import data as D
+import synth
 
-from bastion.guards.injection import features as F  # noqa: E402
-from bastion.guards.injection.classifier import encode_model  # noqa: E402
-from bastion.guards.injection.normalize import normalize  # noqa: E402
+from bastion.guards.injection import features as F
+from bastion.guards.injection.classifier import encode_model
+from bastion.guards.injection.normalize import normalize
 
 OUT = Path(__file__).resolve().parents[2] / "src/bastion/guards/injection/model"
 MAX_WINDOWS = 6

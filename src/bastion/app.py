@@ -14,6 +14,7 @@ from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.guards import build_steps as build_guard_steps
 from bastion.keys import KeyService
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
@@ -100,6 +101,7 @@ class Gateway:
             Meter(self.recorder),
             Authenticate(self.keys),
             *build_traffic_steps(self),
+            *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)

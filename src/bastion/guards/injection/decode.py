@@ -21,6 +21,7 @@ import base64
 import binascii
 import html
 import re
+from collections.abc import Callable
 from urllib.parse import unquote
 
 MAX_SEGMENTS = 16
@@ -60,7 +61,7 @@ def _readable(raw: bytes) -> str | None:
 
 
 def _b64(s: str) -> str | None:
-    if s.isdigit() or s.isalpha() and (s.islower() or s.isupper()):
+    if s.isdigit() or (s.isalpha() and (s.islower() or s.isupper())):
         return None  # a word, a number or an identifier, not base64
     pad = "=" * (-len(s.rstrip("=")) % 4)
     try:
@@ -82,46 +83,48 @@ def _hex(s: str) -> str | None:
     return _readable(raw)
 
 
+def _url(s: str) -> str | None:
+    return unquote(s)
+
+
+def _comment(m: re.Match[str]) -> str | None:
+    return m.group(1) or m.group(2)
+
+
+# (kind, a cheap test on the text, the pattern, the decoder of one match)
+_DECODERS: tuple[tuple[str, Callable[[str], bool], re.Pattern[str],
+                       Callable[[re.Match[str]], str | None]], ...] = (
+    ("comment", lambda t: "<!--" in t or "]:" in t, _COMMENT, _comment),
+    ("base64", lambda t: len(t) >= _MIN_B64, _B64, lambda m: _b64(m.group())),
+    ("hex", lambda t: len(t) >= _MIN_B64, _HEX, lambda m: _hex(m.group())),
+    ("url", lambda t: "%" in t, _URLENC, lambda m: _url(m.group())),
+    ("entities", lambda t: "&#" in t, _ENTITIES, lambda m: html.unescape(m.group())),
+)
+
+
 def hidden_segments(text: str, lowered: str) -> list[tuple[str, str]]:
     """Segments hidden in ``text`` (``lowered`` is its normalised form), as
     ``(kind, decoded text)``; see the module docstring."""
     out: list[tuple[str, str]] = []
     budget = MAX_DECODED
-
-    def add(kind: str, value: str | None) -> bool:
-        nonlocal budget
-        if value is None or not value.strip():
-            return True
-        value = value[:budget]
-        budget -= len(value)
-        out.append((kind, value))
-        return budget > 0 and len(out) < MAX_SEGMENTS
-
-    if "<!--" in text or "]:" in text:
-        for m in _COMMENT.finditer(text):
-            if not add("comment", m.group(1) or m.group(2)):
-                return out
-    if len(text) >= _MIN_B64:
-        for m in _B64.finditer(text):
-            if not add("base64", _b64(m.group())):
-                return out
-        for m in _HEX.finditer(text):
-            if not add("hex", _hex(m.group())):
-                return out
-    if "%" in text:
-        for m in _URLENC.finditer(text):
-            if not add("url", unquote(m.group())):
-                return out
-    if "&#" in text:
-        for m in _ENTITIES.finditer(text):
-            if not add("entities", html.unescape(m.group())):
+    for kind, gate, pattern, decode in _DECODERS:
+        if not gate(text):
+            continue
+        for m in pattern.finditer(text):
+            value = decode(m)
+            if value is None or not value.strip():
+                continue
+            value = value[:budget]
+            budget -= len(value)
+            out.append((kind, value))
+            if budget <= 0 or len(out) >= MAX_SEGMENTS:
                 return out
     if not _CUE.search(lowered):
         rot = lowered.translate(_ROT13)
         if _CUE.search(rot):
-            add("rot13", rot)
+            out.append(("rot13", rot[:budget]))
         else:
             rev = lowered[::-1]
             if _CUE.search(rev):
-                add("reversed", rev)
+                out.append(("reversed", rev[:budget]))
     return out

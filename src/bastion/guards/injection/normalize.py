@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF002 - this module lists look-alike letters on purpose
 """Normalisation: one canonical, lower-case view of a text before any detector looks at it.
 
 Attackers hide instructions from filters, not from the model: the model reads through
@@ -94,7 +95,7 @@ def normalize(text: str) -> Normalized:
     """The canonical view of ``text`` (see the module docstring)."""
     out = Normalized(text)
     if not text.isascii():
-        if "\U000e0000" <= max(text) and _TAGS.search(text):
+        if max(text) >= "\U000e0000" and _TAGS.search(text):
             out.hidden = " ".join(_untag(m) for m in _TAGS.finditer(text)).strip()
             text = _TAGS.sub(" ", text)
         removed = _INVISIBLE.findall(text)

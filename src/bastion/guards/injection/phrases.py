@@ -94,7 +94,8 @@ class Family:
 FAMILIES: tuple[Family, ...] = (
     # -- instruction override ------------------------------------------------------
     Family("override", 0.93,
-           "ignore ignoring disregard disregarding forget neglect abandon discard dismiss aside follow following nevermind mind disobey",
+           "ignore ignoring disregard disregarding forget neglect abandon discard dismiss "
+           "aside follow following nevermind mind disobey",
            rf"\b{_OVERRIDE_VERB}{_S}(?:{_DET}{_S}){{0,4}}{_QUALIFIER}{_S}"
            rf"(?:{_DET}{_S}|{_QUALIFIER}{_S}){{0,3}}{_RULES}\b"),
     Family("override", 0.85,
@@ -102,11 +103,13 @@ FAMILIES: tuple[Family, ...] = (
            rf"\b{_WEAK_VERB}{_S}(?:(?:the|of|these|those){_S}){{0,2}}{_BACK}{_S}"
            rf"(?:{_DET}{_S}|{_QUALIFIER}{_S}){{0,3}}{_RULES}\b"),
     Family("override", 0.8,
-           "ignore ignoring disregard disregarding forget neglect abandon discard dismiss aside follow following nevermind mind disobey",
+           "ignore ignoring disregard disregarding forget neglect abandon discard dismiss "
+           "aside follow following nevermind mind disobey",
            rf"\b{_OVERRIDE_VERB}{_S}(?:all|any|every|your|you{_S}were{_S}(?:told|given))"
            rf"{_S}(?:{_DET}{_S}){{0,2}}{_RULES}\b"),
     Family("override", 0.85,
-           "ignore ignoring disregard disregarding forget neglect abandon discard dismiss aside follow following nevermind mind disobey",
+           "ignore ignoring disregard disregarding forget neglect abandon discard dismiss "
+           "aside follow following nevermind mind disobey",
            rf"\b{_OVERRIDE_VERB}{_S}(?:everything|all|anything|what(?:ever)?){_S}"
            rf"(?:(?:you{_S})?(?:were|have been|was){_S})?(?:told|said|written|given|"
            rf"above|before|previously|prior|so far|up to (?:now|here|this point))\b"),
@@ -132,18 +135,22 @@ FAMILIES: tuple[Family, ...] = (
            rf"may|no longer|do not|don t|won t)\b"),
     # -- role switch / jailbreak ---------------------------------------------------
     Family("role_hijack", 0.85,
-           "free unrestricted unfiltered uncensored unbound liberated jailbroken unchained unleashed released bound longer",
+           "free unrestricted unfiltered uncensored unbound liberated jailbroken unchained "
+           "unleashed released bound longer",
            rf"\byou{_S}(?:are|re){_S}(?:now{_S})?(?:no{_S}longer{_S}(?:an?{_S})?{_AI}|"
            rf"(?:now{_S})?(?:free|unrestricted|unfiltered|uncensored|unbound|liberated|"
            rf"jailbroken|unchained|unleashed|released|not{_S}bound))\b"),
     Family("role_hijack", 0.85,
-           "unrestricted unfiltered uncensored jailbroken evil amoral unethical unaligned rogue dan stan dude aim god",
+           "unrestricted unfiltered uncensored jailbroken evil amoral unethical unaligned "
+           "rogue dan stan dude aim god",
            rf"\b(?:act|acting|behave|respond|pretend|roleplay|role{_W}play|operate|function)"
            rf"{_S}(?:as|like|to{_S}be|you{_S}are|that{_S}you{_S}are){_S}(?:an?{_S})?"
            rf"(?:unrestricted|unfiltered|uncensored|jailbroken|evil|amoral|unethical|"
            rf"unaligned|rogue|dan|stan|dude|aim|god{_W}mode)\b"),
     Family("role_hijack", 0.8,
-           "restrictions restriction limitations limits filters filter guardrails censorship safeguards safety policy ethics morals constraints rules boundaries alignment ethical moral",
+           "restrictions restriction limitations limits filters filter guardrails censorship "
+           "safeguards safety policy ethics morals constraints rules boundaries alignment "
+           "ethical moral",
            rf"\b(?:an?{_S})?{_AI}{_S}(?:that|who|which){_S}(?:has|have){_S}no{_S}"
            rf"(?:{_LIMITS}|ethical|moral|rules|filters)"),
     Family("role_hijack", 0.88,
@@ -164,7 +171,9 @@ FAMILIES: tuple[Family, ...] = (
            rf"costs|always|even)"),
     # -- lifting restrictions ------------------------------------------------------
     Family("restrictions_off", 0.6,
-           "restrictions restriction limitations limits filters filter guardrails censorship safeguards safety policy ethics morals constraints rules boundaries alignment ethical moral",
+           "restrictions restriction limitations limits filters filter guardrails censorship "
+           "safeguards safety policy ethics morals constraints rules boundaries alignment "
+           "ethical moral",
            rf"\b{_LIFT}{_S}(?:(?:any|all|your|the|its|of|my){_S}){{0,2}}"
            rf"(?:ethical{_S}|moral{_S}|safety{_S}|content{_S}|openai{_S}|anthropic{_S})?"
            rf"{_LIMITS}\b"),
@@ -176,7 +185,8 @@ FAMILIES: tuple[Family, ...] = (
            rf"protocols?|mechanisms?|systems?|measures?|settings?|features?|policies|policy|"
            rf"modules?)?\b"),
     Family("compliance_forcing", 0.7,
-           "refuse decline reject deny apologize apologise warn disclaimers disclaimer warnings warning censor hold character no",
+           "refuse decline reject deny apologize apologise warn disclaimers disclaimer "
+           "warnings warning censor hold character no",
            rf"\b(?:never|do{_S}not|don t|dont|cannot|can t|will{_S}not|won t|must{_S}not)"
            rf"{_S}(?:ever{_S})?(?:refuse|decline|reject|deny|say{_S}no|apologi[sz]e|warn|"
            rf"add{_S}(?:any{_S})?(?:disclaimers?|warnings?)|censor|hold{_S}back|break"
@@ -188,7 +198,9 @@ FAMILIES: tuple[Family, ...] = (
            rf"follow{_S}my{_S}(?:every|only))"),
     # -- system prompt extraction --------------------------------------------------
     Family("prompt_leak", 0.85,
-           "system initial original hidden secret internal developer starting first pre base core confidential seed meta underlying", rf"\b{_REVEAL}{_S}(?:(?:me|us){_S})?{_SYSPROMPT}\b"),
+           "system initial original hidden secret internal developer starting first pre base "
+           "core confidential seed meta underlying",
+           rf"\b{_REVEAL}{_S}(?:(?:me|us){_S})?{_SYSPROMPT}\b"),
     Family("prompt_leak", 0.8,
            "instructions prompt rules directives guidelines programming configuration",
            rf"\b{_REVEAL}{_S}(?:(?:me|us){_S})?(?:your|its){_S}(?:(?:exact|full|"
@@ -212,7 +224,8 @@ FAMILIES: tuple[Family, ...] = (
            rf"i{_S}was{_S}(?:told|instructed))"),
     # -- secrets and code execution ------------------------------------------------
     Family("exfiltration", 0.55,
-           "api keys key password passwords credentials secret secrets tokens token env environment private etc cookies ssh rsa id training",
+           "api keys key password passwords credentials secret secrets tokens token env "
+           "environment private etc cookies ssh rsa id training",
            rf"\b(?:reveal|print|show|dump|leak|send|give{_S}me|output|exfiltrate|expose|"
            rf"share|read|cat){_S}(?:(?:me|all|the|your|any|of|its){_S}){{0,3}}"
            rf"(?:api{_W}keys?|passwords?|credentials|secrets?|access{_W}tokens?|"
@@ -228,7 +241,8 @@ FAMILIES: tuple[Family, ...] = (
            r"child_process|\beval\(|__import__\()"),
     # -- fake roles and special tokens ---------------------------------------------
     Family("fake_role", 0.8,
-           "im_start im_end endoftext inst sys system user assistant begin_of_text start_header_id eot_id",
+           "im_start im_end endoftext inst sys system user assistant begin_of_text "
+           "start_header_id eot_id",
            r"<\|(?:im_start|im_end|endoftext|system|user|assistant|begin_of_text|"
            r"start_header_id|eot_id)\|>|\[/?inst\]|<</?sys>>|<\|?/?system\|?>"),
     Family("fake_role", 0.55,
@@ -261,7 +275,8 @@ FAMILIES: tuple[Family, ...] = (
            rf"let(?:ting)?){_S}the{_S}user\b"),
     # -- multilingual overrides ----------------------------------------------------
     Family("override", 0.9,
-           "anweisungen instruktionen befehle regeln vorgaben richtlinien anordnungen einschränkungen",
+           "anweisungen instruktionen befehle regeln vorgaben richtlinien anordnungen "
+           "einschränkungen",
            r"\b(?:ignorier|vergiss|vergesse|missachte|übergehe|verwirf)\w*\s+(?:\w+\s+){0,3}"
            r"(?:anweisungen|instruktionen|befehle|regeln|vorgaben|richtlinien|"
            r"anordnungen|einschränkungen)\b"),
@@ -271,7 +286,8 @@ FAMILIES: tuple[Family, ...] = (
            r"fais\s+abstraction\s+d)\w*\s+(?:\w+\s+){0,3}(?:instructions|consignes|"
            r"règles|directives|paramètres|principes)\b"),
     Family("override", 0.9,
-           "instrucciones instruções instrucoes reglas regras indicaciones directrices diretrizes órdenes ordens funções funciones",
+           "instrucciones instruções instrucoes reglas regras indicaciones directrices "
+           "diretrizes órdenes ordens funções funciones",
            r"\b(?:ignora|ignorar|ignore|olvida|olvide|olvidar|desconsidera|desconsidere|"
            r"esqueça|esqueca|esquece|descarta|desvie|desvia|omite)\w*\s+(?:\w+\s+){0,3}"
            r"(?:instrucciones|instruções|instrucoes|reglas|regras|indicaciones|"
@@ -310,7 +326,8 @@ FAMILIES: tuple[Family, ...] = (
            r"\b(?:du\s+bist\s+(?:jetzt|nun|ab\s+sofort)|tu\s+es\s+(?:maintenant|désormais)|"
            r"(?:ahora\s+)?eres\s+ahora|agora\s+você\s+é|ora\s+sei|ты\s+теперь)\b"),
     Family("role_hijack", 0.75,
-           "~你现在是 ~从现在开始你 ~あなたは今から ~지금부터", r"你现在是|从现在开始你|あなたは今から|지금부터\s*너는"),
+           "~你现在是 ~从现在开始你 ~あなたは今から ~지금부터",
+           r"你现在是|从现在开始你|あなたは今から|지금부터\s*너는"),
     Family("prompt_leak", 0.85,
            "~system ~prompt ~системн ~系统 ~初始 ~システム ~시스템",
            r"(?:system-?prompt|systemprompt|prompt\s+(?:du\s+)?système|prompt\s+del\s+sistema|"
@@ -340,7 +357,8 @@ FAMILIES: tuple[Family, ...] = (
            rf"\bif{_S}you{_S}(?:are|re){_S}(?:an?{_S})?(?:{_AI}|ai{_S}\w+){_W}"
            rf"(?:reading|processing|summari[sz]ing|,|then|you)", document=True),
     Family("addressing_ai", 0.85,
-           "ai assistant chatbot model llm gpt chatgpt claude gemini copilot bot agent ais assistants models bots agents",
+           "ai assistant chatbot model llm gpt chatgpt claude gemini copilot bot agent ais "
+           "assistants models bots agents",
            rf"\b(?:message|note|instructions?|directive|request|information){_S}"
            rf"(?:to|for){_S}(?:the{_S}|any{_S}|all{_S})?(?:{_AI}s?){_W}(?:reading|"
            rf"processing|[:,.\-]|that|who)", document=True),
@@ -350,7 +368,8 @@ FAMILIES: tuple[Family, ...] = (
            rf"from{_S}(?:me|the{_S}user|your{_S}user|\w+){_W}(?:,|to{_S}you|for{_S}you)",
            document=True),
     Family("addressing_ai", 0.7,
-           "information instructions instruction admin", r"</?information>|</?instructions?>|</?admin>",
+           "information instructions instruction admin",
+           r"</?information>|</?instructions?>|</?admin>",
            document=True),
     Family("task_hijack", 0.85,
            "before",
@@ -359,7 +378,9 @@ FAMILIES: tuple[Family, ...] = (
            rf"(?:the|this|your|my|any){_S}(?:\w+{_S})?(?:task|request|question|answer|"
            rf"instructions?|summary)", document=True),
     Family("task_hijack", 0.7,
-           "response reply answer output summary message completion code solution implementation codebase algorithm program elucidation responses replies answers outputs",
+           "response reply answer output summary message completion code solution "
+           "implementation codebase algorithm program elucidation responses replies answers "
+           "outputs",
            rf"\b(?:in|into|to|within|throughout|at{_S}the{_S}(?:end|start|beginning){_S}of)"
            rf"{_S}(?:your|the){_S}(?:response|reply|answer|output|summary|message|"
            rf"completion|code|solution|implementation|codebase|algorithm|program|"
@@ -369,7 +390,8 @@ FAMILIES: tuple[Family, ...] = (
            rf"\b(?:your|the){_S}(?:response|reply|answer|output|message){_S}(?:must|should|"
            rf"has{_S}to|needs{_S}to|will){_S}\w", document=True),
     Family("task_hijack", 0.7,
-           "base64 base32 base16 base58 reverse emoji emojis morse leetspeak pig cipher caesar rot13 spanish french german italian portuguese chinese japanese russian hex",
+           "base64 base32 base16 base58 reverse emoji emojis morse leetspeak pig cipher caesar "
+           "rot13 spanish french german italian portuguese chinese japanese russian hex",
            rf"\b(?:reply|respond|answer|write|provide|render|express|give){_S}"
            rf"(?:(?:your|the|me|with|in|to|this|a){_S}){{0,3}}(?:answer|reply|response|"
            rf"message|output)?{_W}(?:in|using|with|as|only{_S}in){_S}(?:base\d\d|"
