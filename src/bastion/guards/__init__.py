@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 
 def build_steps(gw: Gateway) -> list[Step]:
-    """The input guard steps, in order: injection scan, then role separation."""
+    """The input guard steps, in order: role separation, then the injection scan (which
+    so sees demoted client system messages as user text, and never the server's own
+    prompt)."""
     from bastion.config.guard_settings import SystemPromptRef
     from bastion.steps.injection import InjectionGuard
     from bastion.steps.system_prompt import AliasRoles, RoleSeparation
@@ -39,5 +41,5 @@ def build_steps(gw: Gateway) -> list[Step]:
         template = s.guards.system_prompts[sp.template] if isinstance(sp, SystemPromptRef) else sp
         roles[name] = AliasRoles(template, a.guards.client_system or s.guards.client_system)
     default_roles = AliasRoles(None, s.guards.client_system)
-    return [InjectionGuard(base, per_alias),
-            RoleSeparation(roles, default_roles, s.guards.canary, gw.keys)]
+    return [RoleSeparation(roles, default_roles, s.guards.canary, gw.keys),
+            InjectionGuard(base, per_alias)]

@@ -12,8 +12,9 @@ Per alias (:mod:`bastion.config.guard_settings`):
   ``ctx.state["guards.system"]`` (:class:`~bastion.guards.system_prompt.SystemPromptInfo`)
   for the output checks. The client never sees the prompt or the canary.
 
-This step runs after the injection scan, so the server's own prompt is never scanned,
-and before the cache steps.
+This step runs before the injection scan (which scans user messages only, so never the
+server's own prompt, and sees demoted client system messages as user text) and before
+the cache steps.
 """
 
 from __future__ import annotations

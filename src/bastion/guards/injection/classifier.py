@@ -4,7 +4,7 @@ Two models are bundled in ``model/``: ``direct.bin`` (a user's own prompt: is it
 attack on the model?) and ``document.bin`` (retrieved data or tool output: does it
 hold instructions addressed to the model?). Each is a logistic regression over the
 hashed features of :mod:`.features`, trained by ``make guard-model`` from public
-corpora, and stored as int8 weights with one scale (256 KiB before compression).
+corpora, and stored as int16 weights with one scale (512 KiB before compression).
 
 A model is read the first time it is used (a few milliseconds), never at import, so
 gateways with the injection guard off pay nothing. Scoring is pure Python and costs a
@@ -24,17 +24,20 @@ from importlib import resources
 from bastion.guards.injection import features as F
 
 MAGIC = b"BGIM"
-VERSION = 1
-_HEADER = struct.Struct("<4sHHff")  # magic, version, bits, bias, scale
+VERSION = 3
+_HEADER = struct.Struct("<4sHHffI")  # magic, version, bits, bias, scale, vocab bytes
 _MEMO_MAX = 65_536
 
 
-def encode_model(weights: list[float], bias: float) -> bytes:
-    """Serialise float weights (length ``2**BITS``) as the compressed int8 format."""
+def encode_model(weights: list[float], bias: float, vocab: list[str] | None = None) -> bytes:
+    """Serialise float weights (length ``2**BITS``), and the closed vocabulary if any,
+    as the compressed int16 format."""
     peak = max(abs(w) for w in weights) or 1.0
-    scale = peak / 127.0
-    q = array("b", (max(-127, min(127, round(w / scale))) for w in weights))
-    return zlib.compress(_HEADER.pack(MAGIC, VERSION, F.BITS, bias, scale) + q.tobytes(), 9)
+    scale = peak / 32767.0
+    q = array("h", (max(-32767, min(32767, round(w / scale))) for w in weights))
+    words = "\n".join(vocab or ()).encode()
+    header = _HEADER.pack(MAGIC, VERSION, F.BITS, bias, scale, len(words))
+    return zlib.compress(header + words + q.tobytes(), 9)
 
 
 class LinearModel:
@@ -42,11 +45,14 @@ class LinearModel:
 
     def __init__(self, blob: bytes) -> None:
         raw = zlib.decompress(blob)
-        magic, version, bits, bias, scale = _HEADER.unpack_from(raw)
+        magic, version, bits, bias, scale, nvocab = _HEADER.unpack_from(raw)
         if magic != MAGIC or version != VERSION or bits != F.BITS:
             raise ValueError("the injection model file does not match this version of Bastion")
-        q = array("b")
-        q.frombytes(raw[_HEADER.size:])
+        start = _HEADER.size + nvocab
+        words = raw[_HEADER.size:start].decode()
+        self.vocab = frozenset(words.split("\n")) if words else None
+        q = array("h")
+        q.frombytes(raw[start:])
         self.bias = bias
         self.w = [v * scale for v in q]
         self._memo: dict[str, tuple[int, float]] = {}
@@ -56,9 +62,13 @@ class LinearModel:
         if hit is not None:
             return hit
         w = self.w
-        h = F.unigram(tok)
-        grams = F.char_grams(tok)
-        value = w[h] + (sum(w[g] for g in grams) / len(grams) if grams else 0.0)
+        if self.vocab is not None:
+            h = F.unigram(tok if tok in self.vocab else F.shape(tok))
+            value = w[h]
+        else:
+            h = F.unigram(tok)
+            grams = F.char_grams(tok)
+            value = w[h] + (sum(w[g] for g in grams) / len(grams) if grams else 0.0)
         if len(self._memo) >= _MEMO_MAX:
             self._memo.clear()
         self._memo[tok] = (h, value)
@@ -88,7 +98,7 @@ class LinearModel:
         best, span = -math.inf, (0, 0)
         for a, b in F.windows(len(tokens)):
             n = b - a
-            m = self.bias + ((prefix[b] - prefix[a]) / math.sqrt(n) if n else 0.0)
+            m = self.bias + ((prefix[b] - prefix[a]) / F.norm(n) if n else 0.0)
             if m > best:
                 best, span = m, (a, b)
         return best, span[0], span[1]

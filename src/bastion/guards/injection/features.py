@@ -9,10 +9,14 @@ punctuation. Each token contributes three kinds of hashed features, all linear:
   lets the model read misspellings, inflections and languages it saw little of;
 * the pair it forms with the token before it (a word bigram).
 
+A model may carry a closed vocabulary (the ``document`` model does): words outside it
+are seen only as their shape (``<w>``, ``<num>``) and have no character n-grams,
+so the model judges how a text is addressed and phrased, not what it is about.
+
 Hashes are CRC-32 of the UTF-8 bytes (stable across processes and machines), folded
 into ``2**BITS`` buckets. A window of ``n`` tokens scores
-``bias + sum(token contributions) / sqrt(n)``; a text scores the maximum over windows
-of :data:`WINDOW` tokens taken every :data:`STRIDE` tokens, so an instruction hidden in
+``bias + sum(token contributions) / sqrt(max(n, MIN_TOKENS))``; a text scores the
+maximum over windows of :data:`WINDOW` tokens taken every :data:`STRIDE` tokens, so an instruction hidden in
 a long document is not averaged away.
 """
 
@@ -24,6 +28,7 @@ from zlib import crc32
 BITS = 18
 MASK = (1 << BITS) - 1
 WINDOW = 48
+MIN_TOKENS = 8  # shorter windows are normalised as if this long: "hi" is not evidence
 STRIDE = 16
 _UNI_SEED = 0x1
 _CHAR_SEED = 0x2
@@ -47,8 +52,18 @@ def char_grams(token: str) -> list[int]:
             for k in (3, 4, 5) for i in range(n - k + 1)]
 
 
+def shape(token: str) -> str:
+    """What a model with a closed vocabulary sees of a word outside it."""
+    return "<num>" if token[0].isdigit() else "<w>"
+
+
 def bigram(prev: int, cur: int) -> int:
     return ((prev * _BIGRAM_MULT) ^ cur) & MASK
+
+
+def norm(n: int) -> float:
+    """The divisor of a window of ``n`` tokens."""
+    return float(max(n, MIN_TOKENS)) ** 0.5
 
 
 def windows(n: int) -> list[tuple[int, int]]:

@@ -3,8 +3,8 @@
 :func:`review` reads the request's messages and ``documents`` and returns a
 :class:`Review`: what was found, whether to refuse, and the rewritten messages.
 
-* **Direct input** — the text of ``user``, ``system`` and ``developer`` messages the
-  client sent — is scanned with the ``direct`` detector against ``threshold``.
+* **Direct input** — the text of ``user`` messages (client system messages too when
+  the alias demotes them) — is scanned with the ``direct`` detector against ``threshold``.
   ``block`` refuses, ``flag`` only reports, ``sanitize`` removes hidden text and the
   offending sentences and sends the rest.
 * **Untrusted input** — ``tool`` and ``function`` messages (Anthropic ``tool_result``
@@ -38,7 +38,9 @@ from bastion.guards import spotlight
 from bastion.guards.injection.detector import Verdict, scan
 from bastion.guards.injection.sources import Sources
 
-DIRECT_ROLES = frozenset(("user", "system", "developer"))
+# System and developer messages a client keeps are the application's own instructions;
+# with ``client_system: demote`` they arrive here as user messages and are scanned.
+DIRECT_ROLES = frozenset(("user",))
 UNTRUSTED_ROLES = frozenset(("tool", "function"))
 DROPPED = ("[Bastion removed this content: it held instructions addressed to the model, "
            "which is a sign of a prompt injection.]")
