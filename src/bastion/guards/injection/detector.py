@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from bastion.guards.injection import classifier, phrases
 from bastion.guards.injection.decode import hidden_segments
-from bastion.guards.injection.features import TOKEN
+from bastion.guards.injection.features import TOKEN, segments
 from bastion.guards.injection.normalize import normalize
 
 MAX_DEPTH = 3
@@ -45,12 +45,16 @@ CLEAN = Verdict(0.0)
 
 
 def _classifier(text: str, document: bool) -> float:
-    model = classifier.load("document" if document else "direct")
-    toks = TOKEN.findall(text)
-    if not toks:
-        return 0.0
-    margin, _, _ = model.margin(toks)
-    return classifier.probability(margin)
+    """A prompt is scored window by window; a document sentence by sentence (and line by
+    line), since an instruction hidden in data is one sentence among many."""
+    if document:
+        model = classifier.load("document")
+        best = max((model.margin(toks)[0] for seg in segments(text)
+                    if (toks := TOKEN.findall(seg))), default=None)
+    else:
+        toks = TOKEN.findall(text)
+        best = classifier.load("direct").margin(toks)[0] if toks else None
+    return 0.0 if best is None else classifier.probability(best)
 
 
 def _evidence(text: str, document: bool, depth: int, out: dict[str, float]) -> None:
@@ -61,9 +65,10 @@ def _evidence(text: str, document: bool, depth: int, out: dict[str, float]) -> N
     p = _classifier(norm.text, document)
     out["classifier"] = max(out.get("classifier", 0.0), p)
     if norm.invisible >= _INVISIBLE_MIN:
-        # Many invisible characters in a prompt are a way to smuggle or split words.
+        # Many invisible characters are a way to smuggle or split words: evidence that
+        # adds to the rest, never a refusal on its own (pasted web text has some).
         out["invisible_text"] = max(out.get("invisible_text", 0.0),
-                                    min(0.6, 0.2 + norm.invisible / 200))
+                                    min(0.45, 0.2 + norm.invisible / 400))
     if depth >= MAX_DEPTH:
         return
     hidden = [("unicode_tags", norm.hidden)] if norm.hidden else []

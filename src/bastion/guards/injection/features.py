@@ -1,7 +1,8 @@
 """The features of the trained classifier, shared by the runtime and the training script.
 
-A text (already normalised) is split into tokens: words (``\\w+``) and single marks of
-punctuation. Each token contributes three kinds of hashed features, all linear:
+A text (already normalised) is split into tokens: words (``\\w+``), single Chinese and
+Japanese characters, and single marks of punctuation. Each token contributes three
+kinds of hashed features, all linear:
 
 * the word itself (namespace 1);
 * its character 3-, 4- and 5-grams with boundary marks (``<ig``, ``ign``, … ``re>``),
@@ -16,12 +17,13 @@ so the model judges how a text is addressed and phrased, not what it is about.
 Hashes are CRC-32 of the UTF-8 bytes (stable across processes and machines), folded
 into ``2**BITS`` buckets. A window of ``n`` tokens scores
 ``bias + sum(token contributions) / sqrt(max(n, MIN_TOKENS))``; a text scores the
-maximum over windows of :data:`WINDOW` tokens taken every :data:`STRIDE` tokens, so an instruction hidden in
-a long document is not averaged away.
+maximum over windows of :data:`WINDOW` tokens taken every :data:`STRIDE` tokens, so
+an instruction hidden in a long document is not averaged away.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from zlib import crc32
 
@@ -33,7 +35,22 @@ STRIDE = 16
 _UNI_SEED = 0x1
 _CHAR_SEED = 0x2
 _BIGRAM_MULT = 0x01000193
-TOKEN = re.compile(r"\w+|[^\w\s]")
+# Chinese and Japanese characters are tokens of their own (those scripts have no spaces).
+TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+|[^\w\s]")
+
+
+# Documents are judged sentence by sentence (and line by line: tables, lists, code).
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])")
+
+
+def segments(text: str) -> list[str]:
+    """The sentences and lines of ``text`` (a sentence mark inside a word, as in a file
+    name or a version, does not end a sentence)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if line.strip():
+            out.extend(m for m in SENTENCE_END.split(line) if m.strip())
+    return out
 
 
 def unigram(token: str) -> int:
@@ -63,7 +80,7 @@ def bigram(prev: int, cur: int) -> int:
 
 def norm(n: int) -> float:
     """The divisor of a window of ``n`` tokens."""
-    return float(max(n, MIN_TOKENS)) ** 0.5
+    return math.sqrt(max(n, MIN_TOKENS))
 
 
 def windows(n: int) -> list[tuple[int, int]]:
