@@ -146,7 +146,19 @@ def test_drop_replaces_a_poisoned_tool_result_and_flags(make: Any,
     tool = next(m for m in sent_messages(upstream) if m["role"] == "tool")
     assert "archive@collect.example" not in tool["content"]
     assert "Bastion removed this content" in tool["content"]
+    assert tool["content"].startswith("«data source=tool:get_weather»")
+    assert "\u02c6" not in tool["content"]  # delimit: framed, not data-marked
     assert tool["tool_call_id"] == "call_1"
+
+
+def test_allow_listed_tool_is_trusted(make: Any, upstream: FakeUpstream) -> None:
+    gw, key = make(guards={"injection": {"sources": ["tool:get_weather"]}})
+    oai(gw, key).chat.completions.create(model="chat", messages=[
+        {"role": "user", "content": "What is the weather in Paris?"}, TOOL_CALL,
+        {"role": "tool", "tool_call_id": "call_1", "content": POISON}])
+    sent = sent_messages(upstream)
+    assert next(m for m in sent if m["role"] == "tool")["content"] == POISON
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"]  # no spotlight note
 
 
 def test_neutralise_keeps_the_data_and_removes_the_instruction(
@@ -287,3 +299,43 @@ def test_a_failing_detector_follows_on_error(make: Any, upstream: FakeUpstream,
             model="chat", messages=[{"role": "user", "content": "hello again"}])
     assert e.value.status_code == 503
     assert e.value.code == "guard_unavailable"  # type: ignore[attr-defined]
+
+
+def test_untrusted_content_is_marked_for_the_tool_checks(make: Any) -> None:
+    from bastion.core.context import Context, Reply
+    from bastion.core.pipeline import Pipeline
+    from bastion.guards.system_prompt import UNTRUSTED_KEY
+
+    gw, key = make(guards={"injection": {"sources": ["kb.example.com"]}})
+    seen: list[bool] = []
+
+    class Probe:
+        async def __call__(self, ctx: Context, call_next: Any) -> Reply:
+            seen.append(bool(ctx.state.get(UNTRUSTED_KEY)))
+            return await call_next(ctx)
+
+    gw.gateway.pipeline = Pipeline([*gw.gateway.pipeline.steps, Probe()], gw.gateway.route)
+    client = oai(gw, key)
+    client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+    client.chat.completions.create(model="chat", messages=[
+        {"role": "user", "content": "Weather?"}, TOOL_CALL,
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"}])
+    client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "Refunds?"}],
+        extra_body={"documents": [{"text": "30 days.", "source": "https://kb.example.com/r"}]})
+    assert seen == [False, True, False]
+
+
+def test_documents_in_the_anthropic_dialect(make: Any, upstream: FakeUpstream) -> None:
+    gw, key = make()
+    client = anthropic.Anthropic(base_url=gw.base_url, api_key=key, max_retries=0)
+    client.messages.create(model="chat", max_tokens=50,
+                           messages=[{"role": "user", "content": "Refund window?"}],
+                           extra_body={"documents": [{"text": "Refunds within 30 days."}]})
+    user = upstream.received[-1].body["messages"][-1]
+    assert user["content"][0]["text"].startswith("«data source=document»")
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client.messages.create(model="chat", max_tokens=50,
+                               messages=[{"role": "user", "content": "Summarise it."}],
+                               extra_body={"documents": [POISON]})
+    assert e.value.body["error"]["code"] == "prompt_injection_detected"  # type: ignore[index]

@@ -69,7 +69,21 @@ def _check_sources(v: list[str] | None) -> list[str] | None:
     return v
 
 
-class InjectionSettings(_Strict):
+class _InjectionForms(_Strict):
+    """The short form (``injection: flag``) and the check of ``sources``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, data: Any) -> Any:
+        return _short_form(data)
+
+    @field_validator("sources", check_fields=False)
+    @classmethod
+    def _sources(cls, v: list[str] | None) -> list[str] | None:
+        return _check_sources(v)
+
+
+class InjectionSettings(_InjectionForms):
     """``guards.injection`` (see the module docstring)."""
 
     action: InjectionAction = "block"
@@ -81,16 +95,6 @@ class InjectionSettings(_Strict):
     max_scan_chars: int = Field(1_048_576, ge=1024)
     on_error: Literal["open", "closed"] = "open"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _short(cls, data: Any) -> Any:
-        return _short_form(data)
-
-    @field_validator("sources")
-    @classmethod
-    def _sources(cls, v: list[str] | None) -> list[str] | None:
-        return _check_sources(v)
-
     def indirect_action(self) -> IndirectAction:
         if self.indirect is not None:
             return self.indirect
@@ -98,7 +102,7 @@ class InjectionSettings(_Strict):
                 "off": "off"}[self.action]  # type: ignore[return-value]
 
 
-class AliasInjection(_Strict):
+class AliasInjection(_InjectionForms):
     """``models.<alias>.guards.injection``: any field of ``guards.injection``; the rest
     follows the top level."""
 
@@ -110,16 +114,6 @@ class AliasInjection(_Strict):
     sources: list[str] | None = None
     max_scan_chars: int | None = Field(None, ge=1024)
     on_error: Literal["open", "closed"] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _short(cls, data: Any) -> Any:
-        return _short_form(data)
-
-    @field_validator("sources")
-    @classmethod
-    def _sources(cls, v: list[str] | None) -> list[str] | None:
-        return _check_sources(v)
 
     def over(self, base: InjectionSettings) -> InjectionSettings:
         return base.model_copy(update=self.model_dump(exclude_none=True))

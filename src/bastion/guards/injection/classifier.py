@@ -77,13 +77,18 @@ class LinearModel:
     def contributions(self, tokens: list[str]) -> list[float]:
         """Each token's share of the score (word, its character n-grams, bigram)."""
         w = self.w
+        get = self._memo.get
+        token = self._token
+        mult, mask = F.BIGRAM_MULT, F.MASK
         out: list[float] = []
+        append = out.append
         prev = -1
         for tok in tokens:
-            h, value = self._token(tok)
+            hit = get(tok)
+            h, value = hit if hit is not None else token(tok)
             if prev >= 0:
-                value += w[F.bigram(prev, h)]
-            out.append(value)
+                value += w[((prev * mult) ^ h) & mask]
+            append(value)
             prev = h
         return out
 

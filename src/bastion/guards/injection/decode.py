@@ -3,8 +3,8 @@
 :func:`hidden_segments` returns the texts an attacker can hide inside a prompt or a
 document, each with its kind, so the detectors scan them as well:
 
-* ``base64`` / ``base32``-free ``hex`` / ``url`` (percent-encoding) / ``entities``
-  (HTML character references) segments that decode to readable text;
+* ``base64`` and ``hex`` (plain, ``\\x`` or ``0x``) runs, ``url`` (percent-encoding) and
+  ``entities`` (HTML character references) segments that decode to readable text;
 * ``rot13`` and ``reversed`` text, tried only when the transformed text holds words
   that instructions use (cheap: one regex search each);
 * ``comment``: text in HTML comments and Markdown link-reference comments, which a
@@ -28,17 +28,23 @@ MAX_SEGMENTS = 16
 MAX_DECODED = 65_536
 _MIN_B64 = 16
 
-_B64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
-_HEX = re.compile(r"(?:(?:\\x|0x|%)?[0-9a-fA-F]{2}[ :,]?){8,}")
+# Long runs without spaces or brackets: the only places base64 and hex can hide. One
+# cheap pass finds them; each is then tested whole (no regex backtracking over prose).
+_LONG = re.compile(r"[^\s\"'`<>(){}\[\],;:]{16,}")
+_B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX = re.compile(r"(?:\\x|0x)?(?:[0-9a-fA-F]{2}(?:\\x|0x)?){8,}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){4,}")
 _ENTITIES = re.compile(r"(?:&#x?[0-9a-fA-F]{1,6};\s?){4,}")
 _COMMENT = re.compile(r"<!--(.*?)(?:-->|$)|^\s*\[[^\]]*\]:\s*#\s*\((.*?)\)\s*$",
                       re.DOTALL | re.MULTILINE)
 # Words that instructions use, in the transformed text: a cheap gate before ROT13 and
-# reversal are taken seriously.
-_CUE = re.compile(r"\b(?:ignore|instructions?|previous|system|prompt|disregard|forget|"
-                  r"reveal|password|secret|override|pretend|bypass|jailbreak|you are|"
-                  r"act as|pwned|execute|respond|say)\b")
+# reversal are taken seriously (two of them must appear).
+_CUE = frozenset(("ignore", "instructions", "instruction", "previous", "system", "prompt",
+                  "disregard", "forget", "reveal", "password", "secret", "override",
+                  "pretend", "bypass", "jailbreak", "pwned", "execute", "respond", "say",
+                  "rules", "above", "all", "you", "your"))
+_LETTERS = re.compile(r"[a-z]+")
+_ROT_MAX = 4096  # ROT13 and reversed text are short payloads; long prose is not tried
 _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZabcdefghijklm")
@@ -83,6 +89,27 @@ def _hex(s: str) -> str | None:
     return _readable(raw)
 
 
+def _cues(text: str) -> int:
+    return len(_CUE.intersection(_LETTERS.findall(text)))
+
+
+def _long_runs(text: str) -> list[tuple[str, str]]:
+    """Base64 and hex hidden in long runs of ``text``, as ``(kind, decoded)``."""
+    out: list[tuple[str, str]] = []
+    for m in _LONG.finditer(text):
+        run = m.group()
+        decoded = None
+        if _HEX.fullmatch(run):
+            decoded, kind = _hex(run), "hex"
+        elif _B64.fullmatch(run):
+            decoded, kind = _b64(run), "base64"
+        if decoded:
+            out.append((kind, decoded))
+            if len(out) >= MAX_SEGMENTS:
+                break
+    return out
+
+
 def _url(s: str) -> str | None:
     return unquote(s)
 
@@ -95,8 +122,6 @@ def _comment(m: re.Match[str]) -> str | None:
 _DECODERS: tuple[tuple[str, Callable[[str], bool], re.Pattern[str],
                        Callable[[re.Match[str]], str | None]], ...] = (
     ("comment", lambda t: "<!--" in t or "]:" in t, _COMMENT, _comment),
-    ("base64", lambda t: len(t) >= _MIN_B64, _B64, lambda m: _b64(m.group())),
-    ("hex", lambda t: len(t) >= _MIN_B64, _HEX, lambda m: _hex(m.group())),
     ("url", lambda t: "%" in t, _URLENC, lambda m: _url(m.group())),
     ("entities", lambda t: "&#" in t, _ENTITIES, lambda m: html.unescape(m.group())),
 )
@@ -105,8 +130,8 @@ _DECODERS: tuple[tuple[str, Callable[[str], bool], re.Pattern[str],
 def hidden_segments(text: str, lowered: str) -> list[tuple[str, str]]:
     """Segments hidden in ``text`` (``lowered`` is its normalised form), as
     ``(kind, decoded text)``; see the module docstring."""
-    out: list[tuple[str, str]] = []
-    budget = MAX_DECODED
+    out = _long_runs(text) if len(text) >= _MIN_B64 else []
+    budget = MAX_DECODED - sum(len(v) for _, v in out)
     for kind, gate, pattern, decode in _DECODERS:
         if not gate(text):
             continue
@@ -119,12 +144,11 @@ def hidden_segments(text: str, lowered: str) -> list[tuple[str, str]]:
             out.append((kind, value))
             if budget <= 0 or len(out) >= MAX_SEGMENTS:
                 return out
-    if not _CUE.search(lowered):
+    if len(lowered) <= _ROT_MAX and _cues(lowered) < 2:
         rot = lowered.translate(_ROT13)
-        if _CUE.search(rot):
-            out.append(("rot13", rot[:budget]))
-        else:
-            rev = lowered[::-1]
-            if _CUE.search(rev):
-                out.append(("reversed", rev[:budget]))
+        rev = lowered[::-1]
+        if _cues(rot) >= 2:
+            out.append(("rot13", rot))
+        elif _cues(rev) >= 2:
+            out.append(("reversed", rev))
     return out

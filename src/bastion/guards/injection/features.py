@@ -34,7 +34,7 @@ MIN_TOKENS = 8  # shorter windows are normalised as if this long: "hi" is not ev
 STRIDE = 16
 _UNI_SEED = 0x1
 _CHAR_SEED = 0x2
-_BIGRAM_MULT = 0x01000193
+BIGRAM_MULT = 0x01000193
 # Chinese and Japanese characters are tokens of their own (those scripts have no spaces).
 TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+|[^\w\s]")
 
@@ -75,7 +75,7 @@ def shape(token: str) -> str:
 
 
 def bigram(prev: int, cur: int) -> int:
-    return ((prev * _BIGRAM_MULT) ^ cur) & MASK
+    return ((prev * BIGRAM_MULT) ^ cur) & MASK
 
 
 def norm(n: int) -> float:

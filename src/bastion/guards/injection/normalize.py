@@ -70,6 +70,7 @@ _LEET_WORD = re.compile(
     r"(?<![\w@$!|+])[013456789@$!|+]*[a-z]+(?:[013456789@$!|+]+[a-z]+)+[013456789@$!|+]*"
     r"(?![\w@$])|(?<![\w@$!|+])[013456789@$]+[a-z]{3,}(?![\w@$])"
 )
+_LEET_GATE = re.compile(r"[a-z][013456789@$!|+]|[013456789@$][a-z]")
 # Four or more single letters each followed by the same kind of separator.
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*/\\|~,]){3,}\w(?!\w)")
 _SEP = re.compile(r"[ .\-_*/\\|~,]")
@@ -107,7 +108,7 @@ def normalize(text: str) -> Normalized:
             text, out.confusables = _MIXED_WORD.subn(
                 lambda m: m.group().translate(_CONF_TABLE), text)
     text = text.lower()
-    if _LEET_WORD.search(text):
+    if _LEET_GATE.search(text) and _LEET_WORD.search(text):
         text, out.leet = _LEET_WORD.subn(lambda m: m.group().translate(_LEET), text)
     if _SPACED.search(text):
         text, out.spaced = _SPACED.subn(lambda m: _SEP.sub("", m.group()), text)

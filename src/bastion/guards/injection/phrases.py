@@ -378,17 +378,30 @@ FAMILIES: tuple[Family, ...] = (
            rf"(?:the|this|your|my|any){_S}(?:\w+{_S})?(?:task|request|question|answer|"
            rf"instructions?|summary)", document=True),
     Family("task_hijack", 0.7,
-           "response reply answer output summary message completion code solution "
-           "implementation codebase algorithm program elucidation responses replies answers "
+           "response reply answer output summary completion responses replies answers "
            "outputs",
-           rf"\b(?:in|into|to|within|throughout|at{_S}the{_S}(?:end|start|beginning){_S}of)"
-           rf"{_S}(?:your|the){_S}(?:response|reply|answer|output|summary|message|"
-           rf"completion|code|solution|implementation|codebase|algorithm|program|"
-           rf"elucidation)s?\b", document=True),
-    Family("task_hijack", 0.7,
+           rf"\b(?:in|into|within|throughout|at{_S}the{_S}(?:end|start|beginning){_S}of)"
+           rf"{_S}your{_S}(?:response|reply|answer|output|summary|completion)s?\b",
+           document=True),
+    Family("task_hijack", 0.75,
+           "response reply answer output message responses replies answers",
+           rf"\b(?:translate|convert|encode|encrypt|render|write|provide|give|express|reply|"
+           rf"respond|answer|format|modify|rewrite|reverse|invert|augment|enhance|end|start|"
+           rf"begin|include|add|integrate|insert|append|sign|use|replace|substitute|shift)"
+           rf"\w*{_S}(?:[\w'-]+{_S}){{0,8}}?(?:your|the{_S}ai\W?s){_S}(?:whole{_S}|entire{_S}|"
+           rf"final{_S}|next{_S})?(?:response|reply|answer|message|output)s?\b",
+           document=True),
+    # Advice in a code answer says "in your code" too: weak evidence, needs support.
+    Family("code_hijack", 0.4,
+           "code solution implementation codebase algorithm program elucidation",
+           rf"\b(?:the{_S}following|this|the{_S}(?:below|subsequent))(?:{_S}\w+)?{_S}"
+           rf"(?:code|snippet|block|section|excerpt|function|line)s?\b[^\n]{{0,80}}"
+           rf"\b(?:your|the){_S}(?:code|solution|implementation|codebase|algorithm|"
+           rf"program|elucidation|response)\b", document=True),
+    Family("task_hijack", 0.5,
            "response reply answer output message",
            rf"\b(?:your|the){_S}(?:response|reply|answer|output|message){_S}(?:must|should|"
-           rf"has{_S}to|needs{_S}to|will){_S}\w", document=True),
+           rf"has{_S}to|needs{_S}to){_S}\w", document=True),
     Family("task_hijack", 0.7,
            "base64 base32 base16 base58 reverse emoji emojis morse leetspeak pig cipher caesar "
            "rot13 spanish french german italian portuguese chinese japanese russian hex",

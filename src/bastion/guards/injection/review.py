@@ -198,53 +198,56 @@ def _direct(m: Message, cfg: InjectionSettings, scanner: Scanner, out: Review) -
     return m
 
 
+def _judge(text: str, where: str, cfg: InjectionSettings, indirect: str, scanner: Scanner,
+           out: Review) -> str | None:
+    """Untrusted ``text`` after the indirect policy: as is, neutralised, or ``None``
+    (dropped, or the request is blocked: ``out.blocked``)."""
+    out.untrusted = True
+    if indirect == "off":
+        return text
+    v = scanner(text, True)
+    if not v.over(cfg.document_threshold):
+        return text
+    finding = Finding(where, v)
+    out.findings.append(finding)
+    if indirect == "block":
+        out.blocked = finding
+        return None
+    if indirect == "drop":
+        out.changed = "dropped"
+        return None
+    if indirect == "neutralise":
+        out.changed = "neutralised"
+        return remove_flagged(text, True, cfg.document_threshold, scanner)
+    return text
+
+
 def _untrusted(m: Message, source: str, trusted: bool, cfg: InjectionSettings,
                indirect: str, scanner: Scanner, out: Review) -> Message:
     text = m.text()
     if trusted or not text:
         return m
-    out.untrusted = True
-    if indirect != "off":
-        v = scanner(text, True)
-        if v.over(cfg.document_threshold):
-            finding = Finding("tool result", v)
-            out.findings.append(finding)
-            if indirect == "block":
-                out.blocked = finding
-                return m
-            if indirect == "drop":
-                out.changed = "dropped"
-                text = DROPPED
-            elif indirect == "neutralise":
-                out.changed = "neutralised"
-                text = remove_flagged(text, True, cfg.document_threshold, scanner)
-    return _with_text(m, spotlight.wrap(text, source, cfg.spotlight))
+    judged = _judge(text, "tool result", cfg, indirect, scanner, out)
+    if out.blocked is not None:
+        return m
+    # A dropped tool result keeps its message (and call id), so the conversation stays valid.
+    return _with_text(m, spotlight.wrap(DROPPED if judged is None else judged, source,
+                                        cfg.spotlight))
 
 
 def _documents_part(docs: list[_Doc], sources: Sources, cfg: InjectionSettings,
                     indirect: str, scanner: Scanner, out: Review) -> str:
     parts: list[str] = []
     for d in docs:
-        trusted = sources.trusts_document(d.source, d.tags)
-        text = d.text
-        if not trusted:
-            out.untrusted = True
-            if indirect != "off":
-                v = scanner(text, True)
-                if v.over(cfg.document_threshold):
-                    finding = Finding("document", v)
-                    out.findings.append(finding)
-                    if indirect == "block":
-                        out.blocked = finding
-                        return ""
-                    if indirect == "drop":
-                        out.changed = "dropped"
-                        continue
-                    if indirect == "neutralise":
-                        out.changed = "neutralised"
-                        text = remove_flagged(text, True, cfg.document_threshold, scanner)
-        label = d.source or d.title or "document"
-        parts.append(text if trusted else spotlight.wrap(text, label, cfg.spotlight))
+        if sources.trusts_document(d.source, d.tags):
+            parts.append(d.text)
+            continue
+        judged = _judge(d.text, "document", cfg, indirect, scanner, out)
+        if out.blocked is not None:
+            return ""
+        if judged is not None:
+            parts.append(spotlight.wrap(judged, d.source or d.title or "document",
+                                        cfg.spotlight))
     return "\n\n".join(parts)
 
 
