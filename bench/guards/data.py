@@ -88,7 +88,7 @@ def notinject(data: Path) -> Rows:
 
 def written() -> tuple[Rows, Rows]:
     """(direct rows, indirect attack rows) written for Bastion."""
-    direct = [(t, 0) for t in _lines("benign_prompts.txt")]
+    direct = [(t, 0) for t in _lines("benign_prompts.txt") + _lines("benign_short.txt")]
     direct += [(t, 0) for t in templated()]
     direct += [(t, 1) for t in _lines("attacks.txt")]
     indirect = [(t, 1) for t in _lines("indirect_attacks.txt")]

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from bastion.config.settings import Settings, SettingsError
 
 
-def load(guards: dict[str, Any], **chat: Any) -> Settings:
+def load(top: dict[str, Any], **chat: Any) -> Settings:
     return Settings.model_validate({
-        "providers": {"f": {"type": "fake"}}, "guards": guards,
+        "providers": {"f": {"type": "fake"}}, "guards": top,
         "models": {"chat": {"targets": ["f/x"], **chat}}})
 
 

@@ -19,12 +19,12 @@ from bastion.testing import FakeUpstream, GatewayServer
 def make(upstream: FakeUpstream) -> Iterator[Callable[..., tuple[GatewayServer, str]]]:
     started: list[GatewayServer] = []
 
-    def build(guards: dict[str, Any] | None = None, key: dict[str, Any] | None = None,
+    def build(top: dict[str, Any] | None = None, key: dict[str, Any] | None = None,
               **chat: Any) -> tuple[GatewayServer, str]:
         s = {"providers": {"up": {"type": "openai", "base_url": upstream.base_url + "/v1",
                                   "api_key": "env:OPENAI_API_KEY"}},
              "models": {"chat": {"targets": ["up/gpt-test"], **chat}},
-             "guards": guards or {}}
+             "guards": top or {}}
         gw = GatewayServer(s, env={"OPENAI_API_KEY": "sk-provider"}).start()
         started.append(gw)
         return gw, gw.create_key(**(key or {}))
@@ -40,19 +40,19 @@ def oai(gw: GatewayServer, key: str) -> openai.OpenAI:
 
 def test_named_template_filled_from_the_key_with_a_stable_canary(
         make: Any, upstream: FakeUpstream) -> None:
-    gw, key = make(guards={"system_prompts": {
+    gw, key = make(top={"system_prompts": {
         "support": "You help {user|a customer} of team {team|Example}. Alias {alias}."}},
         key={"user": "ana", "team": "blue"}, system_prompt={"template": "support"})
     client = oai(gw, key)
     r = client.chat.completions.create(model="chat", messages=[
-        {"role": "user", "content": "Hi! My name is {user}; I am from team {team}."}])
+        {"role": "user", "content": "Which plan fits {user} from team {team}, please?"}])
     first = upstream.received[-1].body["messages"]
     assert first[0]["role"] == "system"
     assert first[0]["content"].startswith("You help ana of team blue. Alias chat.")
     canary = first[0]["content"].split("[", 1)[1].split("]", 1)[0]
     assert canary.startswith("bst-canary-") and len(canary) == len("bst-canary-") + 16
     # user text is never a template: the client's braces reach the provider as written
-    assert first[1]["content"] == "Hi! My name is {user}; I am from team {team}."
+    assert first[1]["content"] == "Which plan fits {user} from team {team}, please?"
     assert canary not in (r.choices[0].message.content or "")
     client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
     assert upstream.received[-1].body["messages"][0]["content"] == first[0]["content"]
@@ -66,7 +66,7 @@ def test_named_template_filled_from_the_key_with_a_stable_canary(
 
 
 def test_inline_prompt_without_canary(make: Any, upstream: FakeUpstream) -> None:
-    gw, key = make(guards={"canary": False}, system_prompt="Answer in English.")
+    gw, key = make(top={"canary": False}, system_prompt="Answer in English.")
     oai(gw, key).chat.completions.create(model="chat",
                                          messages=[{"role": "user", "content": "x"}])
     assert upstream.received[-1].body["messages"][0] == {"role": "system",
@@ -100,7 +100,7 @@ def test_client_system_keep_reject_demote(make: Any, upstream: FakeUpstream) -> 
     roles = [m["role"] for m in upstream.received[-1].body["messages"]]
     assert roles == ["system", "system", "user"]
 
-    gw, key = make(guards={"client_system": "reject"})
+    gw, key = make(top={"client_system": "reject"})
     with pytest.raises(openai.BadRequestError) as e:
         oai(gw, key).chat.completions.create(model="chat", messages=msgs)
     assert e.value.code == "system_message_not_allowed"
@@ -111,7 +111,7 @@ def test_client_system_keep_reject_demote(make: Any, upstream: FakeUpstream) -> 
                            messages=[{"role": "user", "content": "hello"}])
     assert upstream.calls == calls
 
-    gw, key = make(system_prompt="Server rules.", guards={"client_system": "keep"},
+    gw, key = make(system_prompt="Server rules.", top={"client_system": "keep"},
                    **{"guards": {"client_system": "demote"}})
     oai(gw, key).chat.completions.create(model="chat", messages=msgs)
     sent = upstream.received[-1].body["messages"]

@@ -74,39 +74,63 @@ class LinearModel:
         self._memo[tok] = (h, value)
         return h, value
 
-    def contributions(self, tokens: list[str]) -> list[float]:
-        """Each token's share of the score (word, its character n-grams, bigram)."""
-        w = self.w
+    def margin(self, tokens: list[str]) -> tuple[float, int, int]:
+        """The highest window logit and that window's token range.
+
+        Features are binary within a window (a word or pair counts once, however often it
+        repeats), so repeating a phrase neither builds up nor dilutes evidence. Windows
+        slide one token at a time, with counts, so the cost stays linear.
+        """
         get = self._memo.get
         token = self._token
+        w = self.w
         mult, mask = F.BIGRAM_MULT, F.MASK
-        out: list[float] = []
-        append = out.append
-        prev = -1
+        hs: list[int] = []
+        value: dict[int, float] = {}
         for tok in tokens:
             hit = get(tok)
-            h, value = hit if hit is not None else token(tok)
-            if prev >= 0:
-                value += w[((prev * mult) ^ h) & mask]
-            append(value)
-            prev = h
-        return out
-
-    def margin(self, tokens: list[str]) -> tuple[float, int, int]:
-        """The highest window logit and that window's token range."""
-        contrib = self.contributions(tokens)
-        prefix = [0.0]
-        acc = 0.0
-        for c in contrib:
-            acc += c
-            prefix.append(acc)
+            h, v = hit if hit is not None else token(tok)
+            hs.append(h)
+            value[h] = v
+        bis = [-1] + [((hs[i - 1] * mult) ^ hs[i]) & mask for i in range(1, len(hs))]
+        counts: dict[int, int] = {}
+        bcounts: dict[int, int] = {}
+        total = 0.0
         best, span = -math.inf, (0, 0)
-        for a, b in F.windows(len(tokens)):
-            n = b - a
-            m = self.bias + ((prefix[b] - prefix[a]) / F.norm(n) if n else 0.0)
-            if m > best:
-                best, span = m, (a, b)
-        return best, span[0], span[1]
+        spans = F.windows(len(hs))
+        starts = {a for a, _ in spans}
+        width = spans[0][1] - spans[0][0]
+        for i, h in enumerate(hs):
+            c = counts.get(h, 0)
+            if not c:
+                total += value[h]
+            counts[h] = c + 1
+            b = bis[i]  # the pair (i-1, i): inside every window that holds token i, but the first
+            if b >= 0:
+                c = bcounts.get(b, 0)
+                if not c:
+                    total += w[b]
+                bcounts[b] = c + 1
+            a = i + 1 - width
+            if a < 0:
+                continue
+            if a in starts:
+                m = self.bias + total / F.norm(len(counts))
+                if m > best:
+                    best, span = m, (a, a + width)
+            # slide: drop token a and the pair that joined it to the token after it
+            h0 = hs[a]
+            counts[h0] -= 1
+            if not counts[h0]:
+                del counts[h0]
+                total -= value[h0]
+            if a + 1 < len(hs):
+                b0 = bis[a + 1]
+                bcounts[b0] -= 1
+                if not bcounts[b0]:
+                    del bcounts[b0]
+                    total -= w[b0]
+        return (best if spans[0][1] else self.bias), span[0], span[1]
 
 
 _models: dict[str, LinearModel] = {}

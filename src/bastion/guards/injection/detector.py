@@ -90,6 +90,7 @@ def scan(text: str, *, document: bool = False) -> Verdict:
         return CLEAN
     evidence: dict[str, float] = {}
     _evidence(text, document, 0, evidence)
-    score = phrases.combine(evidence)
+    # Never quite 1: a threshold of 1 means "never act".
+    score = min(round(phrases.combine(evidence), 4), 0.9999)
     reasons = tuple(sorted(k for k, v in evidence.items() if v >= 0.3))
-    return Verdict(round(score, 4), reasons)
+    return Verdict(score, reasons)
