@@ -50,7 +50,8 @@ def test_named_template_filled_from_the_key_with_a_stable_canary(
     assert first[0]["role"] == "system"
     assert first[0]["content"].startswith("You help ana of team blue. Alias chat.")
     canary = first[0]["content"].split("[", 1)[1].split("]", 1)[0]
-    assert canary.startswith("bst-canary-") and len(canary) == len("bst-canary-") + 16
+    assert canary.startswith("bst-canary-")
+    assert len(canary) == len("bst-canary-") + 16
     # user text is never a template: the client's braces reach the provider as written
     assert first[1]["content"] == "Which plan fits {user} from team {team}, please?"
     assert canary not in (r.choices[0].message.content or "")
@@ -89,7 +90,8 @@ def test_system_prompt_info_is_in_state_for_the_output_checks(make: Any) -> None
     oai(gw, key).chat.completions.create(model="chat",
                                          messages=[{"role": "user", "content": "x"}])
     assert seen[0].text.startswith("You are Bastion's helper.")
-    assert seen[0].canary and seen[0].canary in seen[0].text
+    assert seen[0].canary
+    assert seen[0].canary in seen[0].text
 
 
 def test_client_system_keep_reject_demote(make: Any, upstream: FakeUpstream) -> None:

@@ -15,6 +15,7 @@ an answer that contains it has leaked the system prompt.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from bastion.config.guard_settings import TEMPLATE_VAR
@@ -37,7 +38,10 @@ class SystemPromptInfo:
 def render(template: str, identity: Identity | None, alias: str,
            today: dt.date | None = None) -> str:
     """``template`` with its variables filled from ``identity`` (see
-    :mod:`bastion.config.guard_settings`); a missing value becomes its default or ""."""
+    :mod:`bastion.config.guard_settings`); a missing value becomes its default or "".
+
+    Values come from the caller's identity: a virtual key's record, a verified JWT's
+    claims, or the end user a service key names; never from the messages."""
     if "{" not in template:
         return template
     ident = identity or Identity(key_id="")
@@ -48,9 +52,19 @@ def render(template: str, identity: Identity | None, alias: str,
     def fill(m: object) -> str:
         name, default = m.group(1), m.group(2)  # type: ignore[attr-defined]
         value = values.get(name)
-        return str(value) if value else (default or "")
+        return _clean(str(value)) if value else (default or "")
 
     return TEMPLATE_VAR.sub(fill, template)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029{}]+")
+MAX_VALUE = 128
+
+
+def _clean(value: str) -> str:
+    """A value on one line, without braces or control characters, at most
+    :data:`MAX_VALUE` characters: a user name must not be able to add instructions."""
+    return _UNSAFE.sub(" ", value).strip()[:MAX_VALUE]
 
 
 def canary_line(canary: str) -> str:
