@@ -38,7 +38,7 @@ from bastion.guards.injection.normalize import normalize
 
 OUT = Path(__file__).resolve().parents[2] / "src/bastion/guards/injection/model"
 MAX_WINDOWS = 6
-DIRECT_FPR = 0.03  # share of validation benign prompts the classifier alone may flag
+DIRECT_FPR = 0.04  # share of validation benign prompts the classifier alone may flag
 DOCUMENT_FPR = 0.01
 
 
@@ -228,14 +228,30 @@ def document_matrix(data: Path, r: random.Random) -> Matrix:
     return m
 
 
+def recalibrate(args: argparse.Namespace) -> None:
+    """Calibration alone, on the weights already in ``--out`` (the last step of training,
+    deterministic: the same as a full run would give with these weights)."""
+    model = LinearModel((args.out / "direct.bin").read_bytes())
+    raw = [w / 1.0 for w in model.w]
+    benign = [t for t, y in D.neuralchemy(args.data, "validation") if y == 0]
+    benign += D._lines("benign_short.txt")
+    blob = calibrated(lambda bias: encode_model(raw, bias), model.bias, benign, DIRECT_FPR)
+    (args.out / "direct.bin").write_bytes(blob)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=D.DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--only", choices=("direct", "document"))
+    ap.add_argument("--recalibrate", action="store_true",
+                    help="keep the bundled weights, redo only the calibration of the bias")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     r = random.Random(20260101)
+    if args.recalibrate:
+        recalibrate(args)
+        return
     if args.only in (None, "direct"):
         t0 = time.time()
         rows = direct_rows(args.data)
@@ -251,8 +267,9 @@ def main() -> None:
         print(f"direct, with hard negatives: {len(m.y)} windows", flush=True)
         w, b = fit(m)
         weights = w.tolist()
-        benign = [t for t, y in D.neuralchemy(args.data, "validation")
-                  + D.slabs(args.data, "validation") if y == 0]
+        # neuralchemy's validation benign rows hold the hard cases (role play, requests
+        # near the line); S-Labs' are easy and would only dilute the rate.
+        benign = [t for t, y in D.neuralchemy(args.data, "validation") if y == 0]
         benign += D._lines("benign_short.txt")  # the shortest messages must not sit at 0.5
         blob = calibrated(lambda bias: encode_model(weights, bias), b, benign, DIRECT_FPR)
         (args.out / "direct.bin").write_bytes(blob)
