@@ -76,6 +76,8 @@ class Matrix:
         cols: list[int] = []
         vals: list[float] = []
         for h, key in words.items():
+            if self.vocab is None and key in F.STOP:
+                continue  # as at run time: a stop word counts through its pairs only
             cols.append(h)
             vals.append(s)
             grams = F.char_grams(key) if self.vocab is None else []
@@ -101,7 +103,7 @@ class Matrix:
             self.add(toks[a:b], label, weight / len(spans) ** 0.5)
 
 
-def fit(m: Matrix, epochs: int = 400, l2: float = 3e-4, lr: float = 0.05) -> tuple[
+def fit(m: Matrix, epochs: int = 400, l2: float = 1e-3, lr: float = 0.05) -> tuple[
         np.ndarray, float]:
     rows = np.concatenate(m.rows)
     cols = np.concatenate(m.cols)
@@ -277,7 +279,7 @@ def main() -> None:
         t0 = time.time()
         m = document_matrix(args.data, r)
         print(f"document: {len(m.y)} windows ({time.time() - t0:.0f}s)", flush=True)
-        w, b = fit(m)
+        w, b = fit(m, l2=3e-4)
         vocab = sorted(m.vocab or ())
         weights = w.tolist()
         held = random.Random(99)  # documents generated apart from the training ones

@@ -68,7 +68,10 @@ class LinearModel:
         else:
             h = F.unigram(tok)
             grams = F.char_grams(tok)
-            value = w[h] + (sum(w[g] for g in grams) / len(grams) if grams else 0.0)
+            if tok in F.STOP:  # a stop word counts through its pairs only
+                value = 0.0
+            else:
+                value = w[h] + (sum(w[g] for g in grams) / len(grams) if grams else 0.0)
         if len(self._memo) >= _MEMO_MAX:
             self._memo.clear()
         self._memo[tok] = (h, value)

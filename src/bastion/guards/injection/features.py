@@ -53,6 +53,22 @@ def segments(text: str) -> list[str]:
     return out
 
 
+# Words so common that their weight would only learn the style of the training corpora
+# ("will", "the", "?"): they count in pairs ("ignore the", "you will"), not alone.
+STOP = frozenset((
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for",
+    "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its",
+    "this", "that", "these", "those", "there", "here", "i", "me", "my", "we", "our", "you",
+    "your", "he", "she", "they", "them", "his", "her", "their", "what", "which", "who",
+    "whom", "when", "where", "why", "how", "will", "would", "shall", "should", "can",
+    "could", "may", "might", "must", "do", "does", "did", "done", "have", "has", "had",
+    "not", "no", "so", "than", "then", "too", "very", "just", "also", "only", "about",
+    "into", "over", "under", "again", "more", "most", "some", "any", "all", "each", "both",
+    "few", "such", "own", "same", "s", "t", ".", ",", "?", "!", ";", ":", "'", '"', "-",
+    "(", ")",
+))
+
+
 def unigram(token: str) -> int:
     return crc32(token.encode("utf-8"), _UNI_SEED) & MASK
 
