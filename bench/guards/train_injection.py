@@ -103,7 +103,7 @@ class Matrix:
             self.add(toks[a:b], label, weight / len(spans) ** 0.5)
 
 
-def fit(m: Matrix, epochs: int = 400, l2: float = 1e-3, lr: float = 0.05) -> tuple[
+def fit(m: Matrix, epochs: int = 400, l2: float = 4e-4, lr: float = 0.05) -> tuple[
         np.ndarray, float]:
     rows = np.concatenate(m.rows)
     cols = np.concatenate(m.cols)

@@ -27,7 +27,9 @@ from bastion.guards.injection.features import TOKEN, segments
 from bastion.guards.injection.normalize import normalize
 
 MAX_DEPTH = 3
+MIN_WORDS = 4  # shorter prompts are judged by the phrase families alone
 _INVISIBLE_MIN = 8  # fewer invisible characters than this are ordinary (emoji, typos)
+_REPORT_ONLY = 0.3  # a reason worth naming that adds nothing to the score
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,9 @@ def _classifier(text: str, document: bool) -> float:
                     if (toks := TOKEN.findall(seg))), default=None)
     else:
         toks = TOKEN.findall(text)
-        best = classifier.load("direct").margin(toks)[0] if toks else None
+        if sum(1 for t in toks if t[0].isalnum()) < MIN_WORDS:
+            return 0.0  # "Say hello": too few words for n-gram statistics to mean anything
+        best = classifier.load("direct").margin(toks)[0]
     return 0.0 if best is None else classifier.probability(best)
 
 
@@ -65,10 +69,9 @@ def _evidence(text: str, document: bool, depth: int, out: dict[str, float]) -> N
     p = _classifier(norm.text, document)
     out["classifier"] = max(out.get("classifier", 0.0), p)
     if norm.invisible >= _INVISIBLE_MIN:
-        # Many invisible characters are a way to smuggle or split words: evidence that
-        # adds to the rest, never a refusal on its own (pasted web text has some).
-        out["invisible_text"] = max(out.get("invisible_text", 0.0),
-                                    min(0.45, 0.2 + norm.invisible / 400))
+        # Counted and reported, but not evidence by itself: pasted web text has some, and
+        # what they hide is judged once removed.
+        out["invisible_text"] = max(out.get("invisible_text", 0.0), _REPORT_ONLY)
     if depth >= MAX_DEPTH:
         return
     hidden = [("unicode_tags", norm.hidden)] if norm.hidden else []
@@ -76,12 +79,16 @@ def _evidence(text: str, document: bool, depth: int, out: dict[str, float]) -> N
     for kind, segment in hidden:
         inner: dict[str, float] = {}
         _evidence(segment, document, depth + 1, inner)
-        best = max(inner.values(), default=0.0)
+        best = _combine(inner)
         if kind == "unicode_tags":
             # Text no person can see, addressed to the model: suspicious by itself.
             best = max(best, 0.7)
-        if best >= 0.3:
+        if best >= 0.5:  # hidden text that is itself an attack
             out[f"hidden_{kind}"] = max(out.get(f"hidden_{kind}", 0.0), best)
+
+
+def _combine(evidence: dict[str, float]) -> float:
+    return phrases.combine({k: v for k, v in evidence.items() if v != _REPORT_ONLY})
 
 
 def scan(text: str, *, document: bool = False) -> Verdict:
@@ -91,6 +98,6 @@ def scan(text: str, *, document: bool = False) -> Verdict:
     evidence: dict[str, float] = {}
     _evidence(text, document, 0, evidence)
     # Never quite 1: a threshold of 1 means "never act".
-    score = min(round(phrases.combine(evidence), 4), 0.9999)
+    score = min(round(_combine(evidence), 4), 0.9999)
     reasons = tuple(sorted(k for k, v in evidence.items() if v >= 0.3))
     return Verdict(score, reasons)
