@@ -51,7 +51,7 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from bastion.keys import KeyService
+    from bastion.keys import KeyService, key_hash_source
     from bastion.stores.base import open_database
 
     settings = _settings(config)
@@ -61,7 +61,7 @@ def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
                            "upgrade" if settings.state.auto_migrate else "check")
         await db.open()
         try:
-            return await fn(KeyService(db))
+            return await fn(KeyService(db, secret=key_hash_source(settings)))
         finally:
             await db.close()
 
@@ -213,8 +213,16 @@ def _register_scan() -> None:
         scan_command)
 
 
+def _register_redteam() -> None:
+    from bastion.tools.redteam.cli import redteam_command
+
+    app.command("redteam", help="Run the adversarial suite against an OpenAI-compatible URL.")(
+        redteam_command)
+
+
 def main() -> None:
     _register_scan()
+    _register_redteam()
     app(prog_name="bastion")
 
 

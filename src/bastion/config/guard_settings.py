@@ -126,3 +126,10 @@ class SystemPromptRef(_Strict):
 
 
 SystemPrompt = str | SystemPromptRef
+
+
+def system_prompt_text(sp: SystemPrompt | None, templates: dict[str, str]) -> str | None:
+    """An alias's server-side system prompt template (inline, or named), or ``None``."""
+    if sp is None or isinstance(sp, str):
+        return sp
+    return templates[sp.template]

@@ -21,6 +21,11 @@ from pydantic import (
 
 from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.guard_output_settings import (
+    OutputGuard,
+    ToolFirewall,
+    moderation_provider_problems,
+)
 from bastion.config.guard_settings import (
     AliasInjection,
     ClientSystem,
@@ -30,6 +35,7 @@ from bastion.config.guard_settings import (
 )
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
@@ -70,6 +76,9 @@ class StateSettings(Strict):
     # replica count: local limits are divided by it when Redis is unreachable
     replicas: int = Field(1, ge=1)
     key_cache_ttl_s: float = Field(5.0, ge=0)
+    # HMAC secret of virtual keys: a reference, so it is kept apart from the database
+    # (unset: BASTION_KEY_HASH_SECRET, else one kept in the database; docs/security.md)
+    key_hash_secret: SecretRef | None = None
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -150,7 +159,10 @@ class ProviderSettings(Strict):
     compliance: Compliance = Field(default_factory=Compliance)
     timeout_ms: Timeouts | None = None
     key_ttl_s: float | None = Field(None, gt=0, description="re-read the key this often")
-    max_connections: int = Field(256, ge=1)
+    # calls in flight to this provider from one worker (a stream holds one until it ends)
+    max_connections: int = Field(10_000, ge=1)
+    max_response_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="a whole answer")
+    max_event_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="one stream event")
     fake: FakeSettings | None = None
 
 
@@ -176,7 +188,8 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 class GuardSettings(Strict):
     injection: InjectionSettings = Field(default_factory=InjectionSettings)
     pii: PIIMode = "pseudonymize"
-    output: Literal["block", "flag", "off"] = "block"
+    output: OutputGuard = Field(default_factory=OutputGuard)
+    tools: ToolFirewall = Field(default_factory=ToolFirewall)
     client_system: ClientSystem = "keep"
     canary: bool = True
     system_prompts: dict[str, Annotated[str, AfterValidator(check_template)]] = Field(
@@ -186,7 +199,8 @@ class GuardSettings(Strict):
 class AliasGuards(Strict):
     injection: AliasInjection | None = None
     pii: PIIMode | None = None
-    output: Literal["block", "flag", "off"] | None = None
+    output: OutputGuard | None = None
+    tools: ToolFirewall | None = None
     client_system: ClientSystem | None = None
 
 
@@ -206,6 +220,7 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+    client_params: AliasClientParams = Field(default_factory=AliasClientParams)
 
     @field_validator("review")
     @classmethod
@@ -252,6 +267,7 @@ class Settings(Strict):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
@@ -269,4 +285,7 @@ class Settings(Strict):
                         f"target {t.target!r} names provider {t.provider!r}, which is not "
                         "under providers",
                     )
+        for loc, msg in moderation_provider_problems(self.guards.output, self.models.items(),
+                                                     self.providers):
+            raise SettingsError(loc, msg)
         return self

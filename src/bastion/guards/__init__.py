@@ -5,6 +5,8 @@
   families in several languages), :mod:`.classifier` and :mod:`.features` (the bundled
   hashed n-gram linear models), :mod:`.detector` (one score with reasons),
   :mod:`.review` (what happens to a chat request), :mod:`.sources` (allow-list).
+* ``output/`` — checks on answers: system-prompt leaks, secrets, harmful content, JSON
+  schema; ``tools/`` — the tool-call firewall.
 * :mod:`.spotlight` — untrusted text framed and data-marked on its way upstream.
 * :mod:`.system_prompt` — server-side system prompt templates, the canary, and the
   ``ctx.state`` keys shared with the output and tool-call checks.
@@ -27,7 +29,7 @@ def build_steps(gw: Gateway) -> list[Step]:
     """The input guard steps, in order: role separation, then the injection scan (which
     so sees demoted client system messages as user text, and never the server's own
     prompt)."""
-    from bastion.config.guard_settings import SystemPromptRef
+    from bastion.config.guard_settings import system_prompt_text
     from bastion.steps.injection import InjectionGuard
     from bastion.steps.system_prompt import AliasRoles, RoleSeparation
 
@@ -37,8 +39,7 @@ def build_steps(gw: Gateway) -> list[Step]:
                  for name, a in s.models.items()}
     roles = {}
     for name, a in s.models.items():
-        sp = a.system_prompt
-        template = s.guards.system_prompts[sp.template] if isinstance(sp, SystemPromptRef) else sp
+        template = system_prompt_text(a.system_prompt, s.guards.system_prompts)
         roles[name] = AliasRoles(template, a.guards.client_system or s.guards.client_system)
     default_roles = AliasRoles(None, s.guards.client_system)
     return [RoleSeparation(roles, default_roles, s.guards.canary, gw.keys),

@@ -10,8 +10,8 @@ Configured per alias from ``guards.injection`` and ``models.<alias>.guards.injec
 * the outcome: 400 ``prompt_injection_detected`` for a block; otherwise the rewritten
   request, an ``x-bastion-guard`` response header when something was found, and
   ``ctx.decisions["injection"]`` for the request log (score and reasons, never text);
-* ``ctx.state["guards.untrusted"] = True`` when untrusted content (tool results,
-  documents) is in the conversation: the tool-call checks read it;
+* ``ctx.state["guards.untrusted"]``: whether untrusted content (tool results,
+  documents not on the allow-list) is in the conversation; the tool-call checks read it;
 * a detector that fails never becomes a 500: ``on_error: open`` lets the request pass
   (logged as ``injection_guard_error``), ``closed`` refuses it with 503
   ``guard_unavailable``.
@@ -86,8 +86,9 @@ class InjectionGuard:
         return await call_next(ctx)
 
     def _apply(self, ctx: Context, cfg: InjectionSettings, r: Review) -> None:
-        if r.untrusted:
-            ctx.state[UNTRUSTED_KEY] = True
+        # False too: a conversation whose tool results are all from trusted sources is not
+        # one the tool-call checks must treat as poisoned.
+        ctx.state[UNTRUSTED_KEY] = r.untrusted
         if r.findings:
             top = max(r.findings, key=lambda f: f.verdict.score)
             reasons = sorted({x for f in r.findings for x in f.verdict.reasons})
