@@ -466,9 +466,24 @@ def match(text: str, *, document: bool) -> dict[str, float]:
             fam = FAMILIES[i]
             if (fam.document and not document) or fam.weight <= found.get(fam.name, 0.0):
                 continue
-            if _REGEX[i].search(text, a, b):
-                found[fam.name] = fam.weight
+            m = _REGEX[i].search(text, a, b)
+            if m:
+                weight = fam.weight * (QUOTED if _quoted(text, m.start(), m.end()) else 1.0)
+                found[fam.name] = max(found.get(fam.name, 0.0), weight)
     return found
+
+
+# A phrase quoted in full is more often talked about than meant ("what does 'ignore
+# previous instructions' mean?"): it counts half, and needs other evidence to block.
+QUOTED = 0.5
+_QUOTES = re.compile("[\"'\u201c\u2018\u00ab`]([^\"'\u201d\u2019\u00bb`\n]{3,300})"
+                     "[\"'\u201d\u2019\u00bb`]")
+
+
+def _quoted(text: str, start: int, end: int) -> bool:
+    lo = max(0, start - 302)
+    return any(q.start(1) <= start and end <= q.end(1)
+               for q in _QUOTES.finditer(text, lo, min(len(text), end + 2)))
 
 
 def combine(weights: dict[str, float]) -> float:
