@@ -118,7 +118,9 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def gateway() -> Iterator[GatewayServer]:
-    with GatewayServer(fake_settings()) as gw:
+    # tool results reach the provider as sent (spotlighting, on by default, is tested in
+    # tests/steps/test_injection.py)
+    with GatewayServer({**fake_settings(), "guards": {"injection": {"spotlight": "off"}}}) as gw:
         yield gw
 
 

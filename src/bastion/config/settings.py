@@ -26,6 +26,13 @@ from bastion.config.guard_output_settings import (
     ToolFirewall,
     moderation_provider_problems,
 )
+from bastion.config.guard_settings import (
+    AliasInjection,
+    ClientSystem,
+    InjectionSettings,
+    SystemPrompt,
+    check_template,
+)
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.routing_settings import (
@@ -195,17 +202,22 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 
 
 class GuardSettings(Strict):
-    injection: GuardMode = "block"
+    injection: InjectionSettings = Field(default_factory=InjectionSettings)
     pii: PIIMode = "pseudonymize"
     output: OutputGuard = Field(default_factory=OutputGuard)
     tools: ToolFirewall = Field(default_factory=ToolFirewall)
+    client_system: ClientSystem = "keep"
+    canary: bool = True
+    system_prompts: dict[str, Annotated[str, AfterValidator(check_template)]] = Field(
+        default_factory=dict)
 
 
 class AliasGuards(Strict):
-    injection: GuardMode | None = None
+    injection: AliasInjection | None = None
     pii: PIIMode | None = None
     output: OutputGuard | None = None
     tools: ToolFirewall | None = None
+    client_system: ClientSystem | None = None
 
 
 class ReviewSettings(Strict):
@@ -215,7 +227,7 @@ class ReviewSettings(Strict):
 
 class AliasSettings(Strict):
     targets: list[TargetSettings]
-    system_prompt: str | None = None
+    system_prompt: SystemPrompt | None = None
     timeout_ms: Timeouts = Field(default_factory=Timeouts)
     fallback_message: str | None = None
     guards: AliasGuards = Field(default_factory=AliasGuards)
@@ -257,6 +269,18 @@ class AliasSettings(Strict):
         return data
 
 
+def _check_system_prompt(alias: str, a: AliasSettings, guards: GuardSettings) -> None:
+    sp = a.system_prompt
+    try:
+        if isinstance(sp, str):
+            check_template(sp)
+    except ValueError as e:
+        raise SettingsError(("models", alias, "system_prompt"), str(e)) from None
+    if sp is not None and not isinstance(sp, str) and sp.template not in guards.system_prompts:
+        raise SettingsError(("models", alias, "system_prompt", "template"),
+                            f"no template {sp.template!r} under guards.system_prompts")
+
+
 class Settings(Strict):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     state: StateSettings = Field(default_factory=StateSettings)
@@ -279,6 +303,7 @@ class Settings(Strict):
         if problem:
             raise SettingsError(("moderations", "target"), problem)
         for alias, a in self.models.items():
+            _check_system_prompt(alias, a, self.guards)
             if not a.targets:
                 raise SettingsError(("models", alias, "targets"), "give at least one target")
             for i, t in enumerate(a.targets):
