@@ -18,9 +18,8 @@ from bastion.testing import FakeUpstream, GatewayServer
 from bastion.testing.upstream import OPENAI_ROUTES
 from bastion.testing.upstream_anthropic import ANTHROPIC_ROUTES
 
-CODE_TASK = ("Here is our retry helper. Rewrite it as an async function with jittered "
-             "backoff, honour Retry-After, add type hints and tests, and run the test "
-             "suite with the tool when you are done.\n\n"
+CODE_TASK = ("Please refactor our retry helper below into an async function with jittered "
+             "backoff and Retry-After support, with type hints and unit tests.\n\n"
              "def retry(fn, n=3):\n    for i in range(n):\n        try:\n"
              "            return fn()\n        except Exception:\n"
              "            time.sleep(2 ** i)\n    raise RuntimeError('failed')\n" * 3)

@@ -56,6 +56,9 @@ def setup() -> Iterator[tuple[FakeUpstream, GatewayServer]]:
     budget = {"max_prompt_tokens": BUDGET}
     with FakeUpstream(routes={**OPENAI_ROUTES, **ANTHROPIC_ROUTES}) as up:
         s = {
+            # no spotlighting: the provider then gets the client's messages verbatim (but
+            # for what trimming drops), which is what these tests compare
+            "guards": {"injection": {"spotlight": "off"}},
             "providers": {"oa": {"type": "openai_compatible", "base_url": up.base_url},
                           "an": {"type": "anthropic", "base_url": up.base_url,
                                  "api_key": "env:AN"}},
