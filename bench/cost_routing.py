@@ -9,9 +9,15 @@ given here). Reported:
   counted exactly (tiktoken, ``o200k_base``), output tokens as labelled in the set
   (an estimate of the answer's length), priced at the built-in prices of the two
   models;
+  and, for scale, what a perfect split (every simple request cheap, every complex one
+  strong) would save: simple requests are short, so they are a small part of the spend;
 * the share of complex requests wrongly sent cheap (the target is at most 5 %), and
   of simple requests sent strong (money left on the table);
 * per kind of request, and with ``--show-errors`` every misrouted one.
+
+Each line of a data file is one request: ``{"id", "label": "simple" | "complex",
+"kind", "output_tokens": the answer's expected length, "request": a chat completions
+body without "model"}``.
 
 Data (``--data`` names other files), in the order it was written:
 
@@ -91,7 +97,7 @@ def classify(items: list[Item], rules: Rules) -> list[Decision]:
 def report(name: str, items: list[Item], decisions: list[Decision], cheap: str, strong: str,
            show_errors: bool) -> None:
     pc, ps = price_for(cheap), price_for(strong)
-    routed = always = 0.0
+    routed = always = oracle = 0.0
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: Counter[str] = Counter()
     errors = []
@@ -99,6 +105,8 @@ def report(name: str, items: list[Item], decisions: list[Decision], cheap: str, 
         price = pc if d.choice == "cheap" else ps
         routed += cost_usd(price, it.prompt_tokens, it.output_tokens)
         always += cost_usd(ps, it.prompt_tokens, it.output_tokens)
+        oracle += cost_usd(pc if it.label == "simple" else ps, it.prompt_tokens,
+                           it.output_tokens)
         kinds[f"{it.label}/{it.kind}"][d.choice] += 1
         reasons[f"{d.choice}:{d.reason}"] += 1
         wrong = (it.label == "complex") == (d.choice == "cheap")
@@ -114,7 +122,8 @@ def report(name: str, items: list[Item], decisions: list[Decision], cheap: str, 
           f"cheap = {cheap}, strong = {strong}")
     print(f"routed cheap:                {cheap_n}/{n} = {cheap_n / n:.1%}")
     print(f"cost saved vs always strong: {1 - routed / always:.1%} "
-          f"(${routed:.4f} instead of ${always:.4f})")
+          f"(${routed:.4f} instead of ${always:.4f}; a perfect split would save "
+          f"{1 - oracle / always:.1%})")
     print(f"complex sent cheap:          {complex_cheap}/{n_complex} = "
           f"{complex_cheap / max(1, n_complex):.1%}   (target <= 5 %)")
     print(f"simple sent strong:          {simple_strong}/{n_simple} = "

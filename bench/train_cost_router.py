@@ -12,8 +12,8 @@ within ``--max-complex-cheap`` (3 %, a margin under the 5 % target), the one tha
 sends the most requests cheap. The final weights are trained on every development
 request.
 
-    python bench/train_cost_router.py [--out src/bastion/cost/router_model.json]
-        [--max-complex-cheap 0.03]
+    python bench/train_cost_router.py [--data FILE ...]
+        [--out src/bastion/cost/router_model.json] [--max-complex-cheap 0.03]
 """
 
 from __future__ import annotations
@@ -66,12 +66,13 @@ def rates(items: list[Item], rules: list[Decision], probs: Any, t: float) -> tup
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, nargs="*", default=[DATA / f for f in TRAIN_FILES])
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--max-complex-cheap", type=float, default=0.03)
     a = p.parse_args()
     import numpy as np  # the semantic extra, as the embedder itself
 
-    items = [it for name in TRAIN_FILES for it in load(DATA / name)]
+    items = [it for path in a.data for it in load(path)]
     model = load_local_model()
     x = np.asarray(model.embed_batch([instruction(it.request) for it in items]),
                    dtype=np.float64)
@@ -100,7 +101,8 @@ def main() -> None:
         "about": "auto routing's classifier: logistic regression over all-MiniLM-L6-v2 "
                  "embeddings of the request's instruction; written by "
                  "bench/train_cost_router.py",
-        "trained_on": list(TRAIN_FILES), "requests": len(items), "l2": l2, "threshold": t,
+        "trained_on": [path.name for path in a.data], "requests": len(items), "l2": l2,
+        "threshold": t,
         "cv": {"complex_sent_cheap": round(err, 4), "routed_cheap": round(cheap, 4)},
         "bias": round(b, 6), "weights": [round(float(v), 6) for v in w],
     }, indent=1) + "\n")
