@@ -37,7 +37,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bastion.core.types import ChatRequest, Message
+from bastion.core.types import ChatRequest
+from bastion.traffic.tokens import chat_chars
 
 Choice = Literal["cheap", "strong"]
 
@@ -94,7 +95,13 @@ class Decision:
 
 
 def _rx(*alternatives: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile("|".join(alternatives), re.IGNORECASE | flags)
+    """One pattern of ``alternatives``, matched against lower-cased text (several times
+    faster than ``re.IGNORECASE`` over long alternations). Those that start at a word
+    boundary share one ``\b``, so the engine tries them only where a word starts."""
+    at_word = [a.removeprefix(r"\b") for a in alternatives if a.startswith(r"\b")]
+    rest = [a for a in alternatives if not a.startswith(r"\b")]
+    parts = ([r"\b(?:" + "|".join(at_word) + ")"] if at_word else []) + rest
+    return re.compile("|".join(parts), flags)
 
 
 _FENCE = re.compile(r"```|~~~")
@@ -132,9 +139,10 @@ _CODE = _rx(
     r"ansible|flutter|pytorch|tensorflow|torch|numpy|pandas|spark|airflow|kafka|rabbitmq|graphql|"
     r"asyncio|valgrind|gdb|webpack|git(?:hub)?(?: actions)?|regex|regular expression)\b",
     r"\b[a-z]\w*(?:error|exception)\b",
-    # "code" as in source code, not an airport, postal or discount code
-    r"(?<!airport )(?<!postal )(?<!zip )(?<!promo )(?<!discount )(?<!dress )(?<!country )"
-    r"(?<!area )(?<!iso )\bcode\b",
+    # "code" as in source code, not an airport, postal or discount code (the look-behinds
+    # after the word: checked only where "code" is, not at every position)
+    r"\bcode\b(?<!airport code)(?<!postal code)(?<!zip code)(?<!promo code)"
+    r"(?<!discount code)(?<!dress code)(?<!country code)(?<!area code)(?<!iso code)",
     r"\b(?:function|class|script|program|snippet|query|queries|endpoint|api|"
     r"middleware|hook|unit tests?|test suite|algorithm|compile[rsd]?|deadlock|segfault|"
     r"stack ?trace|exception|memory leak|race condition|mutex|thread[- ]safe|async|await|"
@@ -197,9 +205,9 @@ _SIMPLE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
                      r"\busing only the context\b")),
 )
 # A short question of a factual shape (its first sentence, at most QUESTION_WORDS words).
-_FACTUAL = re.compile(
+_FACTUAL = _rx(
     r"^\s*(?:what(?:'s|s| is| was| are| does)?|who|when|where|which|how (?:many|much|tall|far|old|"
-    r"long is)|define|is|are|was|were|does|did|can|could|has|have|will|should)\b", re.IGNORECASE)
+    r"long is)|define|is|are|was|were|does|did|can|could|has|have|will|should)\b")
 _CHITCHAT = _rx(r"\b(?:hi|hello|hey|thanks|thank you|thx|bye|goodbye|good (?:morning|evening|"
                 r"night)|how are you|cheers|you're (?:awesome|great))\b")
 _FIRST_SENTENCE = re.compile(r"^[^?:\n]*[?:\n]?")
@@ -229,21 +237,9 @@ def _short_cue(last_user: str, multi_turn: bool) -> str | None:
     return None
 
 
-def _text(m: Message) -> str:
-    return m.text() if isinstance(m.content, list) else (m.content or "")
-
-
 def _chars(req: ChatRequest) -> int:
-    n = 0
-    for m in req.messages:
-        c = m.content
-        if isinstance(c, str):
-            n += len(c)
-        elif c:
-            n += sum(len(p.get("text") or "") for p in c)
-        for tc in m.tool_calls or ():
-            n += len(tc.function.arguments or "")
-    return n
+    return chat_chars(req) + sum(len(tc.function.arguments or "") for m in req.messages
+                                 for tc in m.tool_calls or ())
 
 
 def _hard(req: ChatRequest, rules: Rules, wants_reasoning: bool, tokens: int) -> list[str]:
@@ -263,9 +259,9 @@ def _hard(req: ChatRequest, rules: Rules, wants_reasoning: bool, tokens: int) ->
     return out
 
 
-def _has_code_block(texts: list[str]) -> bool:
-    for t in texts:
-        if _FENCE.search(t) or _TRACE.search(t):
+def _has_code_block(texts: list[str], lows: list[str]) -> bool:
+    for t, low in zip(texts, lows, strict=True):
+        if _FENCE.search(t) or _TRACE.search(low):
             return True
         if len(_CODE_LINE.findall(t)) >= 2:
             return True
@@ -290,11 +286,16 @@ def _split(req: ChatRequest, texts: list[str]) -> tuple[list[str], str]:
 INSTRUCTION_CHARS = 1000
 
 
+def instruction_text(req: ChatRequest, texts: list[str]) -> str:
+    """The system prompts and the last user message of ``req`` (``texts``: its messages')."""
+    system, last_user = _split(req, texts)
+    return "\n".join([*system, last_user])
+
+
 def instruction(req: ChatRequest) -> str:
-    """What the classifier reads: the system prompts and the last user message, joined,
-    cut to :data:`INSTRUCTION_CHARS` (the model reads 256 word pieces at most)."""
-    system, last_user = _split(req, [_text(m) for m in req.messages])
-    return "\n".join([*system, last_user])[:INSTRUCTION_CHARS]
+    """What the classifier reads: :func:`instruction_text`, cut to
+    :data:`INSTRUCTION_CHARS` (the model reads 256 word pieces at most)."""
+    return instruction_text(req, [m.text() for m in req.messages])[:INSTRUCTION_CHARS]
 
 
 def decide(req: ChatRequest, rules: Rules, wants_reasoning: bool = False) -> Decision:
@@ -303,19 +304,20 @@ def decide(req: ChatRequest, rules: Rules, wants_reasoning: bool = False) -> Dec
     signals = _hard(req, rules, wants_reasoning, tokens)
     if "long_context" in signals:  # the text is not scanned: the decision is made
         return Decision("strong", signals[0], tuple(signals), tokens, settled=True)
-    texts = [_text(m) for m in req.messages]
-    if _has_code_block(texts):
+    texts = [m.text() for m in req.messages]
+    lows = [t.lower() for t in texts]  # the cues are matched in lower case
+    if _has_code_block(texts, lows):
         signals.append("code_block")
     if signals:
         return Decision("strong", signals[0], tuple(signals), tokens, settled=True)
-    system, last_user = _split(req, texts)
+    system, last_user = _split(req, lows)
     instruction = "\n".join([*system, last_user])
     closed = [name for name, rx in (("yes_no", _YES_NO), ("label", _LABEL))
               if rx.search(instruction)]
-    if not closed and _UPPER_PAIR.search(instruction):
+    if not closed and _UPPER_PAIR.search(instruction_text(req, texts)):
         closed.append("label")
     # soft signals in every user turn: a short follow-up to a code question is a code question
-    asked = "\n".join([*system, *(t for m, t in zip(req.messages, texts, strict=True)
+    asked = "\n".join([*system, *(t for m, t in zip(req.messages, lows, strict=True)
                                    if m.role == "user")])
     soft = [name for name, rx in (("code", _CODE), ("analysis", _ANALYSIS),
                                   ("long_writing", _WRITING), ("math", _MATH))
