@@ -98,8 +98,7 @@ async def _serve(settings: Settings, reuse_port: bool, announce: bool = False) -
 
 
 def _worker(settings: Settings, reuse_port: bool, announce: bool = False) -> None:
-    configure_logging(settings.logging.level, settings.logging.log_prompts,
-                      settings.logging.format)
+    configure_logging(settings.logging.level, settings.logging.format)
     install_uvloop()
     asyncio.run(_serve(settings, reuse_port, announce))
 
