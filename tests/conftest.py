@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
+import sys
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 import structlog
 
 from bastion.observe import logging as blog
 from bastion.testing import FakeUpstream, GatewayServer, fake_settings
+
+from .private_services import PrivatePostgres, PrivateRedis
 
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("BASTION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -43,9 +50,70 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
 def postgres_url() -> str:
     need_service("PostgreSQL", "127.0.0.1", 5432)
     return POSTGRES_URL
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Whatever a test does to logging (the demo and ``captured`` configure it, on
+    streams that close with the test), the next test starts from the same state."""
+    config, sink = structlog.get_config(), list(blog._sink)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook
+    yield
+    structlog.configure(**config)
+    blog._sink[:] = sink
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
+
+
+def _need_binaries(name: str, ok: bool) -> None:
+    if ok:
+        return
+    if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{name} binaries are missing, and BASTION_REQUIRE_SERVICES=1 requires them")
+    pytest.skip(f"{name} binaries are not installed; install them to run this test")
+
+
+@pytest.fixture(scope="session")
+def _private_pg_server() -> Iterator[PrivatePostgres]:
+    _need_binaries("PostgreSQL", PrivatePostgres.available())
+    pg = PrivatePostgres()
+    yield pg.start()
+    pg.destroy()
+
+
+@pytest.fixture
+def private_postgres(_private_pg_server: PrivatePostgres) -> PrivatePostgres:
+    """A PostgreSQL of the test session alone, running (a test may stop and restart it;
+    the next test gets it running again). Use a fresh ``?schema=`` per test."""
+    return _private_pg_server.start()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis of this test alone, running, on a free port; gone after the test."""
+    _need_binaries("Redis", PrivateRedis.available())
+    r = PrivateRedis().start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture
@@ -69,7 +137,9 @@ def silent_redis() -> Iterator[str]:
 
 @pytest.fixture
 def gateway() -> Iterator[GatewayServer]:
-    with GatewayServer(fake_settings()) as gw:
+    # tool results reach the provider as sent (spotlighting, on by default, is tested in
+    # tests/steps/test_injection.py)
+    with GatewayServer({**fake_settings(), "guards": {"injection": {"spotlight": "off"}}}) as gw:
         yield gw
 
 

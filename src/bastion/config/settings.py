@@ -26,10 +26,25 @@ from bastion.config.guard_output_settings import (
     ToolFirewall,
     moderation_provider_problems,
 )
+from bastion.config.guard_settings import (
+    AliasInjection,
+    ClientSystem,
+    InjectionSettings,
+    SystemPrompt,
+    check_template,
+)
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.routing_settings import (
+    EXPERIMENT_NAME,
+    Capability,
+    RoutingStrategy,
+    StickyMode,
+    routing_problem,
+)
 from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
+from bastion.config.usage_settings import UsageSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
 
@@ -72,6 +87,9 @@ class StateSettings(Strict):
     # HMAC secret of virtual keys: a reference, so it is kept apart from the database
     # (unset: BASTION_KEY_HASH_SECRET, else one kept in the database; docs/security.md)
     key_hash_secret: SecretRef | None = None
+    # While the database is unreachable, a key's last good record is used this long
+    # past its cache TTL (0: never); a revocation made meanwhile applies once it is back.
+    key_stale_s: float = Field(300.0, ge=0)
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -85,6 +103,9 @@ class ServerSettings(Strict):
     # A request body must arrive within this many seconds of the headers (slow or stalled
     # clients get 408 and the connection is closed, so they cannot hold a worker's sockets).
     body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # On SIGTERM, requests in flight may finish for about this long; then the rest are
+    # cut (streams end with an error event) and the worker exits within it.
+    shutdown_timeout_s: float = Field(10.0, ge=1, le=3600)
 
 
 class LoggingSettings(Strict):
@@ -165,6 +186,8 @@ class TargetSettings(Strict):
     price: Price | None = None
     timeout_ms: Timeouts | None = None
     limits: Limits | None = None
+    weight: float = Field(1.0, ge=0, le=1_000_000)  # routing: weighted, sticky (routing.md)
+    capabilities: list[Capability] | None = None  # None: serves every request
 
     @property
     def provider(self) -> str:
@@ -180,17 +203,22 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 
 
 class GuardSettings(Strict):
-    injection: GuardMode = "block"
+    injection: InjectionSettings = Field(default_factory=InjectionSettings)
     pii: PIIMode = "pseudonymize"
     output: OutputGuard = Field(default_factory=OutputGuard)
     tools: ToolFirewall = Field(default_factory=ToolFirewall)
+    client_system: ClientSystem = "keep"
+    canary: bool = True
+    system_prompts: dict[str, Annotated[str, AfterValidator(check_template)]] = Field(
+        default_factory=dict)
 
 
 class AliasGuards(Strict):
-    injection: GuardMode | None = None
+    injection: AliasInjection | None = None
     pii: PIIMode | None = None
     output: OutputGuard | None = None
     tools: ToolFirewall | None = None
+    client_system: ClientSystem | None = None
 
 
 class ReviewSettings(Strict):
@@ -200,7 +228,7 @@ class ReviewSettings(Strict):
 
 class AliasSettings(Strict):
     targets: list[TargetSettings]
-    system_prompt: str | None = None
+    system_prompt: SystemPrompt | None = None
     timeout_ms: Timeouts = Field(default_factory=Timeouts)
     fallback_message: str | None = None
     guards: AliasGuards = Field(default_factory=AliasGuards)
@@ -210,6 +238,17 @@ class AliasSettings(Strict):
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
     client_params: AliasClientParams = Field(default_factory=AliasClientParams)
+    routing: RoutingStrategy = "ordered"  # see docs/routing.md
+    sticky: StickyMode = "none"
+    experiment: str | None = Field(None, pattern=EXPERIMENT_NAME)
+
+    @model_validator(mode="after")
+    def _routing_does_something(self) -> AliasSettings:
+        problem = routing_problem(self.routing, self.sticky, self.experiment, self.kind,
+                                  self.targets)
+        if problem is not None:
+            raise SettingsError(*problem)
+        return self
 
     @field_validator("review")
     @classmethod
@@ -231,6 +270,18 @@ class AliasSettings(Strict):
         return data
 
 
+def _check_system_prompt(alias: str, a: AliasSettings, guards: GuardSettings) -> None:
+    sp = a.system_prompt
+    try:
+        if isinstance(sp, str):
+            check_template(sp)
+    except ValueError as e:
+        raise SettingsError(("models", alias, "system_prompt"), str(e)) from None
+    if sp is not None and not isinstance(sp, str) and sp.template not in guards.system_prompts:
+        raise SettingsError(("models", alias, "system_prompt", "template"),
+                            f"no template {sp.template!r} under guards.system_prompts")
+
+
 class Settings(Strict):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     state: StateSettings = Field(default_factory=StateSettings)
@@ -245,6 +296,7 @@ class Settings(Strict):
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
@@ -252,6 +304,7 @@ class Settings(Strict):
         if problem:
             raise SettingsError(("moderations", "target"), problem)
         for alias, a in self.models.items():
+            _check_system_prompt(alias, a, self.guards)
             if not a.targets:
                 raise SettingsError(("models", alias, "targets"), "give at least one target")
             for i, t in enumerate(a.targets):

@@ -10,6 +10,7 @@ Parts, each behind one small interface:
 * :mod:`~bastion.traffic.tiers` reads provider capacity (config and tier presets);
 * :mod:`~bastion.traffic.queue` / :mod:`~bastion.traffic.gate` hold requests over
   provider capacity in a bounded priority queue with a deadline;
+* :mod:`~bastion.traffic.headroom` tells routing how much capacity each target has left;
 * :mod:`~bastion.traffic.admit` is the pipeline step.
 """
 
@@ -22,6 +23,8 @@ from bastion.core.pipeline import Step
 if TYPE_CHECKING:
     from bastion.app import Gateway
     from bastion.traffic.gate import CapacityGate
+    from bastion.traffic.ledger_redis import RedisLedger
+    from bastion.traffic.ledger_socket import SocketLedger
 
 
 def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
@@ -32,6 +35,7 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     from bastion.traffic.gate import CapacityGate
     from bastion.traffic.ledger import MemoryLedger
     from bastion.traffic.ledger_redis import RedisLedger, connect
+    from bastion.traffic.ledger_socket import LEDGER_SOCKET_ENV, SocketLedger
     from bastion.traffic.shared import SharedLedger
     from bastion.traffic.tiers import capacities
     from bastion.traffic.tokens import TokenCounter
@@ -42,9 +46,16 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     # burst instead of failing it; see ledger_redis.connect.
     url = gw.settings.state.redis
     client = connect(url, fail.timeout_ms / 1000) if url else None
-    redis = (RedisLedger(client, s.redis_prefix, fail.timeout_ms / 1000)
-             if client is not None else None)
-    ledger = SharedLedger(redis, MemoryLedger(), gw.settings.state.replicas,
+    remote: RedisLedger | SocketLedger | None = (
+        RedisLedger(client, s.redis_prefix, fail.timeout_ms / 1000)
+        if client is not None else None)
+    replicas = gw.settings.state.replicas
+    socket_path = gw.env.get(LEDGER_SOCKET_ENV)
+    if remote is None and socket_path:
+        # workers of one `bastion serve --workers N` without Redis: one ledger process
+        remote = SocketLedger(socket_path, fail.timeout_ms / 1000)
+        replicas *= gw.settings.server.workers  # the share each keeps if it is down
+    ledger = SharedLedger(remote, MemoryLedger(), replicas,
                           budgets=fail.budgets, rate_limits=fail.rate_limits,
                           retry_s=fail.retry_s)
     counter = TokenCounter(s.estimate_over_chars)
@@ -58,6 +69,12 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     in_route = hasattr(route, "capacity")
     if in_route:
         route.capacity = gate.admit
+    if hasattr(route, "router"):  # routing: headroom reads what the gate counts
+        from bastion.traffic.headroom import GateHeadroom
+
+        headroom = GateHeadroom(gate)
+        gate.on_reserve = headroom.learn
+        route.router.use_headroom(headroom, gate.limited)
     step = Admit(gw, ClientPlan(s), ledger, gate, counter, alerts, gate_in_route=in_route)
 
     async def start() -> None:
@@ -69,6 +86,8 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
         await alerts.aclose()
         if client is not None:
             await client.aclose()
+        if isinstance(remote, SocketLedger):
+            await remote.aclose()
 
     gw.on_start.append(start)
     gw.on_close.append(close)
