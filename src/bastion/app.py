@@ -92,6 +92,11 @@ class Gateway:
         self.on_close: list[Callable[[], Awaitable[None]]] = []
         self.callers = build_callers(settings, self.keys, resolvers, self.on_start,
                                      self.on_close)
+        from bastion.review.service import Reviews
+
+        self.reviews = Reviews(settings, self.db)
+        self.on_start.append(self.reviews.start)
+        self.on_close.append(self.reviews.close)
         self.admins = build_admins(settings, self.db, self.keys, resolvers,
                                    self.check_master_key, self.on_start, self.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
@@ -106,6 +111,7 @@ class Gateway:
         steps: list[Step] = [
             Meter(self.recorder),
             Authenticate(self.callers, settings.models),
+            *self.reviews.steps(),  # ← confidence; flag or hold (sees the client's answer)
             *build_traffic_steps(self),
             *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
@@ -188,6 +194,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     ResilienceAdminRoutes(gw).register(app)
     IdentityAdminRoutes(gw).register(app)
+    from bastion.api.admin_review import ReviewAdminRoutes
+    from bastion.api.reviews import ReviewPollRoutes
+
+    ReviewPollRoutes(gw).register(app)
+    ReviewAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
     Cors(settings.auth).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods

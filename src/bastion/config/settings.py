@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
 )
 
@@ -28,6 +27,7 @@ from bastion.config.guard_output_settings import (
 )
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.review_settings import DashboardSettings, ReviewSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
@@ -185,11 +185,6 @@ class AliasGuards(Strict):
     tools: ToolFirewall | None = None
 
 
-class ReviewSettings(Strict):
-    min_confidence: float = Field(0.6, ge=0, le=1)
-    action: Literal["hold", "flag"] = "flag"
-
-
 class AliasSettings(Strict):
     targets: list[TargetSettings]
     system_prompt: str | None = None
@@ -201,15 +196,6 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
-
-    @field_validator("review")
-    @classmethod
-    def _review_not_built_yet(cls, v: ReviewSettings | None) -> ReviewSettings | None:
-        # The one place that refuses `review` until the review queue exists: delete it then.
-        if v is not None:
-            raise ValueError("`review` is not available yet in this version of Bastion: "
-                             "no answer would be held or flagged. Remove it from the config.")
-        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -235,6 +221,7 @@ class Settings(Strict):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

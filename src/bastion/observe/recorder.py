@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from bastion.core.context import Context
 from bastion.core.errors import GatewayError
 from bastion.observe.logging import emit, get_logger
@@ -20,6 +22,22 @@ from bastion.stores.base import Database, UsageRow
 
 _QUEUE_MAX = 100_000
 _BATCH = 500
+_DECISIONS_MAX = 2000  # bytes of JSON per usage row; past it only the names are kept
+_encode = msgspec.json.Encoder().encode
+
+
+def decisions_json(decisions: dict[str, Any]) -> str | None:
+    """A request's decisions for its usage row (the same the log line holds: labels,
+    counts and flags, never text), bounded in size."""
+    if not decisions:
+        return None
+    try:
+        raw = _encode(decisions)
+    except (TypeError, msgspec.EncodeError):
+        raw = _encode({k: True for k in decisions})
+    if len(raw) > _DECISIONS_MAX:
+        raw = _encode({k: True for k in list(decisions)[:50]})
+    return raw.decode()
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,6 +134,7 @@ class Recorder:
                     latency_ms=latency_ms, error_code=ctx.error_code,
                     cached=ctx.decisions.get("cache") == "hit",
                     degraded=ctx.decisions.get("degraded"),
+                    decisions=decisions_json(ctx.decisions),
                 ))
                 self._wake.set()
             else:

@@ -60,6 +60,7 @@ class UsageRow:
     error_code: str | None = None
     cached: bool = False
     degraded: str | None = None
+    decisions: str | None = None  # the request's decisions as JSON (no text, no values)
 
 
 @dataclass(slots=True)

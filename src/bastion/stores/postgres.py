@@ -34,11 +34,11 @@ _INSERT_KEY = ("INSERT INTO keys(id, name, prefix, created_at, user_id, team, mo
                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
 _INSERT_USAGE = ("INSERT INTO usage(ts, request_id, key_id, user_id, team, alias, target, status, "
                  "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
-                 "degraded) "
-                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+                 "degraded, decisions) VALUES "
+                 "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
 _USAGE_OF_USER = ("SELECT ts, request_id, key_id, user_id, team, alias, target, status, "
                   "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
-                  "degraded FROM usage WHERE user_id = $1 ORDER BY ts")
+                  "degraded, decisions FROM usage WHERE user_id = $1 ORDER BY ts")
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
@@ -68,7 +68,7 @@ def _key_args(rec: KeyRecord) -> tuple[Any, ...]:
 def _usage_args(r: UsageRow) -> tuple[Any, ...]:
     return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
             r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
-            r.cached, r.degraded)
+            r.cached, r.degraded, r.decisions)
 
 
 def _usage(row: Any) -> UsageRow:
@@ -76,7 +76,7 @@ def _usage(row: Any) -> UsageRow:
         ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
         target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
         cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=row[13],
-        degraded=row[14])
+        degraded=row[14], decisions=row[15])
 
 
 @lru_cache(maxsize=512)
