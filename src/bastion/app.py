@@ -199,6 +199,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     ReviewPollRoutes(gw).register(app)
     ReviewAdminRoutes(gw).register(app)
+    from bastion.api.admin_reports import ReportAdminRoutes
+
+    ReportAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
     Cors(settings.auth).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
