@@ -202,6 +202,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.admin_reports import ReportAdminRoutes
 
     ReportAdminRoutes(gw).register(app)
+    if settings.dashboard.enabled:
+        from bastion.dashboard.routes import Dashboard
+
+        Dashboard(gw).register(app)
     HealthRoutes(gw).register(app)
     Cors(settings.auth).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
