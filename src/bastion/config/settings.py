@@ -28,7 +28,9 @@ from bastion.config.guard_output_settings import (
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.review_settings import DashboardSettings, ReviewSettings
+from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
+from bastion.config.usage_settings import UsageSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
 
@@ -68,6 +70,12 @@ class StateSettings(Strict):
     # replica count: local limits are divided by it when Redis is unreachable
     replicas: int = Field(1, ge=1)
     key_cache_ttl_s: float = Field(5.0, ge=0)
+    # HMAC secret of virtual keys: a reference, so it is kept apart from the database
+    # (unset: BASTION_KEY_HASH_SECRET, else one kept in the database; docs/security.md)
+    key_hash_secret: SecretRef | None = None
+    # While the database is unreachable, a key's last good record is used this long
+    # past its cache TTL (0: never); a revocation made meanwhile applies once it is back.
+    key_stale_s: float = Field(300.0, ge=0)
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -81,6 +89,9 @@ class ServerSettings(Strict):
     # A request body must arrive within this many seconds of the headers (slow or stalled
     # clients get 408 and the connection is closed, so they cannot hold a worker's sockets).
     body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # On SIGTERM, requests in flight may finish for about this long; then the rest are
+    # cut (streams end with an error event) and the worker exits within it.
+    shutdown_timeout_s: float = Field(10.0, ge=1, le=3600)
 
 
 class LoggingSettings(Strict):
@@ -148,7 +159,10 @@ class ProviderSettings(Strict):
     compliance: Compliance = Field(default_factory=Compliance)
     timeout_ms: Timeouts | None = None
     key_ttl_s: float | None = Field(None, gt=0, description="re-read the key this often")
-    max_connections: int = Field(256, ge=1)
+    # calls in flight to this provider from one worker (a stream holds one until it ends)
+    max_connections: int = Field(10_000, ge=1)
+    max_response_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="a whole answer")
+    max_event_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="one stream event")
     fake: FakeSettings | None = None
 
 
@@ -196,6 +210,7 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+    client_params: AliasClientParams = Field(default_factory=AliasClientParams)
 
     @model_validator(mode="before")
     @classmethod
@@ -222,6 +237,8 @@ class Settings(Strict):
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

@@ -123,7 +123,17 @@ CREATE TABLE admin_tokens (
   expires_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION);
 CREATE INDEX admin_tokens_account ON admin_tokens(account);
 """),
-    Migration(4, "human review queue; each request's decisions on its usage row", sqlite="""
+    Migration(4, "usage: outcome (served, refused, failed, cancelled, cut) and a row key that "
+                 "makes retried writes land once", sqlite="""
+ALTER TABLE usage ADD COLUMN outcome TEXT;
+ALTER TABLE usage ADD COLUMN row_id TEXT;
+CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
+""", postgres="""
+ALTER TABLE usage ADD COLUMN outcome TEXT;
+ALTER TABLE usage ADD COLUMN row_id TEXT;
+CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
+"""),
+    Migration(5, "human review queue; each request's decisions on its usage row", sqlite="""
 CREATE TABLE review_items (
   id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL,
   expires_at REAL NOT NULL, purge_after REAL NOT NULL, status TEXT NOT NULL,
