@@ -1,0 +1,58 @@
+"""Dashboard test helpers: a gateway with reviews and guards, and a signed-in client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bastion.testing import GatewayServer
+
+PROVIDER_KEY = "sk-provider-secret-0123456789abcdef"
+PASSWORD = "a-long-password-for-ann"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def dashboard_settings(**extra: Any) -> dict[str, Any]:
+    return {
+        "providers": {"fake": {"type": "fake"},
+                      "paid": {"type": "openai", "base_url": "http://127.0.0.1:9/v1",
+                               "api_key": "env:PAID_KEY"}},
+        "models": {
+            "chat": {"targets": ["fake/small"]},
+            "advice": {"targets": ["fake/careful"],
+                       "review": {"always": True, "action": "hold",
+                                  "reject_message": "A pharmacist could not confirm this "
+                                                    "answer. Please call us."}},
+            "guarded": {"targets": ["fake/small"], "guards": {"output": {"mode": "block"}}},
+            "paid": {"targets": ["paid/gpt-4o-mini"]},
+        },
+        **extra,
+    }
+
+
+def csrf_of(page: str) -> str:
+    found = _CSRF.search(page)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def sign_in(gw: GatewayServer, name: str, password: str,
+            headers: dict[str, str] | None = None) -> httpx.Client:
+    """A client holding a dashboard session (it follows no redirects)."""
+    c = httpx.Client(base_url=gw.base_url, headers=headers or {}, timeout=10)
+    page = c.get("/ui/login")
+    r = c.post("/ui/login", data={"name": name, "password": password,
+                                  "csrf": csrf_of(page.text), "next": "/ui/"})
+    assert r.status_code == 303, r.text
+    return c
+
+
+@pytest.fixture
+def gw() -> Iterator[GatewayServer]:
+    with GatewayServer(dashboard_settings(), env={"PAID_KEY": PROVIDER_KEY}) as g:
+        g.run(g.gateway.admins.accounts.create("ann", "admin", PASSWORD))
+        yield g
