@@ -13,18 +13,22 @@ from bastion.testing import GatewayServer
 
 PROVIDER_KEY = "sk-provider-secret-0123456789abcdef"
 PASSWORD = "a-long-password-for-ann"
+ANSWER = ("I'm not sure, but ibuprofen can raise blood pressure and weaken some blood "
+          "pressure pills. Please ask your pharmacist before you take them together.")
+PRICE = {"input_per_mtok": 250.0, "output_per_mtok": 1000.0}  # big, to show on the pages
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def dashboard_settings(**extra: Any) -> dict[str, Any]:
     return {
         "providers": {"fake": {"type": "fake"},
+                      "careful": {"type": "fake", "fake": {"reply": ANSWER}},
                       "paid": {"type": "openai", "base_url": "http://127.0.0.1:9/v1",
                                "api_key": "env:PAID_KEY"}},
         "models": {
-            "chat": {"targets": ["fake/small"]},
-            "advice": {"targets": ["fake/careful"],
-                       "review": {"always": True, "action": "hold",
+            "chat": {"targets": [{"target": "fake/small", "price": PRICE}]},
+            "advice": {"targets": [{"target": "careful/med-1", "price": PRICE}],
+                       "review": {"min_confidence": 0.6, "action": "hold",
                                   "reject_message": "A pharmacist could not confirm this "
                                                     "answer. Please call us."}},
             "guarded": {"targets": ["fake/small"], "guards": {"output": {"mode": "block"}}},

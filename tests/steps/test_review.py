@@ -236,3 +236,42 @@ def test_reviewer_role_needed_to_decide(gw_for: Callable[..., GatewayServer]) ->
     assert ok.status_code == 200
     assert ok.json()["decided_by"] == "account:rita"
     assert ok.json()["note"] == "wrong dose"
+
+
+async def test_reviewers_never_see_values_a_privacy_step_marked_personal() -> None:
+    """The step on its own, with the real queue on SQLite: what a privacy step put in
+    ``guards.sensitive_values`` is masked for reviewers and kept for the client."""
+    from bastion.api.admin_review import item_view
+    from bastion.config.review_settings import ReviewSettings
+    from bastion.core.context import Context, Reply
+    from bastion.core.errors import ReviewPending
+    from bastion.core.types import ChatRequest, ChatResponse, Choice, Message
+    from bastion.steps.review import ReviewPolicy, ReviewStep
+    from bastion.stores.review import ReviewQueue
+    from bastion.stores.sqlite import SQLiteDatabase
+
+    db = SQLiteDatabase(":memory:")
+    await db.open()
+    queue = ReviewQueue(db)
+    step = ReviewStep({"chat": ReviewPolicy(ReviewSettings(always=True, action="hold"),
+                                            logprobs=False)}, queue)
+    email = "ann.smith@example.com"
+    ctx = Context(request=ChatRequest(model="chat", messages=[
+        Message(role="user", content=f"Write to {email} about the refund")]), request_id="r1")
+    ctx.state["guards.sensitive_values"] = (email,)
+
+    async def provider(_: Context) -> Reply:
+        return Reply(response=ChatResponse(id="x", model="m", choices=[Choice(
+            message=Message(role="assistant", content=f"Dear {email}, your refund…"),
+            finish_reason="stop")]))
+
+    with pytest.raises(ReviewPending) as held:
+        await step(ctx, provider)
+    item = await queue.get(held.value.review_id)
+    assert item is not None
+    shown = item_view(item)
+    assert email not in str(shown)
+    assert shown["prompt"][0]["text"] == "Write to [personal data] about the refund"
+    assert shown["answer"][0]["text"] == "Dear [personal data], your refund…"
+    assert email in (item.answer or "")  # approved, the client gets its own answer
+    await db.close()

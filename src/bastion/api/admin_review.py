@@ -52,9 +52,11 @@ def _answer_text(raw: str | None) -> list[dict[str, Any]] | None:
 
 
 def item_view(item: ReviewItem) -> dict[str, Any]:
-    """An item with its text: the prompt's last turns and each choice's answer."""
-    return {**item.summary(), "prompt": item.prompt, "answer": _answer_text(item.answer),
-            "final": _answer_text(item.final_answer)}
+    """An item with its text: the prompt's last turns and each choice's answer, as
+    reviewers see them (marked personal values masked); ``final`` is a reviewer's edit."""
+    return {**item.summary(), "prompt": item.prompt,
+            "answer": _answer_text(item.answer_shown or item.answer),
+            "final": _answer_text(item.final_answer) if item.status == "edited" else None}
 
 
 def list_args(query: Any) -> dict[str, Any]:

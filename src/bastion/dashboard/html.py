@@ -23,7 +23,6 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/ui/keys", "Keys", "viewer"),
     ("/ui/review", "Review", "reviewer"),
     ("/ui/reports", "Reports", "viewer"),
-    ("/ui/privacy", "Privacy", "admin"),
 )
 
 

@@ -28,7 +28,8 @@ def _breakdown(rows: list[dict[str, Any]], name: str, key_names: bool = False) -
     head = [name, "Requests", "Errors", "p50", "p99", "Tokens in", "Tokens out", "Spend"]
     out = []
     for r in rows:
-        label = h.esc(r["name"])
+        label = h.esc(r["name"]) if r["name"] else '<span class="hint">(none answered)</span>'
+
         if key_names:
             label = f'{h.esc(r.get("key_name"))} <code>{h.esc(r["name"])}</code>'
         out.append([label, f'{r["requests"]:,}', f'{r["errors"]:,}', h.ms(r.get("p50_ms")),

@@ -25,8 +25,9 @@ settled like any other.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -69,10 +70,23 @@ def _encode(resp: ChatResponse) -> str:
     return msgspec.json.encode(resp).decode()
 
 
-def _prompt(ctx: Context) -> list[dict[str, str]]:
+MASK = "[personal data]"
+
+
+def masker(values: Iterable[str]) -> Callable[[str], str]:
+    """Replaces each of ``values`` (longest first) with :data:`MASK`."""
+    found = sorted({v for v in values if isinstance(v, str) and len(v) >= 2}, key=len,
+                   reverse=True)
+    if not found:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(v) for v in found))
+    return lambda text: pattern.sub(MASK, text)
+
+
+def _prompt(ctx: Context, mask: Callable[[str], str]) -> list[dict[str, str]]:
     turns, size = [], 0
     for m in reversed(ctx.chat.messages):
-        text = m.text()[: _PROMPT_CHARS - size]
+        text = mask(m.text())[: _PROMPT_CHARS - size]
         turns.append({"role": m.role, "text": text})
         size += len(text)
         if len(turns) >= _PROMPT_TURNS or size >= _PROMPT_CHARS:
@@ -182,14 +196,20 @@ class ReviewStep:
         now = time.time()
         ttl = policy.settings.ttl_s
         ident = ctx.identity
+        # Reviewers never see values a privacy step marked personal; the client gets them.
+        mask = masker(ctx.state.get("guards.sensitive_values", ()))
+        shown = msgspec.json.decode(_encode(resp), type=ChatResponse)
+        for c in shown.choices:
+            if isinstance(c.message.content, str):
+                c.message.content = mask(c.message.content)
         item = ReviewItem(
             id=new_review_id(), created_at=now, expires_at=now + ttl, purge_after=now + ttl,
             status="pending", reason="always" if policy.settings.always else "low_confidence",
             alias=ctx.alias, dialect=ctx.dialect, stream=ctx.stream,
             request_id=ctx.request_id, key_id=ident.key_id if ident else None,
             user=ident.user if ident else None, team=ident.team if ident else None,
-            confidence=conf.score, signals=list(conf.signals), prompt=_prompt(ctx),
-            answer=_encode(resp))
+            confidence=conf.score, signals=list(conf.signals), prompt=_prompt(ctx, mask),
+            answer=_encode(resp), answer_shown=_encode(shown))
         await self.queue.add(item)
         ctx.decisions["review"] = "held"
         raise ReviewPending(item.id, item.expires_at)

@@ -139,8 +139,8 @@ CREATE TABLE review_items (
   expires_at REAL NOT NULL, purge_after REAL NOT NULL, status TEXT NOT NULL,
   reason TEXT NOT NULL, alias TEXT NOT NULL, dialect TEXT NOT NULL, stream INTEGER NOT NULL,
   request_id TEXT NOT NULL, key_id TEXT, user_id TEXT, team TEXT, confidence REAL,
-  signals TEXT NOT NULL DEFAULT '[]', prompt TEXT, answer TEXT, final_answer TEXT,
-  decided_by TEXT, decided_at REAL, note TEXT);
+  signals TEXT NOT NULL DEFAULT '[]', prompt TEXT, answer TEXT, answer_shown TEXT,
+  final_answer TEXT, decided_by TEXT, decided_at REAL, note TEXT);
 CREATE INDEX review_items_status ON review_items(status, created_at);
 ALTER TABLE usage ADD COLUMN decisions TEXT;
 CREATE INDEX usage_ts ON usage(ts);
@@ -152,7 +152,8 @@ CREATE TABLE review_items (
   alias TEXT NOT NULL, dialect TEXT NOT NULL, stream BOOLEAN NOT NULL,
   request_id TEXT NOT NULL, key_id TEXT, user_id TEXT, team TEXT,
   confidence DOUBLE PRECISION, signals TEXT NOT NULL DEFAULT '[]', prompt TEXT, answer TEXT,
-  final_answer TEXT, decided_by TEXT, decided_at DOUBLE PRECISION, note TEXT);
+  answer_shown TEXT, final_answer TEXT, decided_by TEXT, decided_at DOUBLE PRECISION,
+  note TEXT);
 CREATE INDEX review_items_status ON review_items(status, created_at);
 ALTER TABLE usage ADD COLUMN decisions TEXT;
 CREATE INDEX usage_ts ON usage(ts);

@@ -9,8 +9,9 @@ One row per held answer (table ``review_items``, migration 4), on the database's
 * why it was held (``reason``: ``low_confidence`` or ``always``), the confidence
   score and its signals;
 * the conversation's last turns (``prompt``: role and text) for the reviewer, the
-  canonical answer (``answer``, JSON) and what the client gets (``final_answer``:
-  the answer as approved or edited);
+  canonical answer (``answer``, JSON), the same as reviewers see it (``answer_shown``:
+  values a privacy step marked personal are masked there and in ``prompt``) and what
+  the client gets (``final_answer``: the answer as approved or edited);
 * the decision: ``status`` (``pending`` → ``approved`` | ``edited`` | ``rejected`` |
   ``expired``), who (``decided_by``, an actor id) and when (``decided_at``), and the
   reviewer's ``note``.
@@ -35,7 +36,7 @@ Status = Literal["pending", "approved", "edited", "rejected", "expired"]
 DECIDED: tuple[Status, ...] = ("approved", "edited", "rejected")
 _COLS = ("id, created_at, updated_at, expires_at, purge_after, status, reason, alias, dialect, "
          "stream, request_id, key_id, user_id, team, confidence, signals, prompt, answer, "
-         "final_answer, decided_by, decided_at, note")
+         "answer_shown, final_answer, decided_by, decided_at, note")
 
 
 @dataclass(slots=True)
@@ -56,7 +57,8 @@ class ReviewItem:
     confidence: float | None = None
     signals: list[str] = field(default_factory=list)
     prompt: list[dict[str, str]] | None = None  # [{"role", "text"}], the last turns
-    answer: str | None = None  # canonical ChatResponse JSON
+    answer: str | None = None  # canonical ChatResponse JSON, as the client will get it
+    answer_shown: str | None = None  # the same for reviewers: marked personal data masked
     final_answer: str | None = None  # what the client gets once approved or edited
     decided_by: str | None = None
     decided_at: float | None = None
@@ -92,7 +94,8 @@ def _item(row: tuple[Any, ...]) -> ReviewItem:
         key_id=row[11], user=row[12], team=row[13], confidence=row[14],
         signals=list(json.loads(row[15] or "[]")),
         prompt=json.loads(row[16]) if row[16] else None, answer=row[17],
-        final_answer=row[18], decided_by=row[19], decided_at=row[20], note=row[21])
+        answer_shown=row[18], final_answer=row[19], decided_by=row[20], decided_at=row[21],
+        note=row[22])
 
 
 class ReviewQueue:
@@ -104,13 +107,14 @@ class ReviewQueue:
     async def add(self, item: ReviewItem) -> None:
         item.updated_at = item.updated_at or item.created_at
         await self.db.sql_execute(
-            f"INSERT INTO review_items({_COLS}) VALUES ({', '.join('?' * 22)})",  # noqa: S608
+            f"INSERT INTO review_items({_COLS}) VALUES ({', '.join('?' * 23)})",  # noqa: S608
             item.id, item.created_at, item.updated_at, item.expires_at, item.purge_after,
             item.status, item.reason, item.alias, item.dialect,
             item.stream if self.db.dialect == "postgres" else int(item.stream),
             item.request_id, item.key_id, item.user, item.team, item.confidence,
             json.dumps(item.signals), json.dumps(item.prompt) if item.prompt else None,
-            item.answer, item.final_answer, item.decided_by, item.decided_at, item.note)
+            item.answer, item.answer_shown, item.final_answer, item.decided_by,
+            item.decided_at, item.note)
 
     async def get(self, item_id: str) -> ReviewItem | None:
         rows = await self.db.sql_fetch(
@@ -168,6 +172,6 @@ class ReviewQueue:
             "UPDATE review_items SET status = 'expired', updated_at = ? "
             "WHERE status = 'pending' AND expires_at <= ?", t, t)
         return await self.db.sql_execute(
-            "UPDATE review_items SET prompt = NULL, answer = NULL, final_answer = NULL "
-            "WHERE purge_after <= ? AND (prompt IS NOT NULL OR answer IS NOT NULL "
-            "OR final_answer IS NOT NULL)", t)
+            "UPDATE review_items SET prompt = NULL, answer = NULL, answer_shown = NULL, "
+            "final_answer = NULL WHERE purge_after <= ? AND (prompt IS NOT NULL OR "
+            "answer IS NOT NULL OR final_answer IS NOT NULL)", t)

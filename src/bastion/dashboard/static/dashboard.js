@@ -49,8 +49,8 @@
     const iw = W - PAD.l - PAD.r, ih = H - PAD.t - PAD.b, n = Math.max(rows.length, 1);
     const x = (i) => PAD.l + iw * (i + 0.5) / n;
     const y = (v) => PAD.t + ih * (1 - (v || 0) / max);
-    [0, Math.floor(n / 2), n - 1].forEach((i) => {
-      if (rows[i]) el("text", { x: x(i), y: H - 8, class: "tick", "text-anchor": "middle" }, svg)
+    [[0, "start"], [Math.floor(n / 2), "middle"], [n - 1, "end"]].forEach(([i, anchor]) => {
+      if (rows[i]) el("text", { x: x(i), y: H - 8, class: "tick", "text-anchor": anchor }, svg)
         .textContent = tick(rows[i].t);
     });
     fields.forEach((f, s) => {
