@@ -1,9 +1,9 @@
 """``bastion usage``: the cost and usage report from the command line.
 
-    bastion usage --csv --since 30d --group-by key,day > usage.csv
+    bastion usage --csv --since 30d --group-by key,day --out usage.csv
     bastion usage --group-by alias              # a table for people
 
-Works on the database directly (the same numbers as ``GET /admin/reports/usage``
+Registered on the main CLI as the ``usage`` command. Works on the database directly (the same numbers as ``GET /admin/reports/usage``
 and the dashboard's reports page).
 """
 
@@ -18,8 +18,6 @@ import typer
 from bastion.config.loader import ConfigError, load_settings
 from bastion.core.errors import GatewayError
 
-usage_app = typer.Typer(help="Cost and usage per key, user, team, alias, model, provider "
-                        "or day.", pretty_exceptions_show_locals=False)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (YAML)")]
 
 
@@ -41,7 +39,6 @@ def _table(report: object) -> str:
     return "\n".join(lines)
 
 
-@usage_app.callback(invoke_without_command=True)
 def usage(
     config: ConfigOpt = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output")] = False,
@@ -51,8 +48,9 @@ def usage(
     group_by: Annotated[str, typer.Option(
         "--group-by", help="comma-separated: key, user, team, alias, model, provider, "
         "day")] = "key",
+    out: Annotated[Path | None, typer.Option("--out", help="write to this file")] = None,
 ) -> None:
-    """Print the cost and usage report."""
+    """Cost and usage per key, user, team, alias, model, provider or day."""
     from bastion.identity.audit import parse_when
     from bastion.reports.usage import parse_group_by, to_csv, usage_report
     from bastion.stores.base import open_database
@@ -76,7 +74,11 @@ def usage(
         return to_csv(report) if as_csv else _table(report)
 
     try:
-        typer.echo(asyncio.run(run()), nl=not as_csv)
+        text = asyncio.run(run())
     except GatewayError as e:
         typer.echo(e.message, err=True)
         raise typer.Exit(2) from None
+    if out is not None:
+        out.write_text(text if as_csv else text + "\n", encoding="utf-8")
+    else:
+        typer.echo(text, nl=not as_csv)
