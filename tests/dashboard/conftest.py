@@ -21,7 +21,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 def dashboard_settings(**extra: Any) -> dict[str, Any]:
     return {
-        "providers": {"fake": {"type": "fake"},
+        "providers": {"fake": {"type": "fake", "limits": {"rpm": 120, "tpm": 20000}},
                       "careful": {"type": "fake", "fake": {"reply": ANSWER}},
                       "paid": {"type": "openai", "base_url": "http://127.0.0.1:9/v1",
                                "api_key": "env:PAID_KEY"}},

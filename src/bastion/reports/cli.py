@@ -3,8 +3,8 @@
     bastion usage --csv --since 30d --group-by key,day --out usage.csv
     bastion usage --group-by alias              # a table for people
 
-Registered on the main CLI as the ``usage`` command. Works on the database directly (the same numbers as ``GET /admin/reports/usage``
-and the dashboard's reports page).
+Registered on the main CLI as the ``usage`` command. Works on the database directly
+(the same numbers as ``GET /admin/reports/usage`` and the dashboard's reports page).
 """
 
 from __future__ import annotations
