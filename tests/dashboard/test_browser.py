@@ -24,7 +24,7 @@ import pytest
 
 from bastion.testing import GatewayServer
 
-from .conftest import PASSWORD, PROVIDER_KEY, dashboard_settings
+from .conftest import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -49,13 +49,6 @@ def shots(tmp_path: Path) -> Path:
     out = Path(os.environ.get("BASTION_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-@pytest.fixture
-def gw() -> Iterator[GatewayServer]:
-    with GatewayServer(dashboard_settings(), env={"PAID_KEY": PROVIDER_KEY}) as g:
-        g.run(g.gateway.admins.accounts.create("ann", "admin", PASSWORD))
-        yield g
 
 
 class Poller(threading.Thread):

@@ -4,40 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import asyncpg
-import pytest
 
 from bastion.stores.base import Database
-from bastion.stores.postgres import PostgresDatabase
 from bastion.stores.review import ReviewItem, ReviewQueue, new_review_id
-from bastion.stores.sqlite import SQLiteDatabase
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    schema = "bastion_review_" + uuid.uuid4().hex[:12]
-    url = ""
-    d: Database
-    if request.param == "sqlite":
-        d = SQLiteDatabase(str(tmp_path / "review.db"))
-    else:
-        url = request.getfixturevalue("postgres_url")
-        d = PostgresDatabase(url, schema=schema, max_size=4)
-    await d.open()
-    try:
-        yield d
-    finally:
-        await d.close()
-        if url:
-            conn = await asyncpg.connect(url)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
 
 
 def item(ttl: float = 60.0, alias: str = "chat") -> ReviewItem:
