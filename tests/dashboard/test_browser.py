@@ -1,6 +1,6 @@
 """The dashboard in a real browser (Playwright driving Debian's chromium, headless).
 
-One browser for the session. The gateway gets real traffic first (the official
+One browser for the module. The gateway gets real traffic first (the official
 SDKs through its front doors); then a person signs in, reads the charts, creates and
 revokes a key, approves one held answer and rejects another while the clients that
 asked poll for them. Each page is photographed: into ``BASTION_SCREENSHOTS`` when set
@@ -32,8 +32,11 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser for the module's tests. Module scope, not session: Playwright's sync
+    API keeps an event loop running on this thread while it is open, which the suite's
+    async tests could not share."""
     if not shutil.which(CHROMIUM):
         if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
             pytest.fail(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
