@@ -60,9 +60,10 @@ class UsageRow:
     error_code: str | None = None
     cached: bool = False
     degraded: str | None = None
-    decisions: str | None = None  # the request's decisions as JSON (no text, no values)
     outcome: str = "served"  # one of OUTCOMES
     row_id: str | None = None  # unique per row: a write retried after a failure lands once
+    arm: str | None = None  # the A/B experiment arm (models.X.experiment), migration 5
+    decisions: str | None = None  # the request's decisions as JSON (no text, no values)
 
 
 #: What became of a request: ``served`` (answered, from a provider, the cache or a

@@ -133,7 +133,12 @@ ALTER TABLE usage ADD COLUMN outcome TEXT;
 ALTER TABLE usage ADD COLUMN row_id TEXT;
 CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
 """),
-    Migration(5, "human review queue; each request's decisions on its usage row", sqlite="""
+    Migration(5, "usage: the A/B experiment arm of each request", sqlite="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+""", postgres="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+"""),
+    Migration(6, "human review queue; each request's decisions on its usage row", sqlite="""
 CREATE TABLE review_items (
   id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL,
   expires_at REAL NOT NULL, purge_after REAL NOT NULL, status TEXT NOT NULL,

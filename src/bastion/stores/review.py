@@ -1,6 +1,6 @@
 """The human review queue: answers held until a person approves, edits or rejects them.
 
-One row per held answer (table ``review_items``, migration 4), on the database's
+One row per held answer (table ``review_items``, migration 6), on the database's
 :class:`~bastion.stores.base.SQL` interface, so every replica sees the same queue
 (PostgreSQL) and one process needs nothing else (SQLite). A row holds:
 
