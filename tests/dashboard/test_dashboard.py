@@ -142,3 +142,33 @@ def test_overview_carries_the_auto_refresh_period() -> None:
         c = sign_in(g, "", g.master_key)
         assert 'data-refresh-s="7"' in c.get("/ui/").text
         assert "every 7 s" in c.get("/ui/").text
+
+
+def test_an_operator_changes_limits_and_rotates_a_key(gw: GatewayServer) -> None:
+    key = gw.create_key("shop", rpm=10)
+    kid = gw.run(gw.gateway.keys.list())[0].id
+    c = sign_in(gw, "ann", PASSWORD)
+    csrf = csrf_of(c.get("/ui/keys").text)
+    r = c.post(f"/ui/keys/{kid}/limits", data={"csrf": csrf, "rpm": "", "tpm": "5000",
+                                               "budget_usd": "2.5"})
+    assert r.status_code == 200
+    rec = gw.run(gw.gateway.keys.get(kid))
+    assert (rec.rpm, rec.tpm, rec.budget_usd) == (None, 5000, 2.5)
+    bad = c.post(f"/ui/keys/{kid}/limits", data={"csrf": csrf, "rpm": "-3"})
+    assert bad.status_code == 400
+    rotated = c.post(f"/ui/keys/{kid}/rotate", data={"csrf": csrf, "grace_s": "0"})
+    new_key = re.search(r'id="new-key">([^<]+)<', rotated.text)
+    assert new_key is not None
+    ok = httpx.post(gw.openai_base_url + "/chat/completions",
+                    headers={"authorization": f"Bearer {new_key.group(1)}"},
+                    json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+    assert ok.status_code == 200
+    gw.gateway.keys.forget_cached()
+    old = httpx.post(gw.openai_base_url + "/chat/completions",
+                     headers={"authorization": f"Bearer {key}"},
+                     json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+    assert old.status_code == 401
+    audit = gw.run(gw.gateway.admins.audit.export(action="key."))
+    assert [(e.action, e.detail.get("rpm_before")) for e in audit] == [
+        ("key.update", 10), ("key.update", None), ("key.rotate", None)]
+    assert audit[1].detail["outcome"] == "failed"

@@ -1,7 +1,8 @@
-"""The keys page: list with usage (viewer); create, revoke, rotate (operator).
+"""The keys page: list with usage (viewer); create, change limits, revoke, rotate
+(operator).
 
-The same checks and audit actions as ``POST /admin/keys``, ``DELETE
-/admin/keys/{id}`` and ``POST /admin/keys/{id}/rotate``. A new or rotated key is
+The same checks and audit actions as ``POST /admin/keys``, ``PATCH /admin/keys/{id}``,
+``DELETE /admin/keys/{id}`` and ``POST /admin/keys/{id}/rotate``. A new or rotated key is
 shown once, on the page that answers the form (never in a URL or a log).
 """
 
@@ -12,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bastion.api.admin import MAX_GRACE_S, CreateKey, check_create, key_id
+from bastion.api.admin import (
+    MAX_BUDGET_USD,
+    MAX_GRACE_S,
+    MAX_LIMIT,
+    CreateKey,
+    check_create,
+    key_id,
+)
 from bastion.api.middleware import add_route
 from bastion.core.errors import InvalidRequest
 from bastion.dashboard import html as h
@@ -73,7 +81,8 @@ class KeyPages:
                                                           ("budget $", k.budget_usd)) if v)
             actions = ""
             if may_change and k.revoked_at is None:
-                actions = (h.form(f"/ui/keys/{h.attr(k.id)}/rotate", ui.session.csrf,
+                actions = self._limits_form(ui, k) + (
+                           h.form(f"/ui/keys/{h.attr(k.id)}/rotate", ui.session.csrf,
                                   '<input type="hidden" name="grace_s" value="3600">'
                                   '<button type="submit">Rotate</button>', "inline") +
                            h.form(f"/ui/keys/{h.attr(k.id)}/revoke", ui.session.csrf,
@@ -90,6 +99,37 @@ class KeyPages:
                 (self._create_form(ui) if may_change else "") +
                 h.api_hint("/admin/keys") + h.api_hint("/admin/reports/usage?group_by=key"))
         return ui.render("Keys", body, "/ui/keys")
+
+    @staticmethod
+    def _limits_form(ui: Ui, k: KeyRecord) -> str:
+        def field(name: str, label: str, value: float | None) -> str:
+            shown = "" if value is None else f"{value:g}"
+            return (f'<label>{h.esc(label)} <input name="{name}" value="{h.attr(shown)}" '
+                    'size="6"></label>')
+
+        inner = (field("rpm", "RPM", k.rpm) + field("tpm", "TPM", k.tpm) +
+                 field("budget_usd", "Budget $", k.budget_usd) +
+                 '<button type="submit">Save</button>')
+        return ('<details class="limits"><summary>Limits</summary>' +
+                h.form(f"/ui/keys/{h.attr(k.id)}/limits", ui.session.csrf, inner) +
+                "</details>")
+
+    async def limits(self, ui: Ui) -> web.StreamResponse:
+        """New rpm, tpm and budget (a blank field removes that limit), as PATCH does."""
+        kid = key_id(ui.request)
+        changes: dict[str, float | None] = {
+            "rpm": _num(ui.form, "rpm", int), "tpm": _num(ui.form, "tpm", int),
+            "budget_usd": _num(ui.form, "budget_usd", float)}
+        for name, most in (("rpm", MAX_LIMIT), ("tpm", MAX_LIMIT),
+                           ("budget_usd", MAX_BUDGET_USD)):
+            v = changes[name]
+            if v is not None and not 0 < v <= most:
+                raise InvalidRequest(f"`{name}` must be positive and at most {most:,.0f}.",
+                                     param=name)
+        old = await self.gw.keys.get(kid)
+        await self.gw.keys.update_limits(kid, changes)
+        ui.audit.update({f"{k}_before": getattr(old, k) for k in changes}, **changes)
+        return await self.list(ui, h.flash(f"Limits of {kid} saved."))
 
     async def create(self, ui: Ui) -> web.StreamResponse:
         f = ui.form
@@ -135,6 +175,8 @@ def register(dash: Dashboard, app: web.Application) -> None:
     p = KeyPages(dash)
     add_route(app, "GET", "/ui/keys", dash.page(p.list, "viewer"))
     add_route(app, "POST", "/ui/keys", dash.page(p.create, "operator", "key.create"))
+    add_route(app, "POST", "/ui/keys/{id}/limits", dash.page(p.limits, "operator",
+                                                             "key.update"))
     add_route(app, "POST", "/ui/keys/{id}/revoke", dash.page(p.revoke, "operator",
                                                              "key.revoke"))
     add_route(app, "POST", "/ui/keys/{id}/rotate", dash.page(p.rotate, "operator",
