@@ -121,6 +121,11 @@ def test_hold_answers_202_and_the_poller_gets_the_approved_answer(
     assert r.headers["location"] == body["poll_url"]
     assert r.headers["retry-after"]
     assert "You said" not in r.text  # nothing of the answer before a person saw it
+    gw.run(gw.gateway.recorder.flush())
+    rows = gw.run(gw.gateway.db.sql_fetch(
+        "SELECT status, outcome, error_code, completion_tokens FROM usage"))
+    assert [r[:3] for r in rows] == [(202, "served", "review_pending")]
+    assert rows[0][3] > 0  # the provider's work is counted (and charged) like any other
     waiting = poll(gw, key, rid)
     assert waiting.status_code == 202
     assert waiting.json()["status"] == "pending"

@@ -54,7 +54,7 @@ def outcome_of(ctx: Context, err: GatewayError | None) -> str:
         return "cut"
     if ctx.status == 499:
         return "cancelled"
-    if err is None and ctx.status < 400:
+    if (err is None or err.status < 400) and ctx.status < 400:  # a 202 review hold: served
         return "served"
     if UPSTREAM in ctx.state or ctx.status >= 500:
         return "failed"
