@@ -32,6 +32,7 @@ def dashboard_settings(**extra: Any) -> dict[str, Any]:
                                   "reject_message": "A pharmacist could not confirm this "
                                                     "answer. Please call us."}},
             "guarded": {"targets": ["fake/small"], "guards": {"output": {"mode": "block"}}},
+            "notes": {"targets": ["fake/small"], "guards": {"output": {"mode": "flag"}}},
             "paid": {"targets": ["paid/gpt-4o-mini"]},
         },
         **extra,

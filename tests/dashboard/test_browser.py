@@ -88,6 +88,9 @@ def traffic(gw: GatewayServer) -> tuple[str, list[str]]:
     with pytest.raises(openai.BadRequestError):  # the output guard stops a leaked key
         client.chat.completions.create(model="guarded", messages=[
             {"role": "user", "content": "here is sk-proj-" + "A1b2C3d4E5" * 5}])
+    flagged = client.chat.completions.with_raw_response.create(model="notes", messages=[
+        {"role": "user", "content": "note: sk-proj-" + "A1b2C3d4E5" * 5}])
+    assert flagged.headers["x-bastion-guard"].startswith("secret")  # flagged, delivered
     with pytest.raises(openai.APIStatusError):  # this provider is down
         client.chat.completions.create(model="paid", messages=[
             {"role": "user", "content": "hello"}])
@@ -135,14 +138,17 @@ def test_an_operator_works_the_dashboard_in_a_browser(gw: GatewayServer, browser
                     headers={"authorization": f"Bearer {gw.master_key}"}).json()
     cards = dict(zip(page.locator(".card .label").all_inner_texts(),
                      page.locator(".card .value").all_inner_texts(), strict=True))
-    assert cards["Requests"] == f"{api['totals']['requests']:,}" == "11"
+    assert cards["Requests"] == f"{api['totals']['requests']:,}" == "12"
     assert cards["Errors"] == "2"
     assert cards["Awaiting review"] == "2"
     assert "web-shop" in page.inner_text("main")
     page.screenshot(path=str(shots / "overview.png"), full_page=True)
+    page.goto(gw.base_url + "/ui/security")
+    assert "content_filtered" in page.inner_text("main")
+    assert "A1b2C3d4E5" not in page.content()  # labels and counts, never the secret
 
     for path, name, expect in (("/ui/providers", "providers", "paid/gpt-4o-mini"),
-                               ("/ui/security", "security", "content_filtered"),
+                               ("/ui/security", "security", "guards_output"),
                                ("/ui/reports?group_by=alias&since=7d", "reports", "advice")):
         page.goto(gw.base_url + path)
         page.wait_for_selector("body.ready")

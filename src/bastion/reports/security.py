@@ -2,9 +2,10 @@
 
 ``GET /admin/stats/security`` and the dashboard's security page show:
 
-* **refusals by code**: requests answered 4xx/5xx per stable ``error.code``
+* **refusals by code**: requests the gateway refused (4xx) per stable ``error.code``
   (``prompt_injection_detected``, ``pii_blocked``, ``no_compliant_provider``,
-  ``content_filtered``, …) with the alias;
+  ``content_filtered``, ``rate_limit_exceeded``, …) with the alias; provider failures
+  (5xx) are the providers page's business;
 * **guard decisions**: every decision a guard recorded on a request whose name starts
   with one of :data:`PREFIXES` (``guards_output``, ``injection``, ``pii``,
   ``compliance``…), counted per label. A new guard that records its decisions under
@@ -88,7 +89,8 @@ def _tally(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
 async def security(db: SQL, w: Window) -> dict[str, Any]:
     codes = await db.sql_fetch(
         "SELECT error_code, alias, status, COUNT(*) FROM usage WHERE ts >= ? AND ts < ? "
-        "AND status >= 400 AND error_code IS NOT NULL GROUP BY error_code, alias, status "
+        "AND status >= 400 AND status < 499 AND error_code IS NOT NULL "
+        "GROUP BY error_code, alias, status "
         "ORDER BY 4 DESC", w.start, w.end)
     like = " OR ".join("decisions LIKE ?" for _ in PREFIXES)
     rows = await db.sql_fetch(

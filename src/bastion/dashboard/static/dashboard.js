@@ -77,7 +77,7 @@
   }
   function hbarChart(plot, rows, field, unit) {
     const h = 22, height = Math.max(1, rows.length) * h + 8;
-    const svg = el("svg", { viewBox: "0 0 " + W + " " + height, class: "svg" });
+    const svg = el("svg", { viewBox: "0 0 " + W + " " + height, class: "svg hbar" });
     const max = Math.max(1e-9, ...rows.map((r) => r[field] || 0));
     rows.forEach((r, i) => {
       const v = r[field] || 0, y = 4 + i * h, bw = (W - 230) * v / max;
