@@ -79,6 +79,11 @@ def test_a_yes_no_question_goes_cheap_and_a_code_task_with_tools_goes_strong_ope
     assert "retry" not in json.dumps(strong)
     lines = request_lines(captured)
     assert [line["alias"] for line in lines] == ["small", "big"]
+    # and on the usage rows, where the dashboard and the reports read them
+    gw.run(gw.gateway.recorder.flush())
+    rows = gw.run(gw.gateway.db.sql_fetch("SELECT alias, decisions FROM usage ORDER BY ts"))
+    assert [(alias, json.loads(d)["auto_route"]["reason"]) for alias, d in rows] == [
+        ("small", "yes_no"), ("big", "tools")]
     metrics = httpx.get(gw.base_url + "/metrics").text
     assert ('bastion_auto_route_total{alias="assistant",choice="cheap",reason="yes_no"} 1.0'
             in metrics)
