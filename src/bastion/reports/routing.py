@@ -13,12 +13,11 @@ label check as the security page's; never any request text.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
 from bastion.core.offload import run_bounded
-from bastion.reports.security import safe_label
+from bastion.reports.security import decoded, safe_label
 from bastion.reports.stats import Window
 from bastion.stores.base import SQL
 
@@ -31,12 +30,7 @@ def _tally(rows: list[tuple[Any, ...]]) -> dict[str, list[dict[str, Any]]]:
     trimmed: Counter[tuple[str, str]] = Counter()
     removed: Counter[tuple[str, str]] = Counter()
     for raw, alias, n, cost in rows:
-        try:
-            decisions = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(decisions, dict):
-            continue
+        decisions = decoded(raw)
         auto, trim = decisions.get("auto_route"), decisions.get("trim")
         if isinstance(auto, dict):
             key = tuple(safe_label(str(auto.get(k, ""))) for k in ("alias", "to", "choice",
