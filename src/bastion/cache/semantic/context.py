@@ -155,10 +155,16 @@ def encode_context(turns: list[str], last_assistant: str, question: str, tail: s
     # The opening turn states what the conversation is about ("stop my Flickbox
     # payment"): its facts must be the same, so two long conversations that mention the
     # same things but were opened about different ones never share an answer.
-    first_counted, first_names, _ = _facts(turns[0]) if turns else ([], set(), set())
-    opening = sorted(set(first_counted) | first_names)
+    first_counted, first_names, first_caps = _facts(turns[0]) if turns else ([], set(), set())
+    opening = [sorted(set(first_counted)), sorted(first_names), sorted(first_caps)]
     return json.dumps([sorted(counted.elements()), sorted(names), sorted(capitals), ordered,
                        tail, opening], separators=(",", ":"), ensure_ascii=False)
+
+
+def _names_agree(a_names: list[str], a_caps: list[str], b_names: list[str],
+                 b_caps: list[str]) -> bool:
+    """Each side's names are written (capitalised) on the other side."""
+    return set(a_names) <= set(b_caps) and set(b_names) <= set(a_caps)
 
 
 def same_context(cached: str, new: str) -> bool:
@@ -168,9 +174,10 @@ def same_context(cached: str, new: str) -> bool:
         return False  # written by another version
     a_counted, a_names, a_caps, a_order, a_tail, a_open = a
     b_counted, b_names, b_caps, b_order, b_tail, b_open = b
-    if a_counted != b_counted or a_order != b_order or a_open != b_open:
+    if a_counted != b_counted or a_order != b_order or a_open[0] != b_open[0]:
         return False
-    if not set(a_names) <= set(b_caps) or not set(b_names) <= set(a_caps):
+    if not _names_agree(a_names, a_caps, b_names, b_caps) or not _names_agree(*a_open[1:],
+                                                                              *b_open[1:]):
         return False
     return not _TAIL_VETOES.intersection(compare(analyse(a_tail), analyse(b_tail)).vetoes)
 
