@@ -68,7 +68,8 @@ def judged(model: Any, a: str, b: str, cos: float | None = None) -> Verdict:
 
 def test_other_words_go_to_the_classifier_which_weighs_the_cosine(model: Any) -> None:
     v = Verifier()
-    low = judged(model, "What vaccines does my puppy need?", "What vaccines does my kitten need?")
+    low = judged(model, "Does my contents insurance cover my laptop at home?",
+                 "Does my contents insurance cover my laptop abroad?")
     assert low.reason == "classifier"
     assert low.score < v.threshold_for(0.01)
     near = judged(model, "Where do I find my invoices?", "Where can I see my invoices?", 0.95)
