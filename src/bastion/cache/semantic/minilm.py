@@ -238,7 +238,7 @@ class MiniLM:
 
     def embed_words(self, text: str) -> tuple[list[float], bytes]:
         """The embedding of ``text`` and its packed content-word vectors."""
-        from bastion.cache.semantic.words import pool  # noqa: PLC0415 - words imports this module
+        from bastion.cache.semantic.words import pool
 
         np = self.np
         ids, words, spans = self.tokenizer.encode_words(text)

@@ -151,16 +151,21 @@ def build_model(directory: Path | None = None, tokens: bool = False) -> Any:
     i64 = onnx.TensorProto.INT64
     inputs = [g.h.make_tensor_value_info(n, i64, ["batch", "tokens"])
               for n in ("ids", "mask", "positions")]
-    outputs = [g.h.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT,
-                                          ["batch", hidden])]
-    if tokens:
-        g.nodes.append(g.h.make_node("Identity", [x], ["states"]))
-        outputs.append(g.h.make_tensor_value_info("states", onnx.TensorProto.FLOAT,
-                                                  ["batch", "tokens", hidden]))
-    graph = g.h.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs, outputs, g.inits)
+    graph = g.h.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs,
+                           _outputs(g, x, hidden, tokens), g.inits)
     model = g.h.make_model(graph, opset_imports=[g.h.make_opsetid("", _OPSET)])
     model.ir_version = 8
     return model
+
+
+def _outputs(g: _Graph, states: str, hidden: int, tokens: bool) -> list[Any]:
+    """The graph's outputs: the embedding, and with ``tokens`` the last layer's states."""
+    out = [g.h.make_tensor_value_info("embedding", g.onnx.TensorProto.FLOAT, ["batch", hidden])]
+    if tokens:
+        g.nodes.append(g.h.make_node("Identity", [states], ["states"]))
+        out.append(g.h.make_tensor_value_info("states", g.onnx.TensorProto.FLOAT,
+                                              ["batch", "tokens", hidden]))
+    return out
 
 
 def quantized(model: Any) -> bytes:

@@ -80,7 +80,8 @@ def pool(words: list[str], spans: list[tuple[int, int]], states: Any,
 def pack(words: list[str], vecs: Any) -> bytes:
     np = numpy_module()
     q = np.clip(np.round(vecs * 127.0), -127, 127).astype(np.int8)
-    return _SEP.join(words).encode("utf-8") + b"\0" + q.tobytes()
+    body: bytes = q.tobytes()
+    return _SEP.join(words).encode("utf-8") + b"\0" + body
 
 
 def unpack(data: bytes) -> WordVectors | None:
