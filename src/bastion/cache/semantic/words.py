@@ -41,6 +41,7 @@ class WordVectors:
     vecs: Any
 
 
+@lru_cache(maxsize=8192)
 def is_content(word: str) -> bool:
     """Whether a word of the tokenizer's split carries content (see the module doc)."""
     return word.isalnum() and lexical_kind(fold(word)) in _CONTENT
@@ -60,8 +61,8 @@ def project(vecs: Any, table: tuple[Any, Any] | None = None) -> Any:
     np = numpy_module()
     mean, axes = table or projection()
     out = (vecs - mean) @ axes
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
-    return np.round(out * 127.0) / 127.0
+    out /= np.maximum(np.sqrt((out * out).sum(axis=1, keepdims=True)), 1e-6)
+    return out
 
 
 def pool(words: list[str], spans: list[tuple[int, int]], states: Any,
@@ -73,7 +74,12 @@ def pool(words: list[str], spans: list[tuple[int, int]], states: Any,
             if b > a and b <= len(states) and is_content(w)]
     if not keep:
         return b""
-    vecs = np.stack([states[a:b].mean(axis=0) for _, a, b in keep]).astype(np.float32)
+    # Each word's mean token vector in one pass: differences of running sums.
+    starts = np.array([a for _, a, _ in keep])
+    ends = np.array([b for _, _, b in keep])
+    sums = np.cumsum(states[:int(ends.max())], axis=0, dtype=np.float32)
+    sums = np.vstack([np.zeros((1, sums.shape[1]), dtype=np.float32), sums])
+    vecs = (sums[ends] - sums[starts]) / (ends - starts)[:, None]
     return pack([fold(w) for w, _, _ in keep], project(vecs, table))
 
 
