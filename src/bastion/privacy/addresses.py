@@ -1,0 +1,158 @@
+"""Street addresses: a street word found by the one-pass pattern, grown into the
+address around it.
+
+The pattern finds a street word: an English type after the name (``Bay Street``,
+``Elm St.``), a type before the name (``Rue de Tanger``, ``Via Roma``, ``Calle
+Mayor``), or a compound (``Hauptstraße``, ``Koskikatu``, ``Storgatan``). Around it,
+:func:`expand` takes the capitalised words of the name, the house number before or
+after it (one is required, unless the text says ``address`` or ``live at`` just
+before), then a unit (``Apt. 5``, ``Suite 300``) and up to three short lines or
+comma-separated parts of city, region, postcode and country.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bastion.privacy.lexicon import (
+    STREET_SUFFIXES,
+    STREET_TYPES_EN,
+    STREET_TYPES_PREFIX,
+    UNIT_WORDS,
+    trie_pattern,
+)
+
+ENTITY = "STREET_ADDRESS"
+
+
+def _cased(words: list[str]) -> list[str]:
+    out: list[str] = []
+    for w in words:
+        out += [w[:1].upper() + w[1:], w.upper()]
+    return out
+
+
+_EN = trie_pattern(_cased(STREET_TYPES_EN))
+_PREFIX = trie_pattern(_cased(STREET_TYPES_PREFIX))
+_SUFFIX = trie_pattern(STREET_SUFFIXES + [w.upper() for w in STREET_SUFFIXES])
+KEYWORD_PATTERN = (rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
+                   rf"|(?P<st_suf>\b[^\W\d_]{{0,20}}{_SUFFIX}\b\.?)")
+
+_NAME_WORD = re.compile(r"(?:[^\W\d_][\w'’.\-]*|\d{1,3}(?:st|nd|rd|th)|de|la|del|des|du|di|da"
+                        r"|do|dos|das|le|les|della|van|von|der|den|het)$")
+_HOUSE = re.compile(r"\d{1,6}[A-Za-z]?(?:[/\-]\d{1,4})?")
+_UNIT = re.compile(r",?[ \t]*(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) +
+                   r")\.?[ \t]*#?[\w\-]{1,6}\b", re.IGNORECASE)
+_PART = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)[ \t]*([^\n,.;:!?]{1,40})")
+_PART_WORD = re.compile(r"[^\W\d_][\w'’.\-]*|\d[\d\- ]{1,9}")
+_ADDRESS_CONTEXT = re.compile(r"\b(?:address|live at|lives at|living at|live on|lives on|"
+                              r"located at|ship to|deliver to|moved to)\b[^.\n]{0,12}$")
+_PARTICLES = frozenset("de la del des du di da do dos das le les della van von der den het".split())
+_MAX_NAME_WORDS = 4
+
+
+def _words_before(text: str, pos: int, limit: int) -> tuple[int, int]:
+    """Start of the capitalised name words before ``pos`` and how many there are."""
+    start, count = pos, 0
+    while count < limit:
+        j = start
+        while j > 0 and text[j - 1] in " \t":
+            j -= 1
+        k = j
+        while k > 0 and not text[k - 1].isspace() and text[k - 1] not in ",;:":
+            k -= 1
+        word = text[k:j]
+        if not word or not _NAME_WORD.match(word):
+            break
+        if not (word[0].isupper() or word.lower() in _PARTICLES or word[0].isdigit()):
+            break
+        if _HOUSE.fullmatch(word):
+            break
+        start, count = k, count + 1
+    return start, count
+
+
+def _house_before(text: str, pos: int) -> int | None:
+    """Start of a house number (or two: ``975 3968 Bay Street``) just before ``pos``."""
+    found = None
+    for _ in range(2):
+        j = pos
+        while j > 0 and text[j - 1] in " \t,":
+            j -= 1
+        k = j
+        while k > 0 and not text[k - 1].isspace():
+            k -= 1
+        if k == j or not _HOUSE.fullmatch(text[k:j]):
+            break
+        found = pos = k
+    return found
+
+
+def _house_after(text: str, pos: int) -> int | None:
+    m = re.compile(r",?[ \t]*(\d{1,5}[A-Za-z]?(?:[/\-]\d{1,4})?)\b").match(text, pos)
+    return m.end() if m else None
+
+
+def _name_after(text: str, pos: int) -> int:
+    end, count = pos, 0
+    for m in re.finditer(r"[ \t]+([^\s,;:]+)", text[pos:pos + 120]):
+        if m.start() != end - pos:
+            break
+        word = m.group(1)
+        if count >= _MAX_NAME_WORDS or not _NAME_WORD.match(word):
+            break
+        if not (word[0].isupper() or word.lower() in _PARTICLES):
+            break
+        end, count = pos + m.end(), count + 1
+    return end
+
+
+def _tail(text: str, end: int) -> int:
+    """Grow past the unit and up to three parts of city, region, postcode, country."""
+    m = _UNIT.match(text, end)
+    if m:
+        end = m.end()
+    for _ in range(3):
+        p = _PART.match(text, end)
+        if p is None:
+            break
+        part = p.group(1).strip()
+        words = part.split()
+        if not words or not all(_PART_WORD.fullmatch(w.rstrip(".")) and
+                                (w[0].isupper() or w[0].isdigit()) for w in words):
+            break
+        unit = _UNIT.match(text, end)
+        end = unit.end() if unit else p.start(1) + len(p.group(1).rstrip())
+    return end
+
+
+def expand(text: str, low: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """The address around the street word matched by ``m``, or ``None``."""
+    kind = "st_pre" if m.group("st_pre") else "st_suf" if m.group("st_suf") else "st_en"
+    ks, ke = m.start(), m.end()
+    if kind == "st_en":
+        start, count = _words_before(text, ks, _MAX_NAME_WORDS)
+        if count == 0:
+            return None
+        end = ke
+        after = None
+    elif kind == "st_pre":
+        start = ks
+        end = _name_after(text, ke)
+        if end == ke:
+            return None
+        after = _house_after(text, end)
+    else:
+        start, _ = _words_before(text, ks, 2)
+        end = ke
+        after = _house_after(text, end)
+    house = _house_before(text, start)
+    if house is not None:
+        start = house
+    elif after is not None:
+        end = after
+    elif _ADDRESS_CONTEXT.search(low, max(0, start - 40), start) is None:
+        return None
+    if after is not None and house is not None:
+        end = after
+    return start, _tail(text, end)
