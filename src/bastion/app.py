@@ -61,7 +61,8 @@ class Gateway:
         self.settings = settings
         self.env = os.environ if env is None else env
         resolvers = default_resolvers(self.env)
-        self.db = open_database(settings.state.database)
+        self.db = open_database(settings.state.database,
+                                "upgrade" if settings.state.auto_migrate else "check")
         self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
         self.metrics = Metrics()
         self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))

@@ -14,6 +14,7 @@ import typer
 from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
 from bastion.core.errors import GatewayError
+from bastion.stores.cli import db_app
 
 T = TypeVar("T")
 # pretty_exceptions_show_locals=False: a traceback must never print a secret held in a local.
@@ -22,6 +23,7 @@ app = typer.Typer(help="Bastion: a self-hosted AI API gateway.", no_args_is_help
 keys_app = typer.Typer(help="Create, list, revoke and rotate virtual keys.",
                        no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (YAML)")]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
@@ -51,7 +53,8 @@ def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
     settings = _settings(config)
 
     async def run() -> T:
-        db = open_database(settings.state.database)
+        db = open_database(settings.state.database,
+                           "upgrade" if settings.state.auto_migrate else "check")
         await db.open()
         try:
             return await fn(KeyService(db))

@@ -1,7 +1,7 @@
 """One contract for every :class:`~bastion.stores.base.Database` backend.
 
-Each test runs against memory, SQLite (a temporary file) and PostgreSQL (real,
-in a fresh schema per test, dropped afterwards).
+Each test runs against memory (SQLite in memory), SQLite (a temporary file) and
+PostgreSQL (real, in a fresh schema per test, dropped afterwards).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncpg
 import pytest
 
 from bastion.stores.base import Database, KeyRecord, UsageRow, UsageTotals, open_database
-from bastion.stores.memory import MemoryDatabase
 from bastion.stores.postgres import PostgresDatabase, split_schema
 from bastion.stores.sqlite import SQLiteDatabase
 
@@ -33,7 +32,7 @@ class Backend:
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "memory":
-        shared = MemoryDatabase()
+        shared = SQLiteDatabase(":memory:")
         yield Backend("memory", lambda: shared, durable=False)
         return
     if request.param == "sqlite":

@@ -45,20 +45,21 @@ class AnthropicRoutes:
         add_route(app, "POST", "/v1/messages", self.messages)
         add_route(app, "POST", "/v1/messages/count_tokens", self.count_tokens)
 
-    async def _read(self, request: web.Request) -> MessagesRequest:
+    async def _read(self, request: web.Request) -> tuple[MessagesRequest, int]:
         server = self.gw.settings.server
         body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
-        return decode(body, request_decoder.decode)
+        return decode(body, request_decoder.decode), len(body)
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         rid = request_id(request)
         try:
-            areq = await self._read(request)
+            areq, size = await self._read(request)
             validate(areq)
             req, ch = to_canonical(areq)
             ch.betas = request.headers.get("anthropic-beta")
             ctx = Context(request=req, request_id=rid, dialect="anthropic",
-                          headers=request.headers, client_ip=request.remote)
+                          headers=request.headers, client_ip=request.remote,
+                          body_bytes=size)
             ctx.state["anthropic"] = ch  # visible to steps (e.g. a cache key) as well
         except GatewayError as e:
             return error_response(e, rid, _SHAPE)
@@ -86,7 +87,7 @@ class AnthropicRoutes:
         rid = request_id(request)
         try:
             ident = await self.gw.keys.authenticate(presented_key(request.headers))
-            areq = await self._read(request)
+            areq, _size = await self._read(request)
             if not ident.may_use(areq.model):
                 raise ModelNotAllowed(f"This API key may not use the model {areq.model!r}.")
             self.gw.route.alias(areq.model)

@@ -71,7 +71,7 @@ class OpenAIRoutes:
             req = decode(body, chat_request_decoder.decode)
             validate_chat(req)
             ctx = Context(request=req, request_id=rid, headers=request.headers,
-                          client_ip=request.remote)
+                          client_ip=request.remote, body_bytes=len(body))
             reply = await self.gw.pipeline(ctx)
         except GatewayError as e:
             return error_response(e, rid)
@@ -91,7 +91,8 @@ class OpenAIRoutes:
             req = decode(body, embedding_request_decoder.decode)
             validate_embeddings(req)
             ctx = Context(request=req, request_id=rid, kind="embeddings",
-                          headers=request.headers, client_ip=request.remote)
+                          headers=request.headers, client_ip=request.remote,
+                          body_bytes=len(body))
             reply = await self.gw.pipeline(ctx)
         except GatewayError as e:
             return error_response(e, rid)

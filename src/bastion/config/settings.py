@@ -54,6 +54,9 @@ class StateSettings(Strict):
     # replica count: local limits are divided by it when Redis is unreachable
     replicas: int = Field(1, ge=1)
     key_cache_ttl_s: float = Field(5.0, ge=0)
+    # Apply pending schema migrations at start-up (under a lock); off: refuse to start
+    # until `bastion db upgrade` has run.
+    auto_migrate: bool = True
 
 
 class ServerSettings(Strict):

@@ -54,6 +54,7 @@ class Context:
     kind: Kind = "chat"
     headers: Mapping[str, str] = field(default_factory=dict)
     client_ip: str | None = None
+    body_bytes: int = 0  # the raw request body's size: an upper bound of its text (offload)
     identity: Identity | None = None
     started: float = field(default_factory=time.monotonic)
     deadline: float | None = None

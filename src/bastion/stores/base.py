@@ -1,14 +1,25 @@
 """Narrow protocols for durable state, and the records they hold.
 
-A database backend (memory, SQLite, PostgreSQL) implements :class:`Database`:
-virtual keys (stored only as keyed hashes), the usage log, and a small meta
-table. Backends are chosen by URL scheme and imported only when chosen.
+A database backend (SQLite, also in memory, and PostgreSQL) implements
+:class:`Database`: virtual keys (stored only as keyed hashes), the usage log, a
+small meta table, the schema's migrations, and the small :class:`SQL` interface
+on which other stores are built (the audit log, and each new concern: a
+migration for its tables plus a module of its own; never new methods here).
+Backends are chosen by URL scheme and imported only when chosen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from bastion.stores.migrations import Status
+
+#: What opening a database does to its schema: apply pending migrations, refuse to
+#: start when some are pending, or leave it alone (``bastion db status``).
+OnOpen = Literal["upgrade", "check", "skip"]
 
 
 @dataclass(slots=True)
@@ -59,12 +70,41 @@ class UsageTotals:
     spend_usd: float = 0.0
 
 
-class Database(Protocol):
+class SQL(Protocol):
+    """Plain SQL for stores built on the database (audit log, review queue, …).
+
+    Queries use ``?`` placeholders on every engine (PostgreSQL's are numbered for it)
+    and hold no literal ``?``. ``dialect`` lets a store pick engine-specific SQL where
+    the two differ (``ON CONFLICT`` works on both; types and upserts mostly do too).
+    """
+
+    dialect: str
+
+    async def sql_execute(self, query: str, *args: Any) -> int:
+        """Run one statement; the number of rows it changed."""
+        ...
+
+    async def sql_executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def sql_fetch(self, query: str, *args: Any) -> list[tuple[Any, ...]]: ...
+
+
+class Database(SQL, Protocol):
     """Keys, usage log and meta values; one implementation per engine."""
 
-    async def open(self) -> None: ...
+    async def open(self) -> None:
+        """Connect, and bring the schema up to date (see :data:`OnOpen`)."""
+        ...
 
     async def close(self) -> None: ...
+
+    async def schema_status(self) -> Status:
+        """The schema's version and the migrations this code would apply (no change)."""
+        ...
+
+    async def upgrade(self) -> Status:
+        """Apply every pending migration; the status before."""
+        ...
 
     async def meta_get_or_set(self, name: str, value: str) -> str:
         """Return the stored value of ``name``, storing ``value`` first if there is none."""
@@ -97,18 +137,17 @@ class Database(Protocol):
         ...
 
 
-def open_database(url: str) -> Database:
-    """The backend for ``url``: ``memory://``, ``sqlite:///path`` or ``postgresql://…``."""
-    if url.startswith("memory:"):
-        from bastion.stores.memory import MemoryDatabase
-
-        return MemoryDatabase()
-    if url.startswith("sqlite:"):
+def open_database(url: str, on_open: OnOpen = "upgrade") -> Database:
+    """The backend for ``url``: ``memory://`` (SQLite in memory), ``sqlite:///path`` or
+    ``postgresql://…``."""
+    if url.startswith(("memory:", "sqlite:")):
         from bastion.stores.sqlite import SQLiteDatabase
 
-        return SQLiteDatabase(url.removeprefix("sqlite://").removeprefix("/") or ":memory:")
+        path = ":memory:" if url.startswith("memory:") else (
+            url.removeprefix("sqlite://").removeprefix("/") or ":memory:")
+        return SQLiteDatabase(path, on_open=on_open)
     if url.startswith(("postgres://", "postgresql://")):
         from bastion.stores.postgres import PostgresDatabase
 
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, on_open=on_open)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")

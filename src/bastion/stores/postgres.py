@@ -1,7 +1,8 @@
 """PostgreSQL database: shared by every replica. asyncpg with a small connection pool.
 
-The schema is created on :meth:`PostgresDatabase.open`, idempotently, under a
-transaction-scoped advisory lock, so several processes may start at once.
+The schema is brought up to date on :meth:`PostgresDatabase.open` by the versioned
+migrations (:mod:`bastion.stores.migrations`), under a transaction-scoped advisory
+lock, so several processes may start at once.
 Tables live in the PostgreSQL schema named by ``schema=`` (or ``?schema=`` in
 the URL; default ``public``), which lets tests and tenants keep separate sets of
 tables in one database.
@@ -11,35 +12,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from bastion.stores.base import KeyRecord, UsageRow, UsageTotals
+from bastion.stores.base import KeyRecord, OnOpen, UsageRow, UsageTotals
+from bastion.stores.migrations import Status, migrate_postgres
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-TABLES = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, prefix TEXT NOT NULL,
-  created_at DOUBLE PRECISION NOT NULL, user_id TEXT, team TEXT, models TEXT[], rpm INTEGER,
-  tpm INTEGER, budget_usd DOUBLE PRECISION, expires_at DOUBLE PRECISION,
-  revoked_at DOUBLE PRECISION, metadata JSONB NOT NULL DEFAULT '{}');
-CREATE TABLE IF NOT EXISTS key_hashes (
-  hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id),
-  valid_until DOUBLE PRECISION);
-CREATE INDEX IF NOT EXISTS key_hashes_key ON key_hashes(key_id);
-CREATE TABLE IF NOT EXISTS usage (
-  ts DOUBLE PRECISION NOT NULL, request_id TEXT NOT NULL, key_id TEXT, user_id TEXT,
-  team TEXT, alias TEXT NOT NULL, target TEXT, status INTEGER NOT NULL,
-  prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL,
-  cost_usd DOUBLE PRECISION NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,
-  error_code TEXT, cached BOOLEAN NOT NULL, degraded TEXT);
-CREATE INDEX IF NOT EXISTS usage_key ON usage(key_id);
-CREATE INDEX IF NOT EXISTS usage_user ON usage(user_id);
-"""
 
 _SELECT_KEY = ("SELECT id, name, prefix, created_at, user_id, team, models, rpm, tpm, "
                "budget_usd, expires_at, revoked_at, metadata FROM keys")
@@ -96,6 +79,14 @@ def _usage(row: Any) -> UsageRow:
         degraded=row[14])
 
 
+@lru_cache(maxsize=512)
+def numbered(query: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (queries hold no literal ``?``)."""
+    parts = query.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "")
+                   for i, p in enumerate(parts, start=1))
+
+
 def _rowcount(status: str) -> int:
     """The row count from a command tag such as ``UPDATE 3`` or ``DELETE 0``."""
     return int(status.rsplit(" ", 1)[-1])
@@ -104,8 +95,10 @@ def _rowcount(status: str) -> int:
 class PostgresDatabase:
     """:class:`~bastion.stores.base.Database` on PostgreSQL (asyncpg pool, 1 to ``max_size``)."""
 
+    dialect = "postgres"
+
     def __init__(self, url: str, *, schema: str | None = None, min_size: int = 1,
-                 max_size: int = 10) -> None:
+                 max_size: int = 10, on_open: OnOpen = "upgrade") -> None:
         dsn, url_schema = split_schema(url)
         self.schema = schema or url_schema or "public"
         if not _IDENT.match(self.schema):
@@ -113,6 +106,7 @@ class PostgresDatabase:
         self._dsn = dsn
         self._min = min_size
         self._max = max_size
+        self.on_open = on_open
         self._pool: Any = None
 
     @property
@@ -129,13 +123,10 @@ class PostgresDatabase:
             server_settings={"search_path": self.schema},
         )
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                # Serialise schema creation across processes: concurrent CREATE ... IF NOT
-                # EXISTS can still collide on the catalog without it.
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
-                                   f"bastion.schema.{self.schema}")
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                await conn.execute(TABLES)
+            if self.on_open != "skip":
+                async with pool.acquire() as conn:
+                    await migrate_postgres(conn, self.schema, self._where(),
+                                           auto=self.on_open == "upgrade")
         except BaseException:
             await pool.close()
             raise
@@ -145,6 +136,33 @@ class PostgresDatabase:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+    def _where(self) -> str:
+        return f"(PostgreSQL schema {self.schema!r})"
+
+    async def schema_status(self) -> Status:
+        async with self.pool.acquire() as conn:
+            return await migrate_postgres(conn, self.schema, self._where(), dry_run=True)
+
+    async def upgrade(self) -> Status:
+        async with self.pool.acquire() as conn:
+            return await migrate_postgres(conn, self.schema, self._where())
+
+    # The small SQL interface for stores of their own (see stores/base.py: SQL).
+    async def sql_execute(self, query: str, *args: Any) -> int:
+        status = await self.pool.execute(numbered(query), *args)
+        try:
+            return _rowcount(status)
+        except ValueError:  # e.g. CREATE TABLE: no row count
+            return 0
+
+    async def sql_executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(numbered(query), rows)
+
+    async def sql_fetch(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self.pool.fetch(numbered(query), *args)]
 
     async def meta_get_or_set(self, name: str, value: str) -> str:
         async with self.pool.acquire() as conn:

@@ -4,33 +4,18 @@ so the event loop never blocks on disk."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from bastion.stores.base import KeyRecord, UsageRow, UsageTotals
+from bastion.stores.base import KeyRecord, OnOpen, UsageRow, UsageTotals
+from bastion.stores.migrations import Status, migrate_sqlite
 
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, prefix TEXT NOT NULL, created_at REAL NOT NULL,
-  user TEXT, team TEXT, models TEXT, rpm INTEGER, tpm INTEGER, budget_usd REAL,
-  expires_at REAL, revoked_at REAL, metadata TEXT NOT NULL DEFAULT '{}');
-CREATE TABLE IF NOT EXISTS key_hashes (
-  hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id), valid_until REAL);
-CREATE INDEX IF NOT EXISTS key_hashes_key ON key_hashes(key_id);
-CREATE TABLE IF NOT EXISTS usage (
-  ts REAL NOT NULL, request_id TEXT NOT NULL, key_id TEXT, user TEXT, team TEXT,
-  alias TEXT NOT NULL, target TEXT, status INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
-  completion_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, latency_ms REAL NOT NULL,
-  error_code TEXT, cached INTEGER NOT NULL, degraded TEXT);
-CREATE INDEX IF NOT EXISTS usage_key ON usage(key_id);
-CREATE INDEX IF NOT EXISTS usage_user ON usage(user);
-"""
 
 KEY_COLS = ("id, name, prefix, created_at, user, team, models, rpm, tpm, budget_usd, "
             "expires_at, revoked_at, metadata")
@@ -68,10 +53,14 @@ def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
 
 
 class SQLiteDatabase:
-    """:class:`~bastion.stores.base.Database` on a SQLite file (WAL mode)."""
+    """:class:`~bastion.stores.base.Database` on a SQLite file (WAL mode), or in memory
+    (``:memory:``: nothing survives a restart; tests and throwaway runs)."""
 
-    def __init__(self, path: str) -> None:
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, on_open: OnOpen = "upgrade") -> None:
         self.path = path
+        self.on_open = on_open
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -85,15 +74,60 @@ class SQLiteDatabase:
 
     async def open(self) -> None:
         def connect() -> None:
+            if self._conn is not None:
+                return
+            if self.path != ":memory:":
+                # Created owner-only before SQLite opens it (its -wal and -shm files
+                # take the same mode): key hashes and usage are nobody else's business.
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(SCHEMA)
+            try:
+                # The busy timeout first: another worker may hold the lock while it
+                # switches the file to WAL or migrates it.
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                if self.on_open != "skip":
+                    migrate_sqlite(conn, self._where(), auto=self.on_open == "upgrade")
+            except BaseException:
+                conn.close()
+                raise
             conn.isolation_level = "DEFERRED"
             self._conn = conn
 
         await asyncio.get_running_loop().run_in_executor(self._pool, connect)
+
+    def _where(self) -> str:
+        return "in memory" if self.path == ":memory:" else f"at {self.path}"
+
+    async def schema_status(self) -> Status:
+        return await self._raw(lambda c: migrate_sqlite(c, self._where(), dry_run=True))
+
+    async def upgrade(self) -> Status:
+        return await self._raw(lambda c: migrate_sqlite(c, self._where()))
+
+    async def _raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` on the connection in autocommit mode (it manages its own transaction)."""
+        def job() -> T:
+            assert self._conn is not None
+            self._conn.isolation_level = None
+            try:
+                return fn(self._conn)
+            finally:
+                self._conn.isolation_level = "DEFERRED"
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, job)
+
+    # The small SQL interface for stores of their own (see stores/base.py: SQL).
+    async def sql_execute(self, query: str, *args: Any) -> int:
+        return await self._run(lambda c: int(c.execute(query, args).rowcount))
+
+    async def sql_executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._run(lambda c: c.executemany(query, rows))
+
+    async def sql_fetch(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        return await self._run(lambda c: [tuple(r) for r in c.execute(query, args)])
 
     async def close(self) -> None:
         if self._conn is not None:
