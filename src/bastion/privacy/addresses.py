@@ -34,7 +34,7 @@ def _cased(words: list[str]) -> list[str]:
 
 _EN = trie_pattern(_cased(STREET_TYPES_EN))
 _PREFIX = trie_pattern(_cased(STREET_TYPES_PREFIX))
-_SUFFIX = trie_pattern(STREET_SUFFIXES + [w.upper() for w in STREET_SUFFIXES])
+_SUFFIX = trie_pattern(STREET_SUFFIXES + _cased(STREET_SUFFIXES))
 KEYWORD_PATTERN = (rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
                    rf"|(?P<st_suf>\b[^\W\d_]{{0,20}}{_SUFFIX}\b\.?)")
 
@@ -44,7 +44,7 @@ _HOUSE = re.compile(r"\d{1,6}[A-Za-z]?(?:[/\-]\d{1,4})?")
 _UNIT = re.compile(r",?[ \t]*(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) +
                    r")\.?[ \t]*#?[\w\-]{1,6}\b", re.IGNORECASE)
 _PART = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)[ \t]*([^\n,.;:!?]{1,40})")
-_PART_WORD = re.compile(r"[^\W\d_][\w'’.\-]*|\d[\d\- ]{1,9}")
+_PART_WORD = re.compile(r"[^\W\d_][\w'’.\-]*|\d[\d\-]{1,6}")
 _ADDRESS_CONTEXT = re.compile(r"\b(?:address|live at|lives at|living at|live on|lives on|"
                               r"located at|ship to|deliver to|moved to)\b[^.\n]{0,12}$")
 _PARTICLES = frozenset("de la del des du di da do dos das le les della van von der den het".split())
@@ -155,4 +155,7 @@ def expand(text: str, low: str, m: re.Match[str]) -> tuple[int, int] | None:
         return None
     if after is not None and house is not None:
         end = after
-    return start, _tail(text, end)
+    end = _tail(text, end)
+    while end > start and text[end - 1] in ".,":
+        end -= 1
+    return start, end

@@ -34,8 +34,8 @@ from bastion.privacy.ner import NameRecogniser
 from bastion.privacy.patterns import scan_patterns
 
 _RANK = {e: i for i, e in enumerate((
-    SECRET, EMAIL, IBAN, CREDIT_CARD, US_SSN, IP_ADDRESS, MEDICAL_RECORD_NUMBER, PHONE,
-    DATE_OF_BIRTH, STREET_ADDRESS, PERSON, ORGANIZATION, LOCATION, HEALTH))}
+    SECRET, EMAIL, IBAN, CREDIT_CARD, US_SSN, IP_ADDRESS, MEDICAL_RECORD_NUMBER,
+    STREET_ADDRESS, PHONE, DATE_OF_BIRTH, PERSON, ORGANIZATION, LOCATION, HEALTH))}
 
 
 @dataclass(slots=True, frozen=True)

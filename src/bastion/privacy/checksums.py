@@ -42,8 +42,9 @@ def luhn_digit(partial: str) -> str:
 
 
 def card_ok(digits: str) -> bool:
-    """A plausible payment card: 13-19 digits, a known issuer prefix, Luhn-valid."""
-    if not 13 <= len(digits) <= 19 or digits[0] not in "23456" or len(set(digits)) < 3:
+    """A plausible payment card: 12-19 digits, a known issuer's first digit (1 for JCB's
+    1800, 2-6 for the rest), Luhn-valid."""
+    if not 12 <= len(digits) <= 19 or digits[0] not in "123456" or len(set(digits)) < 2:
         return False
     return luhn_ok(digits)
 

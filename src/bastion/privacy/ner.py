@@ -34,6 +34,10 @@ _NAME_RULES = re.compile(
     r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Mx)\.?[ \t]+)"
     rf"(?P<name>{_NAME})")
 _WINDOW_WORDS = 8
+_LIST = re.compile(r"(?:[^\W\d_][\w'’\-]*, ){1,8}[^\W\d_][\w'’\-]*,? (?:and|&) [^\W\d_][\w'’\-]*")
+# Acronyms the model mistakes for organisations in forms and chats.
+_NOT_NAMES = frozenset("iban ssn dob mrn id pin cvv cvc ip url api iot sms pdf faq ceo cto "
+                       "hr it ok usa uk eu".split())
 _WHOLE_TEXT_RATIO = 0.6
 
 
@@ -78,12 +82,65 @@ class NameRecogniser:
         for (offset, _), doc in zip(windows, docs, strict=True):
             for ent in doc.ents:
                 kind = _LABELS.get(ent.label_)
-                if kind is None or kind not in entities:
+                if kind is None:
                     continue
                 s, e = _trim(text, offset + ent.start_char, offset + ent.end_char)
-                if e - s >= 2:
-                    out.append(Finding(kind, s, e, 0.85, text[s:e]))
-        return out
+                if e - s >= 2 and text[s:e].lower() not in _NOT_NAMES:
+                    out.append(Finding(_retype(kind, text[s:e]), s, e, 0.85, text[s:e]))
+        out = _propagate(text, out)
+        return [f for f in out if f.entity in entities]
+
+
+_ORG_WORDS = frozenset("""
+inc inc. corp corp. corporation co co. llc ltd ltd. limited gmbh ag sa s.a. plc bv nv oy ab
+as spa srl company group holdings bank university college school academy institute hospital
+clinic foundation association society orchestra band club weekly daily times news post tv
+radio agency department ministry council committee partners services systems solutions
+technologies technology labs lab studio studios records airlines airways motors pharma
+insurance capital media network press publishing center centre church party union team
+federation fund trust ventures industries international global enterprises consulting
+""".split())
+_NAME_SHAPE = re.compile(r"[^\W\d_][^\W\d_'’\-]*(?:[’'\-][^\W\d_]+)?\.?")
+
+
+def _retype(kind: str, value: str) -> str:
+    """The small model calls many foreign personal names organisations: a short run of
+    capitalised words with no organisation word in it is taken as a person."""
+    if kind != ORGANIZATION:
+        return kind
+    words = value.split()
+    if not 1 <= len(words) <= 3 or any(w.lower().strip(",.") in _ORG_WORDS for w in words):
+        return kind
+    if all(_NAME_SHAPE.fullmatch(w) and w[0].isupper() and not w.isupper() for w in words):
+        return PERSON
+    return kind
+
+
+def _propagate(text: str, found: list[Finding]) -> list[Finding]:
+    """Every other occurrence of a found person's name or its parts is that person too,
+    and so are the other capitalised items of a list that names a person
+    ("Kónya, Becker and Vasquez")."""
+    names = {f.value for f in found if f.entity == PERSON}
+    parts = {p for n in names for p in n.split() if len(p) > 2 and p[0].isupper()}
+    taken = [(f.start, f.end) for f in found]
+    out = list(found)
+    wanted = names | parts
+    for m in _LIST.finditer(text):
+        items = [i.strip() for i in re.split(r",|\band\b|&", m.group()) if i.strip()]
+        if any(i in wanted for i in items):
+            wanted |= {i for i in items if _NAME_SHAPE.fullmatch(i) and i[0].isupper()}
+    for word in sorted(wanted - {""}, key=len, reverse=True):
+        if word.lower() in COMMON_CAPITALISED:
+            continue
+        for m in re.finditer(r"(?<![\w])" + re.escape(word) + r"(?![\w])", text):
+            s, e = m.span()
+            if any(s < b and a < e for a, b in taken):
+                continue
+            taken.append((s, e))
+            out.append(Finding(PERSON, s, e, 0.8, word))
+    return [Finding(PERSON, f.start, f.end, f.score, f.value)
+            if f.entity != PERSON and f.value in names | parts and f.entity != LOCATION
+            else f for f in out]
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:

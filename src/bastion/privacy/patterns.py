@@ -45,7 +45,7 @@ _MDATE = (rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?i:{_MONTHS})\.?,?\s+\d
 _BRANCHES = [
     ("email", r"(?<![\w.%+\-])[\w.%+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){0,8}"
               r"\.[^\W\d_]{2,24}(?![\w\-])"),
-    ("iban", r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b"),
+    ("iban", r"\b(?i:[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?)\b"),
     ("ipv6", r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:])"),
     ("mdate", _MDATE),
     ("num", r"(?<![\w+.])\+?\(?\d(?:\d|[ \t./\-]\(?(?=\d)|\)[ \t]?(?=\d)){4,38}"
@@ -97,8 +97,10 @@ def _email(scan: Scan, m: re.Match[str]) -> list[Finding]:
 
 def _iban(scan: Scan, m: re.Match[str]) -> list[Finding]:
     value = m.group()
-    if not iban_ok(value.replace(" ", "")):
+    if not iban_ok(value.replace(" ", "").upper()):
         return []
+    if not value[:2].isupper() and not scan.context(IBAN, m.start()):
+        return []  # lower-case letters: only where the text says it is an IBAN
     return [Finding(IBAN, m.start(), m.end(), 0.95, value)]
 
 
@@ -157,10 +159,13 @@ def _num(scan: Scan, m: re.Match[str]) -> list[Finding]:
         if ssn.group(2) or scan.context(US_SSN, start):
             score = 0.95 if scan.context(US_SSN, start) else 0.6
             return [Finding(US_SSN, start, end, score, run)]
-    if 13 <= n <= 19 and card_ok(digits) and _card_grouping(run):
-        score = 0.95 if scan.context(CREDIT_CARD, start) else 0.8
-        return [Finding(CREDIT_CARD, start, end, score, run)]
-    score = phones.score(scan, run, digits, start, end)
+    if card_ok(digits) and _card_grouping(run):
+        # 12-digit (Maestro) and 1800-prefixed (JCB) numbers are common enough as other
+        # numbers that they need a context word such as "card".
+        context = scan.context(CREDIT_CARD, start)
+        if context or (n >= 13 and digits[0] != "1"):
+            return [Finding(CREDIT_CARD, start, end, 0.95 if context else 0.8, run)]
+    score = phones.score(scan, _EXTENSION.sub("", run), digits, start, end)
     if score > 0:
         return [Finding(PHONE, start, end, score, run)]
     return []
