@@ -18,6 +18,7 @@ from bastion.keys import KeyService
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
+from bastion.privacy import build_privacy
 from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
@@ -94,12 +95,15 @@ class Gateway:
         self.tracer = build_tracer(settings.resilience.otlp_endpoint, self.env,
                                    settings.resilience.service_name)
         self.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
+        self.privacy_loading: Any = None  # the name model's loading, when an alias needs it
+        self.privacy = build_privacy(self)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
             Authenticate(self.keys),
             *build_traffic_steps(self),
+            *self.privacy.steps,  # disclosure, privacy: before cache and output moderation
             *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)

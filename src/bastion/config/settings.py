@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.privacy_settings import AliasPrivacy, PrivacySettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
@@ -185,6 +186,7 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+    privacy: AliasPrivacy = Field(default_factory=AliasPrivacy)
 
     @model_validator(mode="before")
     @classmethod
@@ -208,6 +210,7 @@ class Settings(Strict):
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

@@ -23,6 +23,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── BudgetExceeded                429 budget_exceeded
     ├── PromptInjectionDetected       400 prompt_injection_detected
     ├── PIIBlocked                    400 pii_blocked
+    │   └── PIIScanTooLarge           400 pii_scan_too_large
     ├── NoCompliantProvider           422 no_compliant_provider
     ├── ContentFiltered               400 content_filtered
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
@@ -166,6 +167,12 @@ class PIIBlocked(GatewayError):
     code = "pii_blocked"
     default_message = "The request contains personal data that this gateway may not send on."
     log_level = logging.INFO
+
+
+class PIIScanTooLarge(PIIBlocked):
+    code = "pii_scan_too_large"
+    default_message = ("The request holds more text than this gateway checks for personal "
+                       "data; send less text in one request.")
 
 
 class NoCompliantProvider(GatewayError):

@@ -20,6 +20,7 @@ from bastion.privacy.lexicon import (
     STREET_TYPES_PREFIX,
     UNIT_WORDS,
     trie_pattern,
+    words,
 )
 
 ENTITY = "STREET_ADDRESS"
@@ -38,16 +39,16 @@ _SUFFIX = trie_pattern(STREET_SUFFIXES + _cased(STREET_SUFFIXES))
 KEYWORD_PATTERN = (rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
                    rf"|(?P<st_suf>\b[^\W\d_]{{0,20}}{_SUFFIX}\b\.?)")
 
-_NAME_WORD = re.compile(r"(?:[^\W\d_][\w'’.\-]*|\d{1,3}(?:st|nd|rd|th)|de|la|del|des|du|di|da"
+_NAME_WORD = re.compile(r"(?:[^\W\d_][\w'\u2019.\-]*|\d{1,3}(?:st|nd|rd|th)|de|la|del|des|du|di|da"
                         r"|do|dos|das|le|les|della|van|von|der|den|het)$")
 _HOUSE = re.compile(r"\d{1,6}[A-Za-z]?(?:[/\-]\d{1,4})?")
 _UNIT = re.compile(r",?[ \t]*(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) +
                    r")\.?[ \t]*#?[\w\-]{1,6}\b", re.IGNORECASE)
 _PART = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)[ \t]*([^\n,.;:!?]{1,40})")
-_PART_WORD = re.compile(r"[^\W\d_][\w'’.\-]*|\d[\d\-]{1,6}")
+_PART_WORD = re.compile(r"[^\W\d_][\w'\u2019.\-]*|\d[\d\-]{1,6}")
 _ADDRESS_CONTEXT = re.compile(r"\b(?:address|live at|lives at|living at|live on|lives on|"
                               r"located at|ship to|deliver to|moved to)\b[^.\n]{0,12}$")
-_PARTICLES = frozenset("de la del des du di da do dos das le les della van von der den het".split())
+_PARTICLES = frozenset(words("de la del des du di da do dos das le les della van von der den het"))
 _MAX_NAME_WORDS = 4
 
 

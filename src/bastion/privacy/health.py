@@ -2,11 +2,11 @@
 
 "What are the symptoms of diabetes?" holds a health term but no person. "My father
 was diagnosed with diabetes" or "Jane Roe, MRN 123456, takes insulin" do. A health
-term is kept (as a HEALTH finding, which makes the request's data class ``phi``)
-when the same text holds an identifier (a name, e-mail, phone number, date of
-birth, medical record number, …) or its sentence has a word that points at a person
-(``my``, ``he``, ``patient``, ``mother``); otherwise it is dropped. A medical record number is PHI by
-itself.
+term is kept (as a HEALTH finding, which makes the request's data class ``phi``) when
+the same text holds an identifier (a name, e-mail, phone number, date of birth,
+medical record number, ...) or its sentence has a word that points at a person
+(``my``, ``he``, ``patient``, ``mother``); otherwise it is dropped. A medical record
+number is PHI by itself.
 """
 
 from __future__ import annotations

@@ -69,6 +69,11 @@ radiation therapy; dialysis session; stent; pacemaker; ecg; ekg; eeg; pet scan;
 """.strip()
 
 
+def words(block: str) -> list[str]:
+    """The whitespace-separated words of a block of text."""
+    return block.split()
+
+
 def terms(block: str) -> list[str]:
     return [t.strip() for t in block.replace("\n", " ").split(";") if t.strip()]
 
@@ -77,47 +82,47 @@ HEALTH_TERMS: tuple[str, ...] = tuple(dict.fromkeys(
     terms(CONDITIONS) + terms(MEDICATIONS) + terms(PROCEDURES)))
 
 # Words that tie a health term to a person in the same sentence.
-PERSON_LINKS = frozenset("""
+PERSON_LINKS = frozenset(words("""
 i i'm im me my mine myself we our us he him his she her hers they them their patient
 patients client son daughter mother father mom mum dad wife husband partner brother
 sister child baby grandmother grandfather aunt uncle cousin friend colleague boss
 employee mr mrs ms miss dr
-""".split())
+"""))
 
 # Street types in English and other languages (word that follows or precedes a name).
-STREET_TYPES_EN = """
+STREET_TYPES_EN = words("""
 street st avenue ave road rd boulevard blvd lane ln drive dr court ct place pl way terrace
 parkway pkwy circle cir highway hwy square sq crescent cres close row alley trail trl
 grove gardens mews walk hill heights ridge loop run pike turnpike expressway freeway
-""".split()
-STREET_TYPES_PREFIX = """
+""")
+STREET_TYPES_PREFIX = words("""
 rue avenue av avenida av. calle carrer via viale piazza piazzale plaza praça rua rambla
 paseo camino chemin boulevard bd allée allee impasse quai corso largo ulica ul strada
-""".split()
+""")
 # Compound suffixes: Hauptstraße, Koskikatu, Storgatan, Kerkstraat, Nørregade, …
-STREET_SUFFIXES = """
+STREET_SUFFIXES = words("""
 straße strasse str gasse weg platz allee ring damm ufer chaussee katu tie kuja polku
 gatan vägen väg gränd torget vej gade straat laan plein gracht kade singel utca tér
 ulice náměstí
-""".split()
-UNIT_WORDS = "apt apartment suite ste unit flat floor fl room rm bldg building #".split()
+""")
+UNIT_WORDS = words("apt apartment suite ste unit flat floor fl room rm bldg building #")
 
 CONTEXT = {
-    "CREDIT_CARD": "card credit debit visa mastercard amex cc payment billing expires".split(),
-    "US_SSN": "ssn social security ss# taxpayer".split(),
-    "PHONE": ("phone tel telephone mobile cell call fax desk contact reach text sms whatsapp "
-              "number dial office landline").split(),
-    "IBAN": "iban account bank transfer wire sepa".split(),
-    "DATE_OF_BIRTH": "born birth dob d.o.b birthday birthdate".split(),
-    "IP_ADDRESS": "ip address host server client connect from".split(),
+    "CREDIT_CARD": words("card credit debit visa mastercard amex cc payment billing expires"),
+    "US_SSN": words("ssn social security ss# taxpayer"),
+    "PHONE": words("phone tel telephone mobile cell call fax desk contact reach text sms "
+                   "whatsapp number dial office landline"),
+    "IBAN": words("iban account bank transfer wire sepa"),
+    "DATE_OF_BIRTH": words("born birth dob d.o.b birthday birthdate"),
+    "IP_ADDRESS": words("ip address host server client connect from"),
 }
 # Words before a number that make it something other than a phone number.
-NOT_PHONE = ("order invoice ref reference ticket id case tracking serial version build "
-             "isbn po item sku account acct iban amount total price zip postcode").split()
+NOT_PHONE = words("order invoice ref reference ticket id case tracking serial version build "
+                  "isbn po item sku account acct iban amount total price zip postcode")
 
 # Capitalised words that are not names (sentence starters, function words, titles of
 # days and months are left to the model).
-COMMON_CAPITALISED = frozenset("""
+COMMON_CAPITALISED = frozenset(words("""
 a an the i i'm i've i'd i'll my me we our us you your he his she her it its they their
 this that these those there here what when where why who whom whose which how if then
 else and or but so because although though while as at by for from in into of on onto
@@ -131,26 +136,27 @@ is was were isn't wasn't weren't need needs want wants like get got give make ma
 tell told say said ask asked send sent write wrote find found check use used call
 see look help note note: regards best cheers kind sincerely hope today tomorrow
 yesterday every many much more most other another same still even ever never always
-""".split())
+"""))
 
 
-def trie_pattern(words: Iterable[str]) -> str:
+Trie = dict[str, "Trie"]
+
+
+def trie_pattern(phrases: Iterable[str]) -> str:
     """A regex for a set of literal phrases, factored by common prefixes, so a large
     word list costs a few character tests per position instead of one per word."""
-    trie: dict[str, dict[str, object]] = {}
-    for w in words:
-        node: dict[str, object] = trie
+    trie: Trie = {}
+    for w in phrases:
+        node = trie
         for ch in w:
-            node = node.setdefault(ch, {})  # type: ignore[assignment]
+            node = node.setdefault(ch, {})
         node[""] = {}
 
-    def build(node: dict[str, object]) -> str:
+    def build(node: Trie) -> str:
         end = "" in node
         alts = []
         for ch in sorted(k for k in node if k):
-            sub = node[ch]
-            assert isinstance(sub, dict)
-            alts.append(re.escape(ch) + build(sub))
+            alts.append(re.escape(ch) + build(node[ch]))
         if not alts:
             return ""
         body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"

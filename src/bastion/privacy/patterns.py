@@ -139,11 +139,9 @@ def _street(scan: Scan, m: re.Match[str]) -> list[Finding]:
 
 def _num(scan: Scan, m: re.Match[str]) -> list[Finding]:
     run, start = m.group(), m.start()
-    end = m.end()
     if _IPV4.fullmatch(run):
-        if ip_ok(run) and not run.startswith("0"):
-            return [Finding(IP_ADDRESS, start, end, 0.85, run)]
-        return []
+        ok = ip_ok(run) and not run.startswith("0")
+        return [Finding(IP_ADDRESS, start, m.end(), 0.85, run)] if ok else []
     d = _NUM_DATE.match(run)
     if d is not None:
         if scan.context(DATE_OF_BIRTH, start):
@@ -151,24 +149,28 @@ def _num(scan: Scan, m: re.Match[str]) -> list[Finding]:
         if d.end() == len(run) or run[d.end()] == " ":
             return []
     digits = _NON_DIGIT.sub("", _EXTENSION.sub("", run))
-    n = len(digits)
-    if n < 7:
+    if len(digits) < 7:
         return []
+    found = _identifier(scan, run, digits, start)
+    return [found] if found is not None else []
+
+
+def _identifier(scan: Scan, run: str, digits: str, start: int) -> Finding | None:
+    """An SSN, a card or a phone number, in that order of specificity."""
+    end = start + len(run)
     ssn = _SSN.fullmatch(run)
-    if ssn is not None and ssn_ok(ssn.group(1), ssn.group(3), ssn.group(4)):
-        if ssn.group(2) or scan.context(US_SSN, start):
-            score = 0.95 if scan.context(US_SSN, start) else 0.6
-            return [Finding(US_SSN, start, end, score, run)]
+    if (ssn is not None and ssn_ok(ssn.group(1), ssn.group(3), ssn.group(4))
+            and (ssn.group(2) or scan.context(US_SSN, start))):
+        score = 0.95 if scan.context(US_SSN, start) else 0.6
+        return Finding(US_SSN, start, end, score, run)
     if card_ok(digits) and _card_grouping(run):
         # 12-digit (Maestro) and 1800-prefixed (JCB) numbers are common enough as other
         # numbers that they need a context word such as "card".
         context = scan.context(CREDIT_CARD, start)
-        if context or (n >= 13 and digits[0] != "1"):
-            return [Finding(CREDIT_CARD, start, end, 0.95 if context else 0.8, run)]
+        if context or (len(digits) >= 13 and digits[0] != "1"):
+            return Finding(CREDIT_CARD, start, end, 0.95 if context else 0.8, run)
     score = phones.score(scan, _EXTENSION.sub("", run), digits, start, end)
-    if score > 0:
-        return [Finding(PHONE, start, end, score, run)]
-    return []
+    return Finding(PHONE, start, end, score, run) if score > 0 else None
 
 
 def _card_grouping(run: str) -> bool:
@@ -178,7 +180,7 @@ def _card_grouping(run: str) -> bool:
         return run.isdigit()
     sizes = [len(g) for g in groups]
     return all(g.isdigit() for g in groups) and (
-        sizes[:-1] == [4] * (len(sizes) - 1) or sizes == [4, 6, 5] or sizes == [4, 6, 4])
+        sizes[:-1] == [4] * (len(sizes) - 1) or sizes in ([4, 6, 5], [4, 6, 4]))
 
 
 _HANDLERS: dict[str, Callable[[Scan, re.Match[str]], list[Finding]]] = {

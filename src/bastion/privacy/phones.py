@@ -67,19 +67,19 @@ def _grouped(run: str) -> bool:
 def score(scan: Scan, run: str, digits: str, start: int, end: int) -> float:
     """How likely ``run`` (at ``start``) is a phone number; 0 when it is not one."""
     n = len(digits)
-    if n > 15 or _NOT_PHONE.search(scan.low, max(0, start - 24), start):
+    international = run.startswith("+") or (run.startswith("00") and n >= 10)
+    if n > 15 or (n > 13 and not international) or _NOT_PHONE.search(
+            scan.low, max(0, start - 24), start):
         return 0.0
     context = scan.context("PHONE", start, end, after=12)
-    if run.startswith("+") or (run.startswith("00") and n >= 10):
-        if n >= 8 and _international(scan, run):
-            return 0.95
-        return 0.6 if context else 0.0
-    if n > 13:
-        return 0.0
-    if _grouped(run):
-        return 0.9 if context else 0.6
-    if run.isdigit():
-        if 10 <= n <= 11 and _valid_national(scan, digits):
-            return 0.9 if context else 0.6
-        return 0.7 if context else 0.0
-    return 0.0
+    if international:
+        shaped = n >= 8 and _international(scan, run)
+        base = 0.95 if shaped else 0.0
+    elif _grouped(run) or (run.isdigit() and 10 <= n <= 11
+                           and _valid_national(scan, digits)):
+        base = 0.6
+    else:
+        base = 0.0 if not run.isdigit() else 0.1
+    if context:
+        return max(base, 0.9 if base >= 0.6 else 0.7 if base > 0 else 0.6)
+    return base

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.privacy.schema import PRIVACY_POSTGRES, PRIVACY_SQLITE
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -102,6 +104,8 @@ CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 """),
+    Migration(3, "privacy: stored bodies, privacy events, cache index per user",
+              sqlite=PRIVACY_SQLITE, postgres=PRIVACY_POSTGRES),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)
