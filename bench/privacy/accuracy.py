@@ -179,9 +179,8 @@ def main() -> None:
     _missed(data, preds, args.errors)
     if args.presidio_python:
         # The operator's own interpreter, named on the command line.
-        out = subprocess.run([args.presidio_python  # noqa: S603, __file__, "--engine", "presidio",
-                              "--data", args.data], capture_output=True, text=True,
-                             check=True)
+        cmd = [args.presidio_python, __file__, "--engine", "presidio", "--data", args.data]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)  # noqa: S603
         vanilla = [[(t, s, e) for t, s, e in p] for p in json.loads(out.stdout)]
         print(table("Vanilla Presidio (same spaCy model, threshold 0.4)",
                     score(data, vanilla)))

@@ -14,6 +14,7 @@ import typer
 from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
 from bastion.core.errors import GatewayError
+from bastion.privacy.cli import pia, users_app
 from bastion.stores.cli import db_app
 
 T = TypeVar("T")
@@ -24,6 +25,8 @@ keys_app = typer.Typer(help="Create, list, revoke and rotate virtual keys.",
                        no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.command("pia")(pia)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (YAML)")]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")

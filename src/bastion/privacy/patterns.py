@@ -66,6 +66,7 @@ _SSN = re.compile(r"(\d{3})([\- .]?)(\d{2})\2(\d{4})")
 _NON_DIGIT = re.compile(r"\D+")
 _EXTENSION = re.compile(r"[ \t]?(?:x|ext\.?)[ \t]?\d{1,5}$")
 _WINDOW = 48
+_VERSION = re.compile(r"\b(?:version|ver|v|release|build|rev)\.?[ \t:]*$")
 
 
 class Scan:
@@ -140,7 +141,8 @@ def _street(scan: Scan, m: re.Match[str]) -> list[Finding]:
 def _num(scan: Scan, m: re.Match[str]) -> list[Finding]:
     run, start = m.group(), m.start()
     if _IPV4.fullmatch(run):
-        ok = ip_ok(run) and not run.startswith("0")
+        ok = (ip_ok(run) and not run.startswith("0")
+              and _VERSION.search(scan.low, max(0, start - 16), start) is None)
         return [Finding(IP_ADDRESS, start, m.end(), 0.85, run)] if ok else []
     d = _NUM_DATE.match(run)
     if d is not None:
@@ -159,8 +161,9 @@ def _identifier(scan: Scan, run: str, digits: str, start: int) -> Finding | None
     """An SSN, a card or a phone number, in that order of specificity."""
     end = start + len(run)
     ssn = _SSN.fullmatch(run)
-    if (ssn is not None and ssn_ok(ssn.group(1), ssn.group(3), ssn.group(4))
-            and (ssn.group(2) or scan.context(US_SSN, start))):
+    if ssn is not None and (ssn.group(2) or scan.context(US_SSN, start)):
+        if not ssn_ok(ssn.group(1), ssn.group(3), ssn.group(4)):
+            return None  # written as an SSN, in a range never issued: no one's number
         score = 0.95 if scan.context(US_SSN, start) else 0.6
         return Finding(US_SSN, start, end, score, run)
     if card_ok(digits) and _card_grouping(run):

@@ -114,8 +114,7 @@ class Restorer:
         for k in range(min(self._longest, len(text)), 0, -1):
             tail = text[-k:]
             if tail in self._prefixes:
-                before = text[-k - 1] if k < len(text) else ""
-                if not (before.isalnum() or before in "_@.-"):
+                if k == len(text) or not (text[-k - 1].isalnum() or text[-k - 1] in "_@.-"):
                     return k
         return 0
 

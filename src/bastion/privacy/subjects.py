@@ -7,11 +7,12 @@ their shared counters in Redis (rate limits, quotas and budgets of the user and 
 their keys), and whatever other parts register (the review queue, for one) with
 :meth:`SubjectData.register`.
 
-Erasure deletes all of it, revokes nothing by halves (the user's keys are deleted,
-so they stop working at once on this replica and within ``state.key_cache_ttl_s``
-elsewhere), and is recorded in the audit log as who asked, when, for which user id
-and how many items of each kind went: never what they held. Exports are audited
-the same way.
+Erasure deletes all of it. The user's keys keep working but are no longer tied to
+the person (their ``user`` field is cleared, at once on this replica and within
+``state.key_cache_ttl_s`` elsewhere), so nothing they do afterwards is recorded
+against the erased id; revoke them separately to stop them. Each erasure is recorded
+in the audit log as who asked, when, for which user id and how many items of each
+kind went: never what they held. Exports are audited the same way.
 """
 
 from __future__ import annotations
@@ -131,12 +132,8 @@ class SubjectData:
         db = self.gw.db
         key_ids = await self._key_ids(user)
         done: dict[str, int] = {}
-        done["usage_rows"] = await db.delete_user(user)
-        for kid in key_ids:
-            done["usage_rows"] += await db.sql_execute("DELETE FROM usage WHERE key_id = ?", kid)
-            await db.sql_execute("DELETE FROM key_hashes WHERE key_id = ?", kid)
-            await db.sql_execute("DELETE FROM keys WHERE id = ?", kid)
-        done["keys"] = len(key_ids)
+        done["usage_rows"] = await db.delete_user(user)  # also clears the keys' user field
+        done["keys_unlinked"] = len(key_ids)
         done["stored_bodies"] = await db.sql_execute(
             "DELETE FROM stored_bodies WHERE user_id = ?", user)
         for kid in key_ids:
