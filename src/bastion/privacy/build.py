@@ -92,5 +92,5 @@ def build(gw: Gateway) -> PrivacyParts:
     gw.on_close.append(close)
     disclose = Disclose({n: p.disclosure for n, p in policies.items()
                          if s.models[n].kind == "chat"})
-    return PrivacyParts([disclose, step], SubjectData(gw, s.traffic.redis_prefix), policies,
-                        writer, names)
+    subjects = SubjectData(gw, s.traffic.redis_prefix, writer.flush)
+    return PrivacyParts([disclose, step], subjects, policies, writer, names)

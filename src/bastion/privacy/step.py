@@ -122,8 +122,10 @@ class PrivacyStep:
             raise NoCompliantProvider(refusal)
         names = self._rewrite(ctx, pieces, text, starts, findings, actions)
         reply = await call_next(ctx)
-        if self.events is not None and findings:
-            self.events.add(ctx, policy.alias, classes, ctx.decisions.get("pii", {}))
+        if self.events is not None:
+            if findings:
+                self.events.add(ctx, policy.alias, classes, ctx.decisions.get("pii", {}))
+            self.events.cache_entry(ctx)
         if self.bodies is not None and policy.store_bodies:
             reply = self.bodies.keep(ctx, reply)
         if names is None or not names.originals:

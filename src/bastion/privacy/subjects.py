@@ -50,6 +50,7 @@ class SubjectData:
 
     gw: Gateway
     traffic_prefix: str
+    flush: Callable[[], Awaitable[None]]  # writes the privacy part's queued rows
     sources: list[SubjectSource] = dataclasses.field(default_factory=list)
 
     def register(self, source: SubjectSource) -> None:
@@ -157,9 +158,7 @@ class SubjectData:
         return {"user": user, "deleted": done}
 
     async def _flush_privacy(self) -> None:
-        flush: Callable[[], Awaitable[None]] | None = getattr(self.gw, "privacy_flush", None)
-        if flush is not None:
-            await flush()
+        await self.flush()
 
 
 async def _redis_value(redis: Any, key: bytes) -> Any:
