@@ -36,8 +36,11 @@ def _cased(words: list[str]) -> list[str]:
 _EN = trie_pattern(_cased(STREET_TYPES_EN))
 _PREFIX = trie_pattern(_cased(STREET_TYPES_PREFIX))
 _SUFFIX = trie_pattern(STREET_SUFFIXES + _cased(STREET_SUFFIXES))
+# A compound starts with a capital (Hauptstraße, Koskikatu, STORGATAN): only capitalised
+# words try the suffixes, so most words cost one character test.
+_CAP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĢĪĮİĶĹĻĽŁŃŅŇŌŐŒŔŖŘŚŞŠŢŤŪŮŰŲŹŻŽ"
 KEYWORD_PATTERN = (rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
-                   rf"|(?P<st_suf>\b[^\W\d_]{{0,20}}{_SUFFIX}\b\.?)")
+                   rf"|(?P<st_suf>\b[{_CAP}][^\W\d_]{{0,24}}?{_SUFFIX}\b\.?)")
 
 _NAME_WORD = re.compile(r"(?:[^\W\d_][\w'\u2019.\-]*|\d{1,3}(?:st|nd|rd|th)|de|la|del|des|du|di|da"
                         r"|do|dos|das|le|les|della|van|von|der|den|het)$")

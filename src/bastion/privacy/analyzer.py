@@ -67,10 +67,27 @@ def resolve(found: list[Finding], threshold: float) -> list[Finding]:
     found = [f for f in found if f.score >= threshold]
     if len(found) <= 1:
         return found
-    found.sort(key=lambda f: (_RANK[f.entity], f.start - f.end, f.start))
+    found.sort(key=lambda f: f.start)
     kept: list[Finding] = []
+    cluster: list[Finding] = []
+    end = -1
+    # Overlaps only happen within a run of findings that chain into each other: resolve
+    # each run on its own, so the cost stays linear in the number of findings.
     for f in found:
-        if not any(f.overlaps(k) for k in kept):
-            kept.append(f)
-    kept.sort(key=lambda f: f.start)
+        if cluster and f.start >= end:
+            kept.extend(_best(cluster))
+            cluster = []
+        cluster.append(f)
+        end = max(end, f.end) if len(cluster) > 1 else f.end
+    kept.extend(_best(cluster))
     return kept
+
+
+def _best(cluster: list[Finding]) -> list[Finding]:
+    if len(cluster) == 1:
+        return cluster
+    chosen: list[Finding] = []
+    for f in sorted(cluster, key=lambda f: (_RANK[f.entity], f.start - f.end, f.start)):
+        if not any(f.overlaps(k) for k in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)

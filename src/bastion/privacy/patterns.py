@@ -56,7 +56,10 @@ _BRANCHES = [
     ("health", r"(?i:\b" + trie_pattern(t.lower() for t in HEALTH_TERMS) + r"\b)"),
     ("street", addresses.KEYWORD_PATTERN),
 ]
-MASTER = re.compile("|".join(f"(?P<{name}>{body})" for name, body in _BRANCHES))
+# Every branch starts at a word boundary (or at the + or ( of a phone number): one test
+# rejects the positions inside words before any branch is tried.
+MASTER = re.compile(r"(?:\b|(?<![\w+(])(?=[+(]))(?:"
+                    + "|".join(f"(?P<{name}>{body})" for name, body in _BRANCHES) + ")")
 
 _CONTEXT_RE = {k: re.compile(r"\b(?:" + "|".join(re.escape(w) for w in v) + r")")
                for k, v in CONTEXT.items()}
@@ -72,7 +75,7 @@ _VERSION = re.compile(r"\b(?:version|ver|v|release|build|rev)\.?[ \t:]*$")
 class Scan:
     """One text being scanned: the text, its lower-cased copy, and a phone budget."""
 
-    __slots__ = ("low", "phone_budget", "text")
+    __slots__ = ("low", "phone_budget", "phones_seen", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -80,6 +83,7 @@ class Scan:
         # libphonenumber costs ~20-40 µs a call: a text full of numbers gets a bounded
         # number of calls, and shape rules decide the rest.
         self.phone_budget = 32 + len(text) // 64
+        self.phones_seen: dict[str, bool] = {}  # the same number again costs nothing
 
     def context(self, entity: str, start: int, end: int = -1, after: int = 0) -> bool:
         rx = _CONTEXT_RE[entity]

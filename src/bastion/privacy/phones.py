@@ -29,15 +29,19 @@ _GROUPS = re.compile(r"[ \t./\-()]+")
 
 
 def _international(scan: Scan, run: str) -> bool:
+    seen = scan.phones_seen.get(run)
+    if seen is not None:
+        return seen
     if scan.phone_budget <= 0:
         return True  # budget spent: a +CC number of the right length is taken as one
     scan.phone_budget -= 1
     text = "+" + run[2:] if run.startswith("00") else run
     try:
-        number = phonenumbers.parse(text, None)
+        ok = bool(phonenumbers.is_possible_number(phonenumbers.parse(text, None)))
     except phonenumbers.NumberParseException:
-        return False
-    return bool(phonenumbers.is_possible_number(number))
+        ok = False
+    scan.phones_seen[run] = ok
+    return ok
 
 
 def _valid_national(scan: Scan, digits: str) -> bool:

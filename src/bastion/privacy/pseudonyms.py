@@ -27,9 +27,13 @@ import re
 
 from bastion.core.holdback import PassThrough
 from bastion.privacy.entities import PERSON
+from bastion.privacy.lexicon import trie_pattern
 from bastion.privacy.surrogates import stand_in
 
 _MAX_TRIES = 24
+# Checking a new stand-in against the request's text costs a scan of the text: beyond
+# this many characters scanned in one request, only the map itself is checked.
+_TEXT_CHECK_BUDGET = 64 * 1024 * 1024
 
 
 class Pseudonyms:
@@ -39,6 +43,7 @@ class Pseudonyms:
         self._key = key
         self._scope = scope.encode()
         self._text = text  # everything the request holds: stand-ins must not occur in it
+        self._budget = _TEXT_CHECK_BUDGET
         self.by_value: dict[tuple[str, str], str] = {}
         self.originals: dict[str, str] = {}
 
@@ -46,7 +51,10 @@ class Pseudonyms:
         return len(self.originals)
 
     def _free(self, candidate: str) -> bool:
-        return candidate not in self.originals and candidate not in self._text
+        if candidate in self.originals:
+            return False
+        self._budget -= len(self._text)
+        return self._budget < 0 or candidate not in self._text
 
     def get(self, entity: str, value: str) -> str:
         known = self.by_value.get((entity, value))
@@ -92,7 +100,9 @@ class Restorer:
     def __init__(self, originals: dict[str, str]) -> None:
         self.originals = dict(originals)
         ordered = sorted(self.originals, key=len, reverse=True)
-        body = "|".join(re.escape(s) for s in ordered) or r"(?!x)x"
+        # A trie-shaped pattern: thousands of stand-ins cost a few tests per position.
+        # The trie prefers the longest stand-in at a position (greedy, with backtracking).
+        body = trie_pattern(ordered) if ordered else r"(?!x)x"
         self._rx = re.compile(rf"(?<![\w@.\-])(?:{body})(?![\w@\-]|\.\w)")
         self._prefixes = {s[:i] for s in ordered for i in range(1, len(s) + 1)}
         self._longest = max((len(s) for s in ordered), default=0)
