@@ -136,6 +136,15 @@ is was were isn't wasn't weren't need needs want wants like get got give make ma
 tell told say said ask asked send sent write wrote find found check use used call
 see look help note note: regards best cheers kind sincerely hope today tomorrow
 yesterday every many much more most other another same still even ever never always
+create discuss compose remember begin ignore explain ensure affirm design customize
+customise provide describe draw explore reflect craft translate initialize initialise
+pretend summarize summarise generate list write give show compare analyze analyse
+suggest recommend imagine consider review edit fix rewrite convert calculate define
+identify outline plan prepare propose continue start stop add remove update delete
+search build implement answer respond act assume classify evaluate extract format draft
+improve optimize optimise simplify solve test verify additionally however therefore
+moreover furthermore finally second third system assistant user question example
+input output important warning error step task goal context instructions summary
 """))
 
 

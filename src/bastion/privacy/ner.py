@@ -35,7 +35,7 @@ _NAME_RULES = re.compile(
     r"[Rr]egards,|[Tt]hanks,|[Ss]incerely,)[ \t]*\n?[ \t]*"
     r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Mx)\.?[ \t]+)"
     rf"(?P<name>{_NAME})")
-_WINDOW_WORDS = 8
+_WINDOW_WORDS = 5
 _ITEM = r"[^\W\d_][\w'\u2019\-]*"
 _LIST = re.compile(rf"(?:{_ITEM}, ){{1,8}}{_ITEM},? (?:and|&) {_ITEM}")
 # Acronyms the model mistakes for organisations in forms and chats.
