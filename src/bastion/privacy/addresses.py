@@ -39,18 +39,29 @@ _SUFFIX = trie_pattern(STREET_SUFFIXES + _cased(STREET_SUFFIXES))
 # A compound starts with a capital (Hauptstraße, Koskikatu, STORGATAN): only capitalised
 # words try the suffixes, so most words cost one character test.
 _CAP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĢĪĮİĶĹĻĽŁŃŅŇŌŐŒŔŖŘŚŞŠŢŤŪŮŰŲŹŻŽ"
-KEYWORD_PATTERN = (rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
-                   rf"|(?P<st_suf>\b[{_CAP}][^\W\d_]{{0,24}}?{_SUFFIX}\b\.?)")
+_WORD = rf"[{_CAP}][^\W\d_'\u2019.\-]*(?:['\u2019.\-][^\W\d_]+)*\.?"
+KEYWORD_PATTERN = (
+    rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
+    rf"|(?P<st_suf>\b[{_CAP}][^\W\d_]{{0,24}}?{_SUFFIX}\b\.?)"
+    # US military mail: PSC 1234, Box 5678 / Unit 1234 Box 5678, then APO AE 09012
+    r"|(?P<st_mil>\b(?:PSC|CMR|Unit)[ \t]\d{3,5},?[ \t]Box[ \t]\d{3,5}"
+    r"(?:\s*,?\s*(?:APO|FPO|DPO)[ \t]A[AEP][ \t]\d{5})?)"
+    r"|(?P<st_ship>\b(?:USNS|USNV|USS|USCGC)[ \t][A-Z][a-z]+\s*,?\s*(?:APO|FPO|DPO)[ \t]"
+    r"A[AEP][ \t]\d{5})"
+    # a name then a house number ("Allika 46", "Præstevænget 15"): needs more evidence
+    rf"|(?P<st_num>\b{_WORD}(?:[ \t](?:{_WORD}|de|la|del|di|da|van|von|der))"
+    r"{0,3}[ \t]\d{1,4}[A-Za-z]?\b(?![ \t]?[\-/.,:]?[ \t]?\d))")
 
 _NAME_WORD = re.compile(r"(?:[^\W\d_][\w'\u2019.\-]*|\d{1,3}(?:st|nd|rd|th)|de|la|del|des|du|di|da"
                         r"|do|dos|das|le|les|della|van|von|der|den|het)$")
 _HOUSE = re.compile(r"\d{1,6}[A-Za-z]?(?:[/\-]\d{1,4})?")
 _UNIT = re.compile(r",?[ \t]*(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) +
                    r")\.?[ \t]*#?[\w\-]{1,6}\b", re.IGNORECASE)
-_PART = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)[ \t]*([^\n,.;:!?]{1,40})")
+_PART = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)\s*([^\n,.;:!?]{1,40})")
 _PART_WORD = re.compile(r"[^\W\d_][\w'\u2019.\-]*|\d[\d\-]{1,6}")
-_ADDRESS_CONTEXT = re.compile(r"\b(?:address|live at|lives at|living at|live on|lives on|"
-                              r"located at|ship to|deliver to|moved to)\b[^.\n]{0,12}$")
+_ADDRESS_CONTEXT = re.compile(r"\b(?:address(?:es)?|live at|lives at|living at|live on|"
+                              r"lives on|located at|ship to|deliver to|moved to|sent to|"
+                              r"return to|office is at|is at)\b[^.\n]{0,16}$")
 _PARTICLES = frozenset(words("de la del des du di da do dos das le les della van von der den het"))
 _MAX_NAME_WORDS = 4
 
@@ -130,8 +141,24 @@ def _tail(text: str, end: int) -> int:
     return end
 
 
+def _numbered(text: str, low: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """``Name 46``: an address when a house number, an address word or an address-like
+    line (postcode, town, country) goes with it; "Windows 11" has none of those."""
+    start, end = m.start(), m.end()
+    house = _house_before(text, start)
+    tail = _tail(text, end)
+    context = _ADDRESS_CONTEXT.search(low, max(0, start - 40), start) is not None
+    if house is None and not context and tail == end:
+        return None
+    return (house if house is not None else start), tail
+
+
 def expand(text: str, low: str, m: re.Match[str]) -> tuple[int, int] | None:
     """The address around the street word matched by ``m``, or ``None``."""
+    if m.group("st_mil") or m.group("st_ship"):
+        return m.start(), m.end()
+    if m.group("st_num"):
+        return _numbered(text, low, m)
     kind = "st_pre" if m.group("st_pre") else "st_suf" if m.group("st_suf") else "st_en"
     ks, ke = m.start(), m.end()
     if kind == "st_en":
