@@ -110,7 +110,7 @@ UNIT_WORDS = words("apt apartment suite ste unit flat floor fl room rm bldg buil
 CONTEXT = {
     "CREDIT_CARD": words("card credit debit visa mastercard amex cc payment billing expires"),
     "US_SSN": words("ssn social security ss# taxpayer"),
-    "PHONE": words("phone tel telephone mobile cell call fax desk contact reach text sms "
+    "PHONE": words("phone tel telephone mobile cell call fax desk contact reach text sms answering "
                    "whatsapp number dial office landline"),
     "IBAN": words("iban account bank transfer wire sepa"),
     "DATE_OF_BIRTH": words("born birth dob d.o.b birthday birthdate"),

@@ -36,6 +36,18 @@ _NAME_RULES = re.compile(
     r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Mx)\.?[ \t]+)"
     rf"(?P<name>{_NAME})")
 _WINDOW_WORDS = 5
+_CAPW = rf"[{_UP}][{_LOW}]+"
+# "Jane Q. Public": a capitalised word, a lone initial, a capitalised word.
+_INITIAL = re.compile(rf"(?<![\w.])(?P<name>{_CAPW}[ \t]+[{_UP}]\.?[ \t]+{_CAPW})\b")
+# "my kid Lukas", "her husband Tom Baker": a relation, then the name.
+_RELATION = re.compile(
+    r"\b(?:kid|son|daughter|wife|husband|partner|mother|father|mom|mum|dad|brother|sister|"
+    r"friend|boss|colleague|neighbou?r|uncle|aunt|cousin|grandmother|grandfather|nephew|niece|"
+    r"patient|client|doctor|nurse|teacher|manager|called|named)"
+    rf"[ \t]+(?P<name>{_CAPW}(?:[ \t]+{_CAPW})?)\b")
+# A line holding nothing but a short name: letter headings and signatures.
+_NAME_LINE = re.compile(
+    rf"(?m)^[ \t>*-]*(?P<name>{_CAPW}(?:[ \t]+(?:[{_UP}]\.?|{_CAPW})){{1,2}})[ \t]*$")
 _ITEM = r"[^\W\d_][\w'\u2019\-]*"
 _LIST = re.compile(rf"(?:{_ITEM}, ){{1,8}}{_ITEM},? (?:and|&) {_ITEM}")
 # Acronyms the model mistakes for organisations in forms and chats.
@@ -159,12 +171,17 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
 
 def _rule_names(text: str) -> list[Finding]:
     out = []
-    for m in _NAME_RULES.finditer(text):
-        s, e = m.span("name")
-        name = text[s:e]
-        if name.split()[0].lower() in COMMON_CAPITALISED:
-            continue
-        out.append(Finding(PERSON, s, e, 0.8, name))
+    for rx, score in ((_NAME_RULES, 0.8), (_INITIAL, 0.8), (_RELATION, 0.75),
+                      (_NAME_LINE, 0.6)):
+        for m in rx.finditer(text):
+            s, e = m.span("name")
+            name = text[s:e]
+            words = [w.lower() for w in name.split()]
+            if words[0] in COMMON_CAPITALISED or any(w in _ORG_WORDS for w in words):
+                continue
+            if rx is _NAME_LINE and any(w in COMMON_CAPITALISED for w in words):
+                continue
+            out.append(Finding(PERSON, s, e, score, name))
     return out
 
 

@@ -86,4 +86,19 @@ def score(scan: Scan, run: str, digits: str, start: int, end: int) -> float:
         base = 0.0 if not run.isdigit() else 0.1
     if context:
         return max(base, 0.9 if base >= 0.6 else 0.7 if base > 0 else 0.6)
+    if base and not international and _house_numbers(scan, run, start, end):
+        return 0.3
     return base
+
+
+_WORD_AFTER = re.compile(r"[ \t]+[^\W\d_]")
+_ADDRESS_BEFORE = re.compile(r"\b(?:address(?:es)?|at|to|is)\b[:\s]*$")
+
+
+def _house_numbers(scan: Scan, run: str, start: int, end: int) -> bool:
+    """Two short groups right before a street name ("3747 3911 Fourth Avenue") or after
+    "address:" / "lives at" are house numbers, not a phone number."""
+    if len([g for g in _GROUPS.split(run) if g]) != 2:
+        return False
+    return (_WORD_AFTER.match(scan.text, end) is not None
+            or _ADDRESS_BEFORE.search(scan.low, max(0, start - 24), start) is not None)
