@@ -38,7 +38,7 @@ _PREFIX = trie_pattern(_cased(STREET_TYPES_PREFIX))
 _SUFFIX = trie_pattern(STREET_SUFFIXES + _cased(STREET_SUFFIXES))
 # A compound starts with a capital (Hauptstraße, Koskikatu, STORGATAN): only capitalised
 # words try the suffixes, so most words cost one character test.
-_CAP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĢĪĮİĶĹĻĽŁŃŅŇŌŐŒŔŖŘŚŞŠŢŤŪŮŰŲŹŻŽ"
+_CAP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĢĪĮİĶĹĻĽŁŃŅŇŌŐŒŔŖŘŚŞŠŢŤŪŮŰŲŹŻŽ\u0386-\u038f\u0391-\u03ab\u0410-\u042f"
 _WORD = rf"[{_CAP}][^\W\d_'\u2019.\-]*(?:['\u2019.\-][^\W\d_]+)*\.?"
 KEYWORD_PATTERN = (
     rf"(?P<st_en>\b{_EN}\b\.?)(?=[\s,]|$)|(?P<st_pre>\b{_PREFIX}\b)(?=\s)"
@@ -55,7 +55,7 @@ KEYWORD_PATTERN = (
 _NAME_WORD = re.compile(r"(?:[^\W\d_][\w'\u2019.\-]*|\d{1,3}(?:st|nd|rd|th)|de|la|del|des|du|di|da"
                         r"|do|dos|das|le|les|della|van|von|der|den|het)$")
 _HOUSE = re.compile(r"\d{1,6}[A-Za-z]?(?:[/\-]\d{1,4})?")
-_UNIT = re.compile(r",?[ \t]*(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) +
+_UNIT = re.compile(r",?\s*(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) +
                    r")\.?[ \t]*#?[\w\-]{1,6}\b", re.IGNORECASE)
 _PART = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)\s*([^\n,.;:!?]{1,40})")
 _PART_WORD = re.compile(r"[^\W\d_][\w'\u2019.\-]*|\d[\d\-]{1,6}")
@@ -123,11 +123,12 @@ def _name_after(text: str, pos: int) -> int:
 
 
 def _tail(text: str, end: int) -> int:
-    """Grow past the unit and up to three parts of city, region, postcode, country."""
-    m = _UNIT.match(text, end)
-    if m:
-        end = m.end()
-    for _ in range(3):
+    """Grow past units and up to four parts of city, region, postcode, country."""
+    for _ in range(4):
+        m = _UNIT.match(text, end)
+        if m:
+            end = m.end()
+            continue
         p = _PART.match(text, end)
         if p is None:
             break
@@ -136,8 +137,7 @@ def _tail(text: str, end: int) -> int:
         if not words or not all(_PART_WORD.fullmatch(w.rstrip(".")) and
                                 (w[0].isupper() or w[0].isdigit()) for w in words):
             break
-        unit = _UNIT.match(text, end)
-        end = unit.end() if unit else p.start(1) + len(p.group(1).rstrip())
+        end = p.start(1) + len(p.group(1).rstrip())
     return end
 
 

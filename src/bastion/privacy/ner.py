@@ -45,6 +45,15 @@ _RELATION = re.compile(
     r"friend|boss|colleague|neighbou?r|uncle|aunt|cousin|grandmother|grandfather|nephew|niece|"
     r"patient|client|doctor|nurse|teacher|manager|called|named)"
     rf"[ \t]+(?P<name>{_CAPW}(?:[ \t]+{_CAPW})?)\b")
+# "flew to Lyon", "grew up in SUND", "originally from Oulu": a place after a movement.
+_ANYCAP = rf"[{_UP}\u0391-\u03a9\u0410-\u042f][\w'\u2019\-]+"
+_PLACE = re.compile(
+    r"\b(?:flew|fly|flying|travel(?:l?ing|led|s)?|moved|moving|went|going|arrived|arriving|"
+    r"grew up|born|lives?|living|based|located|originally|trip|visit(?:ing|ed)?|"
+    r"home city|headquartered|stationed|am|are|is|was|were)"
+    r"[ \t]+(?:to|in|at|from|near)[ \t]+"
+    rf"(?P<name>{_ANYCAP}(?:[ \t]+(?:de|del|de la|da|do|di|la|le|on|upon|am|an|{_ANYCAP}))"
+    r"{0,3})")
 # A line holding nothing but a short name: letter headings and signatures.
 _NAME_LINE = re.compile(
     rf"(?m)^[ \t>*-]*(?P<name>{_CAPW}(?:[ \t]+(?:[{_UP}]\.?|{_CAPW})){{1,2}})[ \t]*$")
@@ -90,7 +99,7 @@ class NameRecogniser:
         out = _rule_names(text) if PERSON in entities else []
         windows = _windows(text)
         if not windows:
-            return out
+            return out + (_places(text) if LOCATION in entities else [])
         self.load()
         with self._lock:
             docs = list(self._nlp.pipe([text[s:e] for s, e in windows]))
@@ -103,6 +112,10 @@ class NameRecogniser:
                 if e - s >= 2 and text[s:e].lower() not in _NOT_NAMES:
                     out.append(Finding(_retype(kind, text[s:e]), s, e, 0.85, text[s:e]))
         out = _propagate(text, out)
+        if LOCATION in entities:
+            places = _places(text)
+            spans = {(p.start, p.end) for p in places}
+            out = [f for f in out if (f.start, f.end) not in spans] + places
         return [f for f in out if f.entity in entities]
 
 
@@ -167,6 +180,16 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     while s < e and text[s] in "(\"'\u2018\u201c \n":
         s += 1
     return s, e
+
+
+def _places(text: str) -> list[Finding]:
+    out = []
+    for m in _PLACE.finditer(text):
+        s, e = _trim(text, *m.span("name"))
+        name = text[s:e]
+        if name.split()[0].lower() not in COMMON_CAPITALISED:
+            out.append(Finding(LOCATION, s, e, 0.8, name))
+    return out
 
 
 def _rule_names(text: str) -> list[Finding]:
