@@ -104,7 +104,7 @@ def round_trip(texts: list[str], seed: int = 7) -> tuple[float, float, int]:
     from bastion.privacy.analyzer import Detector
     from bastion.privacy.entities import ALL_ENTITIES
     from bastion.privacy.ner import NameRecogniser
-    from bastion.privacy.pseudonyms import Pseudonyms, Restorer, RestoreFilter
+    from bastion.privacy.pseudonyms import Pseudonyms, RestoreFilter, Restorer
 
     det = Detector(frozenset(ALL_ENTITIES), names=NameRecogniser())
     rng = random.Random(seed)

@@ -5,7 +5,7 @@ reaches a provider that trains on it; EU subjects' data stays with a DPA in the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -21,17 +21,8 @@ NOTHING = "What is the capital of France?"
 
 
 @pytest.fixture
-def ups() -> Iterator[Callable[[], FakeUpstream]]:
-    made: list[FakeUpstream] = []
-
-    def make() -> FakeUpstream:
-        up = FakeUpstream().start()
-        made.append(up)
-        return up
-
-    yield make
-    for up in made:
-        up.stop()
+def ups(upstream_factory: Callable[[], FakeUpstream]) -> Callable[[], FakeUpstream]:
+    return upstream_factory
 
 
 def settings(targets: dict[str, tuple[str, dict[str, Any]]], aliases: dict[str, list[str]],

@@ -3,6 +3,8 @@ look-alikes that fail the checksum or lack the context left alone."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bastion.privacy.analyzer import Detector
@@ -16,7 +18,8 @@ def found(text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("text", "entity", "value"), [
-    ("write to jane.roe+work@mail.example.co.uk today", "EMAIL", "jane.roe+work@mail.example.co.uk"),
+    ("write to jane.roe+work@mail.example.co.uk today", "EMAIL",
+     "jane.roe+work@mail.example.co.uk"),
     ("call +44 20 7946 0958 now", "PHONE", "+44 20 7946 0958"),
     ("phone: (415) 555-0132", "PHONE", "(415) 555-0132"),
     ("Fax: 259.735.7502x459", "PHONE", "259.735.7502x459"),
@@ -69,7 +72,7 @@ def test_findings_do_not_overlap_and_the_specific_one_wins() -> None:
     kinds = [e for e, _ in found(text)]
     assert kinds == ["CREDIT_CARD", "EMAIL", "STREET_ADDRESS", "PHONE"]
     spans = DETECT.analyze(text)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end <= b.start
 
 

@@ -11,7 +11,7 @@ from bastion.core.types import ChatChunk, ChunkChoice, Delta, FunctionCall, Tool
 from bastion.privacy.analyzer import Detector
 from bastion.privacy.checksums import card_ok, iban_ok
 from bastion.privacy.entities import PATTERN_ENTITIES
-from bastion.privacy.pseudonyms import Pseudonyms, Restorer, RestoreFilter
+from bastion.privacy.pseudonyms import Pseudonyms, RestoreFilter, Restorer
 
 KEY = b"k" * 32
 VALUES = [("PERSON", "Jane Roe"), ("EMAIL", "jane@corp.example"),

@@ -88,7 +88,8 @@ def test_erasure_leaves_nothing_about_the_user_in_any_store(
         bob = gw.create_key(user="bob", rpm=1000)
         for key in (alice, bob):
             c = openai.OpenAI(base_url=gw.openai_base_url, api_key=key, max_retries=0)
-            c.chat.completions.create(model="chat", messages=[{"role": "user", "content": PERSONAL}])
+            c.chat.completions.create(model="chat",
+                                      messages=[{"role": "user", "content": PERSONAL}])
             list(c.chat.completions.create(model="chat", stream=True, messages=[
                 {"role": "user", "content": "and again: " + PERSONAL}]))
         admin = {"Authorization": f"Bearer {gw.master_key}"}

@@ -11,7 +11,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
 
 T = TypeVar("T")
@@ -21,11 +20,11 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config f
 
 
 def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
+    # The CLI's one loader (it prints the problem and exits 2); imported here because
+    # bastion.cli imports this module.
+    from bastion.cli import _settings as load
+
+    return load(config)
 
 
 def _with_gateway(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:

@@ -122,10 +122,9 @@ class Restorer:
     def held_tail(self, text: str) -> int:
         """How many characters at the end of ``text`` could still become a stand-in."""
         for k in range(min(self._longest, len(text)), 0, -1):
-            tail = text[-k:]
-            if tail in self._prefixes:
-                if k == len(text) or not (text[-k - 1].isalnum() or text[-k - 1] in "_@.-"):
-                    return k
+            if text[-k:] in self._prefixes and (
+                    k == len(text) or not (text[-k - 1].isalnum() or text[-k - 1] in "_@.-")):
+                return k
         return 0
 
 
