@@ -167,3 +167,18 @@ def test_redact_and_block_and_allow(ups: tuple[FakeUpstream, FakeUpstream]) -> N
         c.chat.completions.create(model="mix", messages=[
             {"role": "user", "content": "mail jane.roe@example-mail.com"}])
         assert "jane.roe@example-mail.com" in json.dumps(oa.received[-1].body)
+
+
+def test_embedding_inputs_are_minimised_too(ups: tuple[FakeUpstream, FakeUpstream]) -> None:
+    oa, _ = ups
+    with GatewayServer({
+        "providers": {"oa": {"type": "openai", "base_url": oa.base_url + "/v1",
+                             "api_key": "env:OA_KEY"}},
+        "models": {"emb": {"targets": ["oa/text-embedding-3-small"], "kind": "embeddings"}},
+    }, env={"OA_KEY": "sk-x"}) as g:
+        c = openai.OpenAI(base_url=g.openai_base_url, api_key=g.create_key(), max_retries=0)
+        r = c.embeddings.create(model="emb", input=[PERSONAL, "nothing personal"])
+        assert len(r.data) == 2
+        sent = oa.received[-1].body
+        assert leaked(sent) == []
+        assert sent["input"][1] == "nothing personal"
