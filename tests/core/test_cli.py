@@ -77,6 +77,12 @@ def test_keys_create_list_revoke(config: Path) -> None:
     assert other_id in listed.stdout
     assert "user=alice" in listed.stdout
     assert "models=chat,embeddings" in listed.stdout
+    line = next(x for x in listed.stdout.splitlines() if key_id in x)
+    assert "budget=$2.50 spent=$0.0000 expires=20" in line
+    assert line.endswith(" active")
+    other_line = next(x for x in listed.stdout.splitlines() if other_id in x)
+    assert "budget=none" in other_line
+    assert "expires=never" in other_line
     for secret in (key, other, key[8:], other[8:]):
         assert secret not in listed.output
 
@@ -88,6 +94,7 @@ def test_keys_create_list_revoke(config: Path) -> None:
     assert (rec["user"], rec["models"], rec["rpm"], rec["budget_usd"]) == (
         "alice", ["chat", "embeddings"], 5, 2.5)
     assert rec["expires_at"] - rec["created_at"] == pytest.approx(30 * 86400)
+    assert (rec["spend_usd"], rec["requests"]) == (0.0, 0)
     assert "key" not in rec
     assert key not in as_json.output
 
@@ -196,6 +203,14 @@ models:
   other: 1
 """, "", 6, "not valid YAML"),
     "a list at the top": ("- 1\n- 2\n", "", 1, "mapping"),
+    "review (not built yet)": ("""\
+providers:
+  fake: {type: fake}
+models:
+  chat:
+    targets: [fake/m1]
+    review: {min_confidence: 0.5, action: hold}
+""", "models.chat.review", 6, "not available yet"),
     "unknown provider type": ("""\
 providers:
   fake:
@@ -219,6 +234,65 @@ def test_check_config_names_path_and_line(tmp_path: Path, case: str) -> None:
     assert "sk-proj-abcdef" not in r.output  # never echo a secret back
     assert "Traceback" not in r.output
     assert r.stdout == ""
+
+
+def test_check_config_warns_on_unresolvable_keys_and_strict_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BASTION_TEST_UNSET_KEY", raising=False)
+    file = tmp_path / "c.yaml"
+    file.write_text("""\
+providers:
+  oa: {type: openai, api_key: env:BASTION_TEST_UNSET_KEY}
+  an: {type: anthropic, api_key: "file:/nonexistent/key"}
+models:
+  chat: {targets: [oa/gpt-x, an/claude-x]}
+""")
+    r = bastion("check-config", file)
+    assert r.exit_code == 0
+    assert "providers.oa.api_key (env:BASTION_TEST_UNSET_KEY): the environment variable " \
+        "BASTION_TEST_UNSET_KEY is not set" in r.stderr
+    assert "providers.an.api_key (file:/nonexistent/key): the file" in r.stderr
+    strict = bastion("check-config", "--strict", file)
+    assert strict.exit_code == 1
+    assert "--strict" in strict.stderr
+    monkeypatch.setenv("BASTION_TEST_UNSET_KEY", "sk-set-now")
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-ant-x")
+    file.write_text(file.read_text().replace("/nonexistent/key", str(key_file)))
+    assert bastion("check-config", "--strict", file).exit_code == 0
+
+
+def test_serve_on_a_taken_port_is_one_line(config: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_module("serve", "--config", str(config), "--port", str(port))
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"bastion: Port {port} on 127.0.0.1 is already in use. Stop "
+                                "what is using it, or choose another port with --port (or "
+                                "server.port in the config).")
+    assert "listening" not in r.stderr
+
+
+def test_banner_says_where_state_lives_and_how_to_enable_admin() -> None:
+    from bastion.config.settings import Settings
+    from bastion.server import banner
+
+    s = Settings.model_validate({"state": {"database": "postgresql://u:pw@db:5432/b",
+                                           "redis": "redis://r:6379/0"}})
+    monkey_env = os.environ.pop("BASTION_MASTER_KEY", None)
+    try:
+        text = banner(s)
+    finally:
+        if monkey_env is not None:
+            os.environ["BASTION_MASTER_KEY"] = monkey_env
+    assert "State: postgresql://…@db:5432/b; Redis" in text
+    assert "pw" not in text
+    assert "Admin API: disabled (the environment variable BASTION_MASTER_KEY is not set)" in text
+    assert "Set BASTION_MASTER_KEY" in text
 
 
 def test_check_config_on_a_missing_file(tmp_path: Path) -> None:

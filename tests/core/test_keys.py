@@ -230,11 +230,13 @@ def test_admin_without_a_configured_master_key_refuses_everything() -> None:
         r = admin(gw, "GET", "/admin/keys")
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "invalid_master_key"
+        assert "BASTION_MASTER_KEY" in r.json()["error"]["message"]  # how to turn it on
     settings = {**fake_settings(), "admin": {"master_key": "env:NOT_SET_ANYWHERE"}}
     with GatewayServer(settings) as gw:
         r = admin(gw, "GET", "/admin/keys", token="anything")
         assert r.status_code == 401
         assert "master key" in r.json()["error"]["message"]
+        assert "BASTION_MASTER_KEY" in r.json()["error"]["message"]
 
 
 def test_key_usage_counts_traffic(gateway: GatewayServer) -> None:

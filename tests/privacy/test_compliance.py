@@ -136,3 +136,14 @@ def test_eu_regions_setting_widens_where_eu_data_may_go() -> None:
     assert ComplianceRules().broken({"pii", "eu_personal"}, c) is not None
     assert ComplianceRules(eu_regions=frozenset({"eu", "ch"})).broken(
         {"pii", "eu_personal"}, c) is None
+
+
+def test_eu_regions_decide_where_eu_data_may_go(ups: Callable[[], FakeUpstream]) -> None:
+    ch = ups()
+    s = settings({"ch": (ch.base_url, {"dpa": True, "regions": ["ch"]})}, {"chat": ["ch"]},
+                 privacy={"eu_subjects": {"all": True}})
+    with GatewayServer(s) as gw, pytest.raises(openai.UnprocessableEntityError):
+        ask(gw, "chat", PLAIN_PII)
+    with GatewayServer({**s, "privacy": {"eu_subjects": {"all": True},
+                                         "eu_regions": ["eu", "ch"]}}) as gw:
+        assert ask(gw, "chat", PLAIN_PII).model == "ch-m"

@@ -46,3 +46,16 @@ def test_a_static_fallback_is_not_marked_as_ai_output() -> None:
             assert r.headers["x-bastion-degraded"] == "static"
             assert "x-bastion-ai-generated" not in r.headers
             assert r.json()["choices"][0]["message"]["content"] == "Busy, sorry."
+
+
+def test_global_disclosure_settings_apply_to_every_alias() -> None:
+    with FakeUpstream() as up, GatewayServer({
+        "providers": {"up": {"type": "openai_compatible", "base_url": up.base_url}},
+        "models": {"chat": {"targets": ["up/m"]}},
+        "privacy": {"disclosure": {"header": False, "prefix": "[AI] "}},
+    }) as gw:
+        r = httpx.post(gw.openai_base_url + "/chat/completions",
+                       headers={"Authorization": f"Bearer {gw.create_key()}"},
+                       json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+        assert "x-bastion-ai-generated" not in r.headers
+        assert r.json()["choices"][0]["message"]["content"] == "[AI] You said: hi"

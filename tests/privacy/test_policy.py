@@ -79,3 +79,23 @@ def test_threshold_drops_weak_findings() -> None:
 def test_bad_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         _settings(**bad)
+
+
+def test_global_entities_threshold_and_default_action() -> None:
+    s = Settings.model_validate({
+        "providers": {"f": {"type": "fake"}},
+        "models": {"chat": {"targets": ["f/m"]}, "own": {"targets": ["f/m"], "privacy": {
+            "entities": ["PHONE"], "threshold": 0.5}, "guards": {"pii": "redact"}}},
+        "guards": {"pii": "block"},
+        "privacy": {"entities": ["EMAIL"], "threshold": 0.99}})
+    chat = alias_policy(s, "chat", s.models["chat"], None)
+    own = alias_policy(s, "own", s.models["own"], None)
+    text = "mail a.b@corp.example, jot 0688 872 49 99 down"
+    assert [f.entity for f in chat.detector.analyze(text)] == []  # EMAIL scores 0.95 < 0.99
+    assert [f.entity for f in own.detector.analyze(text)] == ["PHONE"]
+    assert chat.default == "block"
+    assert own.default == "redact"
+    lower = Settings.model_validate({**s.model_dump(exclude={"privacy"}),
+                                     "privacy": {"entities": ["EMAIL"]}})
+    p = alias_policy(lower, "chat", lower.models["chat"], None)
+    assert [f.entity for f in p.detector.analyze(text)] == ["EMAIL"]

@@ -143,7 +143,7 @@ def test_tool_call_round_trip(oc: openai.OpenAI, up: FakeUpstream) -> None:
         {"role": "tool", "tool_call_id": calls[0].id, "content": "42"},
         {"role": "tool", "tool_call_id": calls[1].id, "content": [{"type": "text", "text": "7"}]},
     ])
-    assert follow.choices[0].message.content == "You said: find it"
+    assert follow.choices[0].message.content == "The tool said: 42\n7"  # both results, answered
     turns = last_body(up)["messages"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
     assert [b["type"] for b in turns[1]["content"]] == ["text", "tool_use", "tool_use"]

@@ -4,6 +4,7 @@ requests never overspend; limits per key, user and team; headers; alerts."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +13,10 @@ import openai
 import pytest
 from aiohttp import web
 
+from bastion.providers.http import _parse_duration
 from bastion.testing import FakeUpstream, GatewayServer
 from bastion.testing.loopthread import LoopThread
+from bastion.traffic.headers import duration
 
 from .conftest import traffic_config
 
@@ -96,6 +99,18 @@ def test_two_hundred_concurrent_requests_never_overspend(
     assert budget - WORST_USD < final <= budget + 1e-9
 
 
+RESET_FORMAT = re.compile(r"^\d+(\.\d{1,3})?s$")
+
+
+@pytest.mark.parametrize(("ms", "text"), [(0, "0s"), (20, "0.02s"), (999, "0.999s"),
+                                          (1000, "1s"), (1500, "1.5s"), (12345, "12.345s"),
+                                          (360000, "360s"), (-5, "0s")])
+def test_reset_header_format(ms: int, text: str) -> None:
+    assert duration(ms) == text
+    assert RESET_FORMAT.match(text)
+    assert _parse_duration(text) == max(0, ms) / 1000  # what our own client side reads
+
+
 def test_key_rpm_and_ratelimit_headers(upstream_factory: Callable[[], FakeUpstream],
                                        gateway_factory: Callable[[dict[str, Any]], GatewayServer],
                                        ) -> None:
@@ -111,8 +126,8 @@ def test_key_rpm_and_ratelimit_headers(upstream_factory: Callable[[], FakeUpstre
         assert h["x-ratelimit-remaining-requests"] == str(left)
         assert h["x-ratelimit-limit-tokens"] == "10000"
         assert int(h["x-ratelimit-remaining-tokens"]) < 10_000
-        assert h["x-ratelimit-reset-requests"].endswith("s")
-        assert h["x-ratelimit-reset-tokens"].endswith("s")
+        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"):
+            assert RESET_FORMAT.match(h[name]), h[name]  # one format: seconds
     with pytest.raises(openai.RateLimitError) as e:
         c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
     assert e.value.code == "rate_limit_exceeded"

@@ -27,9 +27,9 @@ from bastion.api.common import decode, error_response, json_response, read_body,
 from bastion.api.middleware import add_route
 from bastion.api.streaming import write_sse
 from bastion.core.context import Context, Reply
-from bastion.core.errors import GatewayError, ModelNotAllowed
+from bastion.core.errors import GatewayError
 from bastion.providers.fake import estimate_tokens
-from bastion.steps.authenticate import presented_key
+from bastion.steps.authenticate import check_alias
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -86,11 +86,9 @@ class AnthropicRoutes:
         """An estimate (about four characters a token) of the request's input tokens."""
         rid = request_id(request)
         try:
-            ident = await self.gw.keys.authenticate(presented_key(request.headers))
+            ident = await self.gw.callers.identify(request.headers)
             areq, _size = await self._read(request)
-            if not ident.may_use(areq.model):
-                raise ModelNotAllowed(f"This API key may not use the model {areq.model!r}.")
-            self.gw.route.alias(areq.model)
+            check_alias(ident, areq.model, self.gw.route.aliases)
             req, _ = to_canonical(areq)
         except GatewayError as e:
             return error_response(e, rid, _SHAPE)

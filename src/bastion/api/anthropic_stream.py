@@ -1,8 +1,9 @@
 """Canonical chunks → the Anthropic stream event sequence.
 
 ``message_start`` (with usage), then per content block ``content_block_start``,
-``content_block_delta`` (``text_delta``, ``input_json_delta``, ``thinking_delta``)
-and ``content_block_stop``, then ``message_delta`` (stop reason, usage) and
+``content_block_delta`` (``text_delta``, ``input_json_delta``, ``thinking_delta``;
+``signature_delta`` and ``citations_delta`` relayed from an Anthropic provider
+through the channel) and ``content_block_stop``, then ``message_delta`` (stop reason, usage) and
 ``message_stop``. The canonical stream gives its finish reason before its usage,
 so ``message_delta`` is sent once the canonical stream has ended. A
 :class:`GatewayError` raised by the stream ends it with an ``error`` event.
@@ -51,15 +52,21 @@ class _Blocks:
     Local to one stream (one instance per response), never shared.
     """
 
-    __slots__ = ("count", "open_index", "open_kind", "tools")
+    __slots__ = ("ch", "count", "open_index", "open_kind", "tools")
 
-    def __init__(self) -> None:
+    def __init__(self, ch: AnthropicChannel | None = None) -> None:
+        self.ch = ch
         self.count = 0
         self.open_index = -1
         self.open_kind = ""
         self.tools: dict[int, int] = {}  # canonical tool-call index -> block index
 
     def close(self, out: list[bytes]) -> None:
+        if self.open_kind == "thinking" and self.ch is not None and self.ch.signatures:
+            # The provider's signature for this thinking block (noted by the Anthropic
+            # adapter before the next block began), so the client can send it back.
+            out.append(sse_frame(_BLOCK_DELTA, ContentBlockDelta(index=self.open_index, delta=(
+                BlockDelta(type="signature_delta", signature=self.ch.signatures.pop(0))))))
         if self.open_index >= 0:
             out.append(sse_frame(_BLOCK_STOP, ContentBlockStop(index=self.open_index)))
             self.open_index, self.open_kind = -1, ""
@@ -105,6 +112,10 @@ def _frames(chunk: ChatChunk, blocks: _Blocks, out: list[bytes]) -> str | None:
         text = d.content or d.refusal
         if text:
             i = blocks.ensure("text", Block(type="text", text=""), out)
+            ch = blocks.ch
+            while ch is not None and ch.citations:  # the provider's, before the text they cite
+                out.append(sse_frame(_BLOCK_DELTA, ContentBlockDelta(index=i, delta=BlockDelta(
+                    type="citations_delta", citation=ch.citations.pop(0)))))
             out.append(sse_frame(_BLOCK_DELTA, ContentBlockDelta(
                 index=i, delta=BlockDelta(type="text_delta", text=text))))
         for tc in d.tool_calls or ():
@@ -142,7 +153,7 @@ def _end_frames(finish: str | None, usage: Usage | None, ch: AnthropicChannel) -
 async def anthropic_sse(stream: ChunkStream, alias: str,
                         ch: AnthropicChannel) -> AsyncIterator[bytes]:
     """The Anthropic SSE frames for a canonical stream (see the module docstring)."""
-    blocks = _Blocks()
+    blocks = _Blocks(ch)
     started = False
     finish: str | None = None
     usage: Usage | None = None

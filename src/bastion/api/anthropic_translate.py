@@ -68,13 +68,16 @@ def validate(req: MessagesRequest) -> None:
 def to_canonical(req: MessagesRequest) -> tuple[ChatRequest, AnthropicChannel]:
     """The canonical request for ``req`` and its channel of Anthropic-only parameters."""
     msgs: list[Message] = []
+    ch = AnthropicChannel()
     if req.system:
         msgs.append(Message(role="system", content=_system(req.system)))
+    assistants = 0
     for i, m in enumerate(req.messages):
         if m.role == "user":
-            _user_turn(m, i, msgs)
+            _user_turn(m, i, msgs, ch)
         elif m.role == "assistant":
-            msgs.append(_assistant_turn(m, i))
+            msgs.append(_assistant_turn(m, i, assistants, ch))
+            assistants += 1
         else:
             raise InvalidRequest(f"messages[{i}].role must be 'user' or 'assistant'; put "
                                  "system instructions in the top-level `system` field.",
@@ -93,12 +96,11 @@ def to_canonical(req: MessagesRequest) -> tuple[ChatRequest, AnthropicChannel]:
         parallel_tool_calls=parallel, user=user if isinstance(user, str) else None,
         response_format=response_format,
     )
-    params = {}
     for name in PASSTHROUGH:
         value = getattr(req, name)
         if value is not None:
-            params[name] = value
-    return out, AnthropicChannel(params=params)
+            ch.params[name] = value
+    return out, ch
 
 
 def _system(system: str | list[Block]) -> str | list[JSON]:
@@ -111,16 +113,21 @@ def _system(system: str | list[Block]) -> str | list[JSON]:
     return parts
 
 
-def _user_turn(m: InMessage, i: int, out: list[Message]) -> None:
+def _user_turn(m: InMessage, i: int, out: list[Message], ch: AnthropicChannel) -> None:
     if isinstance(m.content, str):
         out.append(Message(role="user", content=m.content))
         return
     parts: list[JSON] = []
     for j, b in enumerate(m.content):
         if b.type == "tool_result":
+            if b.is_error and b.tool_use_id:
+                ch.tool_errors.add(b.tool_use_id)
             out.append(_tool_result(b, parts, f"messages[{i}].content[{j}]"))
         else:
-            parts.extend(_parts(b, f"messages[{i}].content[{j}]"))
+            new = _parts(b, f"messages[{i}].content[{j}]")
+            if b.type == "document" and len(new) == 1 and new[0]["type"] == "text":
+                ch.documents[new[0]["text"]] = b  # keeps title, context, citations
+            parts.extend(new)
     if len(parts) == 1 and parts[0]["type"] == "text":
         out.append(Message(role="user", content=parts[0]["text"]))
     elif parts:
@@ -208,12 +215,17 @@ def _document(b: Block, src: JSON, where: str) -> list[JSON] | None:
     return None
 
 
-def _assistant_turn(m: InMessage, i: int) -> Message:
+def _assistant_turn(m: InMessage, i: int, n: int, ch: AnthropicChannel) -> Message:
+    """The ``n``-th assistant turn; its thinking blocks (with signatures) are kept in
+    ``ch`` so an Anthropic provider gets them back verbatim."""
     if isinstance(m.content, str):
         return Message(role="assistant", content=m.content)
     text: list[str] = []
     calls: list[ToolCall] = []
     reasoning: list[str] = []
+    kept = [b for b in m.content if b.type in ("thinking", "redacted_thinking")]
+    if kept:
+        ch.thinking_in[n] = kept
     for j, b in enumerate(m.content):
         if b.type == "text":
             text.append(b.text or "")
@@ -309,10 +321,16 @@ def to_anthropic(resp: ChatResponse, alias: str, ch: AnthropicChannel | None) ->
         choice = resp.choices[0]
         finish = choice.finish_reason
         msg = choice.message
-        if msg.reasoning_content:
+        kept = ch.thinking_out if ch is not None else []
+        if kept and (msg.reasoning_content or "") == "".join(b.thinking or "" for b in kept):
+            blocks.extend(kept)  # with their signatures, redacted blocks included
+        elif msg.reasoning_content:
             blocks.append(Block(type="thinking", thinking=msg.reasoning_content, signature=""))
         text = msg.text() or msg.refusal
-        if text:
+        cited = ch.text_out if ch is not None else []
+        if cited and text == "".join(b.text or "" for b in cited):
+            blocks.extend(cited)  # the provider's text blocks, citations included
+        elif text:
             blocks.append(Block(type="text", text=text))
         for n, tc in enumerate(msg.tool_calls or ()):
             blocks.append(Block(type="tool_use", id=tc.id or f"toolu_{resp.id}_{n}",

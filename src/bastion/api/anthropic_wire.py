@@ -40,6 +40,16 @@ class AnthropicChannel:
     betas: str | None = None
     stop_sequence: str | None = None  # set by the Anthropic adapter
     input_tokens: int | None = None  # set by the Anthropic adapter at message_start
+    # Request blocks the canonical shape flattens, kept so an Anthropic provider gets them
+    # as the client sent them (used only while the canonical text they became is unchanged):
+    documents: dict[str, Block] = field(default_factory=dict)  # text part -> document
+    thinking_in: dict[int, list[Block]] = field(default_factory=dict)  # assistant # -> blocks
+    tool_errors: set[str] = field(default_factory=set)  # tool_use ids whose result is_error
+    # Answer blocks the canonical shape flattens, noted by the adapter for the front door:
+    thinking_out: list[Block] = field(default_factory=list)  # with signatures
+    text_out: list[Block] = field(default_factory=list)  # text blocks, when any cites
+    signatures: list[str] = field(default_factory=list)  # streamed, in block order
+    citations: list[Any] = field(default_factory=list)  # streamed, not yet relayed
 
 
 channel: ContextVar[AnthropicChannel | None] = ContextVar("bastion_anthropic", default=None)
@@ -140,6 +150,7 @@ class BlockDelta(msgspec.Struct, omit_defaults=True):
     partial_json: str | None = None
     thinking: str | None = None
     signature: str | None = None
+    citation: Any = None
 
 
 class StopDelta(msgspec.Struct):

@@ -13,6 +13,7 @@ Nothing the gateway answers is ever a stack trace; the trace goes to the log.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from bastion.core.errors import BodyTooLarge, GatewayError, InvalidRequest, NotF
 from bastion.observe.logging import get_logger
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RouteLog = Callable[[str, str, str, int, float, str | None], None]
 _log = get_logger("bastion.server")
 
 
@@ -62,19 +64,26 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
         app.router.add_route("HEAD", path, guarded(handler))
 
 
-def add_fallback(app: web.Application) -> None:
-    """The catch-all route: 405 for a known path with another method, else 404."""
+def add_fallback(app: web.Application, log: RouteLog | None = None) -> None:
+    """The catch-all route: 405 for a known path with another method, else 404. Each
+    such request is passed to ``log`` (request id, method, path, status, seconds, code),
+    so operators see clients calling endpoints that do not exist."""
     resource = app.router.add_resource("/{tail:.*}")
 
     async def fallback(request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        rid = request_id(request)
+        err: GatewayError = NotFound(f"No route for {request.path[:200]}.")
         for other in request.app.router.resources():
             if other is resource:
                 continue
             match, allowed = await other.resolve(request)
             if match is None and allowed:
-                return error_response(MethodNotAllowed(), request_id(request),
-                                      _shape(request))
-        return error_response(NotFound(f"No route for {request.path[:200]}."),
-                              request_id(request), _shape(request))
+                err = MethodNotAllowed()
+                break
+        if log is not None:
+            log(rid, request.method, request.path, err.status, time.monotonic() - started,
+                err.code)
+        return error_response(err, rid, _shape(request))
 
     resource.add_route("*", fallback)

@@ -21,9 +21,13 @@ from bastion.api.middleware import add_route
 from bastion.api.streaming import write_sse
 from bastion.api.validate import validate_chat, validate_embeddings
 from bastion.core.context import ChunkStream, Context, Reply
-from bastion.core.errors import GatewayError
-from bastion.core.types import chat_request_decoder, embedding_request_decoder
-from bastion.steps.authenticate import presented_key
+from bastion.core.errors import GatewayError, ModelNotFound
+from bastion.core.types import (
+    ChatResponse,
+    EmbeddingResponse,
+    chat_request_decoder,
+    embedding_request_decoder,
+)
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -46,6 +50,19 @@ async def openai_sse(ctx: Context, stream: ChunkStream) -> AsyncIterator[bytes]:
     except GatewayError as e:
         yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
     yield DONE
+
+
+def wire_body(resp: ChatResponse | EmbeddingResponse | None) -> bytes:
+    """The JSON of a whole answer. A message without text (tool calls only) says
+    ``"content": null`` as OpenAI does; canonical messages omit unset fields, so only
+    those rare answers take the slower path that writes it."""
+    if not isinstance(resp, ChatResponse) or all(
+            c.message.content is not None for c in resp.choices):
+        return _enc.encode(resp)
+    body = msgspec.to_builtins(resp)
+    for choice in body["choices"]:
+        choice["message"].setdefault("content", None)
+    return _enc.encode(body)
 
 
 class OpenAIRoutes:
@@ -81,7 +98,7 @@ class OpenAIRoutes:
         headers = {"x-request-id": ctx.request_id, **ctx.response_headers, **reply.headers}
         if reply.stream is not None:
             return await write_sse(request, headers, openai_sse(ctx, reply.stream))
-        return web.Response(body=_enc.encode(reply.response), headers=headers,
+        return web.Response(body=wire_body(reply.response), headers=headers,
                             content_type="application/json")
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
@@ -99,15 +116,22 @@ class OpenAIRoutes:
         return await self.render(request, ctx, reply)
 
     async def _allowed(self, request: web.Request) -> list[str]:
-        ident = await self.gw.keys.authenticate(presented_key(request.headers))
+        ident = await self.gw.callers.identify(request.headers)
         return [a for a in self.gw.route.aliases if ident.may_use(a)]
 
     async def models(self, request: web.Request) -> web.StreamResponse:
+        """The aliases this key may use: OpenAI's list, or Anthropic's when the request
+        looks like an Anthropic client's (``anthropic-version`` or ``x-api-key``)."""
         rid = request_id(request)
         try:
             names = await self._allowed(request)
         except GatewayError as e:
-            return error_response(e, rid)
+            return error_response(e, rid, _shape(request))
+        if _shape(request) == "anthropic":
+            data = [anthropic_model(n) for n in names]
+            return json_response({"data": data, "has_more": False,
+                                  "first_id": names[0] if names else None,
+                                  "last_id": names[-1] if names else None})
         now = int(time.time())
         return json_response({"object": "list", "data": [
             {"id": n, "object": "model", "created": now, "owned_by": "bastion"} for n in names]})
@@ -117,10 +141,24 @@ class OpenAIRoutes:
         name = request.match_info["model"]
         try:
             if name not in await self._allowed(request):
-                from bastion.core.errors import ModelNotFound
-
                 raise ModelNotFound(f"The model {name!r} is not available to this key.")
         except GatewayError as e:
-            return error_response(e, rid)
+            return error_response(e, rid, _shape(request))
+        if _shape(request) == "anthropic":
+            return json_response(anthropic_model(name))
         return json_response({"id": name, "object": "model", "created": int(time.time()),
                               "owned_by": "bastion"})
+
+
+def _shape(request: web.Request) -> str:
+    h = request.headers
+    return "anthropic" if "anthropic-version" in h or "x-api-key" in h else "openai"
+
+
+_EPOCH = "1970-01-01T00:00:00Z"  # aliases have no release date; a fixed, valid instant
+
+
+def anthropic_model(alias: str) -> dict[str, object]:
+    """An alias as Anthropic's ``model`` object."""
+    return {"type": "model", "id": alias, "display_name": alias, "created_at": _EPOCH,
+            "lifecycle": "active"}

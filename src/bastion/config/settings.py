@@ -10,9 +10,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.privacy_settings import AliasPrivacy, PrivacySettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
@@ -188,6 +197,15 @@ class AliasSettings(Strict):
     resilience: AliasResilience = Field(default_factory=AliasResilience)
     privacy: AliasPrivacy = Field(default_factory=AliasPrivacy)
 
+    @field_validator("review")
+    @classmethod
+    def _review_not_built_yet(cls, v: ReviewSettings | None) -> ReviewSettings | None:
+        # The one place that refuses `review` until the review queue exists: delete it then.
+        if v is not None:
+            raise ValueError("`review` is not available yet in this version of Bastion: "
+                             "no answer would be held or flagged. Remove it from the config.")
+        return v
+
     @model_validator(mode="before")
     @classmethod
     def _targets_from_strings(cls, data: Any) -> Any:
@@ -210,10 +228,15 @@ class Settings(Strict):
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    moderations: ModerationSettings = Field(default_factory=ModerationSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
+        problem = self.moderations.check({n: p.type for n, p in self.providers.items()})
+        if problem:
+            raise SettingsError(("moderations", "target"), problem)
         for alias, a in self.models.items():
             if not a.targets:
                 raise SettingsError(("models", alias, "targets"), "give at least one target")

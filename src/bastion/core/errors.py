@@ -16,7 +16,12 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     │   └── UnsupportedMediaType      415 invalid_request
     ├── AuthenticationFailed          401 invalid_api_key
     ├── AdminAuthFailed               401 invalid_master_key
+    │   ├── InvalidAdminToken         401 invalid_admin_token
+    │   └── InvalidCredentials        401 invalid_credentials (admin login)
     ├── ModelNotAllowed               403 model_not_allowed
+    ├── UserNotAllowed                403 user_not_allowed (naming an end user)
+    ├── OriginNotAllowed              403 origin_not_allowed (browser origin)
+    ├── InsufficientRole              403 insufficient_role (admin roles)
     ├── ModelNotFound                 404 model_not_found
     ├── NotFound                      404 not_found
     ├── RateLimited                   429 rate_limit_exceeded  (Retry-After)
@@ -28,6 +33,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── ContentFiltered               400 content_filtered
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
+    ├── NotConfigured                 501 not_configured
     └── ProviderError                 502 (internal: never shown as such)
         ├── ProviderRateLimited       429 from the provider, with retry_after_s
         ├── ProviderServerError       5xx from the provider
@@ -110,7 +116,43 @@ class AuthenticationFailed(GatewayError):
 
 class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
-    default_message = "This admin route needs the master key as a Bearer token."
+    default_message = ("This admin route needs the master key (the value of "
+                       "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
+
+
+class InvalidAdminToken(AdminAuthFailed):
+    code = "invalid_admin_token"
+    default_message = "The admin token is unknown, expired or revoked."
+
+
+class InvalidCredentials(AdminAuthFailed):
+    code = "invalid_credentials"
+    default_message = "The account name or password is wrong, or the account is disabled."
+
+
+class UserNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "user_not_allowed"
+    default_message = ("This credential may not name the end user (x-bastion-user); an "
+                       "operator can create a key with act_for_users for a backend service.")
+    log_level = logging.INFO
+
+
+class OriginNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "origin_not_allowed"
+    default_message = "This token may not be used from this web page's origin."
+    log_level = logging.INFO
+
+
+class InsufficientRole(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "insufficient_role"
+    default_message = "Your admin role does not allow this."
+    log_level = logging.INFO
 
 
 class ModelNotAllowed(GatewayError):
@@ -208,6 +250,17 @@ class UpstreamRejected(GatewayError):
     type = "invalid_request_error"
     code = "upstream_rejected"
     default_message = "The AI provider could not process this request."
+    log_level = logging.INFO
+
+
+class NotConfigured(GatewayError):
+    """An endpoint the gateway has, with nothing configured to answer it; the message
+    names the setting that would."""
+
+    status = 501
+    type = "invalid_request_error"
+    code = "not_configured"
+    default_message = "This endpoint is not configured on this gateway."
     log_level = logging.INFO
 
 

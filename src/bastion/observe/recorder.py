@@ -141,3 +141,18 @@ class Recorder:
         level = err.log_level if err is not None else 20
         with contextlib.suppress(ValueError):  # a closed stream at shutdown
             emit(self.log, level, "request", fields)
+
+    def route_line(self, request_id: str, method: str, path: str, status: int,
+                   elapsed_s: float, error_code: str | None = None) -> None:
+        """The log line and metrics of a request that did not go down the pipeline
+        (unknown routes, moderations): method, path (query string and body never), status."""
+        series = self._series("", "", status, error_code or "")
+        series.requests.inc()
+        series.latency.observe(elapsed_s)
+        fields: dict[str, Any] = {"request_id": request_id, "method": method,
+                                  "path": path[:200], "status": status,
+                                  "latency_ms": round(elapsed_s * 1000, 2)}
+        if error_code:
+            fields["error_code"] = error_code
+        with contextlib.suppress(ValueError):  # a closed stream at shutdown
+            emit(self.log, 20 if status < 500 else 40, "request", fields)

@@ -44,13 +44,25 @@ def _with_gateway(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+async def _audited(gw: Any, action: str, user: str,
+                   work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` and record it in the audit log as the admin API would (counts only,
+    the user by its keyed reference)."""
+    result = await work
+    counts = result.get("deleted") or {k: len(v) for k, v in result.items()
+                                       if isinstance(v, list)}
+    audit = gw.admins.audit
+    await audit.record("cli", action, await audit.user_ref(user), source="cli", **counts)
+    return result
+
+
 @users_app.command("export")
 def export(user: str, config: ConfigOpt = None,
            out: Annotated[Path | None, typer.Option(help="write JSON here (default: stdout)")]
            = None) -> None:
     """Everything held about USER, as JSON (keys, usage, stored bodies, cache, counters)."""
-    data = _with_gateway(config, lambda gw: gw.privacy.subjects.export(user, actor="cli",
-                                                                         source="cli"))
+    data = _with_gateway(config, lambda gw: _audited(
+        gw, "user.export", user, gw.privacy.subjects.export(user)))
     text = json.dumps(data, indent=2, default=str)
     if out is None:
         typer.echo(text)
@@ -65,8 +77,8 @@ def delete(user: str, config: ConfigOpt = None,
     """Erase everything held about USER in every store (recorded in the audit log)."""
     if not yes:
         typer.confirm(f"Erase everything held about {user!r}? This cannot be undone", abort=True)
-    done = _with_gateway(config, lambda gw: gw.privacy.subjects.erase(user, actor="cli",
-                                                                        source="cli"))
+    done = _with_gateway(config, lambda gw: _audited(
+        gw, "user.erase", user, gw.privacy.subjects.erase(user)))
     typer.echo(json.dumps(done, indent=2))
 
 

@@ -10,9 +10,10 @@ their keys), and whatever other parts register (the review queue, for one) with
 Erasure deletes all of it. The user's keys keep working but are no longer tied to
 the person (their ``user`` field is cleared, at once on this replica and within
 ``state.key_cache_ttl_s`` elsewhere), so nothing they do afterwards is recorded
-against the erased id; revoke them separately to stop them. Each erasure is recorded
-in the audit log as who asked, when, for which user id and how many items of each
-kind went: never what they held. Exports are audited the same way.
+against the erased id; revoke them separately to stop them. The callers (the admin
+API's audited routes, ``bastion users``) record each export and erasure in the audit
+log as who asked, when, the user's keyed reference (``user#…``, not the id) and how
+many items of each kind: never what they held.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.cache.base import decode_entry
 from bastion.core.types import json_encoder
-from bastion.stores.audit import AuditLog
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -55,10 +55,6 @@ class SubjectData:
 
     def register(self, source: SubjectSource) -> None:
         self.sources.append(source)
-
-    @property
-    def audit(self) -> AuditLog:
-        return AuditLog(self.gw.db)
 
     def _user_col(self) -> str:
         return "user_id" if self.gw.db.dialect == "postgres" else "user"
@@ -93,8 +89,7 @@ class SubjectData:
                         return found
         return found
 
-    async def export(self, user: str, *, actor: str = "master-key",
-                     source: str | None = None) -> dict[str, Any]:
+    async def export(self, user: str) -> dict[str, Any]:
         await self.gw.recorder.flush()
         await self._flush_privacy()
         db = self.gw.db
@@ -120,14 +115,10 @@ class SubjectData:
             shared.append({"key": rk.decode(errors="replace"),
                            "value": await _redis_value(self.gw.redis, rk)})
         extra = {s.name: await s.export(user) for s in self.sources}
-        await self.audit.record(actor, "user.export", user, source=source,
-                                keys=len(keys), usage_rows=len(usage), stored_bodies=len(bodies),
-                                cache_entries=len(cache), shared_state=len(shared))
         return {"user": user, "keys": keys, "usage": usage, "stored_bodies": bodies,
                 "cache_entries": cache, "shared_state": shared, **extra}
 
-    async def erase(self, user: str, *, actor: str = "master-key",
-                    source: str | None = None) -> dict[str, Any]:
+    async def erase(self, user: str) -> dict[str, Any]:
         await self.gw.recorder.flush()
         await self._flush_privacy()
         db = self.gw.db
@@ -154,7 +145,6 @@ class SubjectData:
         for s in self.sources:
             done[s.name] = await s.erase(user)
         self.gw.keys.forget_cached()
-        await self.audit.record(actor, "user.erase", user, source=source, **done)
         return {"user": user, "deleted": done}
 
     async def _flush_privacy(self) -> None:

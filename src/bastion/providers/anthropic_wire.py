@@ -9,7 +9,10 @@ Mapping (canonical → Anthropic):
 * ``tool`` messages → ``tool_result`` blocks in a user turn; consecutive user-side
   messages merge into one turn with tool results first, as Anthropic requires.
 * assistant ``tool_calls`` → ``tool_use`` blocks; ``reasoning_content`` is dropped
-  (a thinking block without its signature is refused).
+  (a thinking block without its signature is refused) unless the Anthropic front
+  door kept the client's signed thinking blocks for that turn (see the channel in
+  :mod:`bastion.api.anthropic_wire`); likewise ``is_error`` on tool results and
+  documents with citations come back from the channel.
 * ``image_url`` parts → ``image`` blocks (``data:`` URLs → base64, others → url);
   PDF ``file`` parts → ``document`` blocks.
 * ``max_tokens`` defaults to :data:`DEFAULT_MAX_TOKENS`; ``temperature`` is capped
@@ -83,7 +86,7 @@ def build_request(req: ChatRequest, model: str, stream: bool,
     """The Messages API body for ``req`` (see the module docstring for the mapping)."""
     if req.n is not None and req.n > 1:
         raise _refuse("`n` must be 1 (one answer per request).")
-    system, turns = _turns(req.messages)
+    system, turns = _turns(req.messages, ch)
     params = ch.params if ch is not None else {}
     note = None if "output_config" in params else _format_note(req.response_format)
     if note:
@@ -100,21 +103,33 @@ def build_request(req: ChatRequest, model: str, stream: bool,
     )
 
 
-def _turns(messages: list[Message]) -> tuple[list[Block], list[InMessage]]:
-    """System blocks, and the conversation as alternating user/assistant turns."""
+def _turns(messages: list[Message],
+           ch: AnthropicChannel | None = None) -> tuple[list[Block], list[InMessage]]:
+    """System blocks, and the conversation as alternating user/assistant turns. Blocks the
+    Anthropic front door kept in ``ch`` (thinking with signatures, ``is_error``, documents)
+    are restored where the canonical text they became is unchanged."""
+    ch = ch or AnthropicChannel()
     system: list[Block] = []
     turns: list[InMessage] = []
+    assistants = 0
     for m in messages:
         if m.role in ("system", "developer"):
             system.extend(_blocks(m.content))
             continue
         if m.role == "tool":
-            role, blocks = "user", [Block(type="tool_result", tool_use_id=m.tool_call_id or "",
-                                          content=_blocks(m.content) or None)]
+            tid = m.tool_call_id or ""
+            role, blocks = "user", [Block(type="tool_result", tool_use_id=tid,
+                                          content=_blocks(m.content) or None,
+                                          is_error=True if tid in ch.tool_errors else None)]
         elif m.role == "user":
-            role, blocks = "user", _blocks(m.content)
+            role, blocks = "user", [ch.documents.get(b.text or "", b) if b.type == "text"
+                                    else b for b in _blocks(m.content)]
         elif m.role == "assistant":
             role, blocks = "assistant", _assistant_blocks(m)
+            kept = ch.thinking_in.get(assistants, [])
+            if kept and (m.reasoning_content or "") == "".join(b.thinking or "" for b in kept):
+                blocks = [*kept, *blocks]  # thinking first, as Anthropic requires
+            assistants += 1
         else:
             raise _refuse(f"messages with the role {m.role!r} have no Anthropic equivalent.")
         if not blocks:
@@ -232,6 +247,11 @@ def to_chat_response(msg: AMessage, ch: AnthropicChannel | None) -> ChatResponse
     text: list[str] = []
     reasoning: list[str] = []
     calls: list[ToolCall] = []
+    if ch is not None:  # what the canonical answer flattens, for the Anthropic front door
+        ch.thinking_out = [b for b in msg.content
+                           if b.type in ("thinking", "redacted_thinking")]
+        texts = [b for b in msg.content if b.type == "text"]
+        ch.text_out = texts if any(b.citations for b in texts) else []
     for b in msg.content:
         if b.type == "text":
             text.append(b.text or "")
@@ -355,7 +375,12 @@ class StreamReader:
                 index=n, function=FunctionCall(arguments=d.partial_json))]))
         if d.type == "thinking_delta":
             return self._chunk(Delta(reasoning_content=d.thinking or ""))
-        return None  # signature_delta, citations_delta
+        if self.ch is not None:  # relayed by the Anthropic front door, in order
+            if d.type == "signature_delta" and d.signature:
+                self.ch.signatures.append(d.signature)
+            elif d.type == "citations_delta" and d.citation is not None:
+                self.ch.citations.append(d.citation)
+        return None
 
     def _message_delta(self, ev: MessageDelta) -> ChatChunk:
         u = ev.usage

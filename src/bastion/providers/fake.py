@@ -3,7 +3,9 @@
 It is public API: applications test their own integration against it, the demo
 uses it, and the test suite's HTTP fake servers share its answer logic. With no
 fixed ``reply`` it echoes the last user message; with ``tools`` offered (and
-``tool_choice`` not ``"none"``) and a user turn last, it calls the first tool.
+``tool_choice`` not ``"none"``) and a user turn last, it calls the first tool; with
+a tool result last, it answers ``"The tool said: <result>"``. Its answers have the
+exact OpenAI wire shape: tool calls typed ``"function"``, ``content`` null beside them.
 
 Faults (``FakeSettings.faults``) are tried in order on each call: ``status``
 (with optional ``Retry-After``), ``hang``, ``slow_first_byte``, ``malformed_json``,
@@ -65,7 +67,10 @@ def fake_answer(req: ChatRequest, reply: str | None = None) -> Message:
         digest = hashlib.sha256(_prompt_text(req).encode()).hexdigest()[:24]
         args = msgspec.json.encode({"query": req.messages[-1].text()[:200]}).decode()
         return Message(role="assistant", content=None, tool_calls=[
-            ToolCall(id=f"call_{digest}", function=FunctionCall(name=fn, arguments=args))])
+            ToolCall(id=f"call_{digest}", type="function",
+                     function=FunctionCall(name=fn, arguments=args))])
+    if reply is None and req.messages[-1].role == "tool":
+        reply = f"The tool said: {req.messages[-1].text()}"
     if reply is None:
         last = next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
         reply = f"You said: {last}" if last else "Hello from Bastion's fake provider."
@@ -173,7 +178,7 @@ class FakeProvider:
         for p in pieces:
             yield chunk([ChunkChoice(delta=Delta(content=p))])
         if msg.tool_calls:
-            tcs = [ToolCall(index=i, id=t.id, function=t.function)
+            tcs = [ToolCall(index=i, id=t.id, type="function", function=t.function)
                    for i, t in enumerate(msg.tool_calls)]
             yield chunk([ChunkChoice(delta=Delta(tool_calls=tcs))])
         yield chunk([ChunkChoice(finish_reason=resp.choices[0].finish_reason)])

@@ -394,7 +394,7 @@ def _split(parts: list[_Part]) -> tuple[str | None, str | None, list[ToolCall]]:
         if p.function_call is not None:
             fc = p.function_call
             args = msgspec.json.encode(fc.args or {}).decode()
-            calls.append(ToolCall(id=fc.id or new_call_id(),
+            calls.append(ToolCall(id=fc.id or new_call_id(), type="function",
                                   function=FunctionCall(name=fc.name, arguments=args)))
         elif p.text is not None:
             (thoughts if p.thought else text).append(p.text)
@@ -462,7 +462,7 @@ class StreamState:
             if calls:
                 base = self.tool_index.get(c.index, 0)
                 self.tool_index[c.index] = base + len(calls)
-                calls = [ToolCall(index=base + i, id=t.id, function=t.function)
+                calls = [ToolCall(index=base + i, id=t.id, type="function", function=t.function)
                          for i, t in enumerate(calls)]
             if c.finish_reason:
                 self.finishes[c.index] = finish_reason(

@@ -102,7 +102,21 @@ async def openai_embeddings(up: FakeUpstream, request: web.Request, body: Any,
     return web.Response(body=json_encoder.encode(resp), content_type="application/json")
 
 
+async def openai_moderations(up: FakeUpstream, request: web.Request, body: Any,
+                             b: Behavior) -> web.StreamResponse:
+    """Flags a text as violence when it holds the word "hurt" (a fake, not a classifier)."""
+    from bastion.providers.moderation import ModerationRequest, result_for
+
+    req = msgspec.convert(body, ModerationRequest)
+    results = [result_for({"violence": 0.9 if "hurt" in t.lower() else 0.01})
+               for t in req.texts()]
+    return web.Response(body=json_encoder.encode(
+        {"id": "modr-fake", "model": req.model or "omni-moderation-latest",
+         "results": results}), content_type="application/json")
+
+
 OPENAI_ROUTES: dict[str, Handler] = {
+    "/v1/moderations": openai_moderations,
     "/v1/chat/completions": openai_chat,
     "/chat/completions": openai_chat,
     "/v1/embeddings": openai_embeddings,

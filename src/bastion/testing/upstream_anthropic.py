@@ -9,7 +9,12 @@ user/assistant, empty text blocks, ``temperature`` above 1, tool results that
 answer no earlier tool use or do not come first in their turn).
 
 Answers come from the fake provider's logic (echo, or a tool call when tools are
-offered and a user turn is last); when several tools are offered it says
+offered and a user turn is last; ``"The tool said: …"`` after tool results); with
+``thinking`` enabled it thinks first (a ``thinking`` block with a signature it checks
+when the block comes back, and it refuses a tool-use turn sent back without its
+thinking block, as the real API does); a document with citations enabled is cited in
+the answer (``citations``, or ``citations_delta`` events); when several tools are
+offered it says
 ``"Let me check."`` and calls each of them, so streams carry several blocks. A
 stop sequence found in the answer ends it there (``stop_reason: stop_sequence``),
 and a ``max_tokens`` too small for it cuts it (``stop_reason: max_tokens``).
@@ -72,6 +77,8 @@ def _turn_problems(i: int, m: Any, prev_tool_ids: set[str]) -> Iterator[str]:
             yield f"messages.{i}.content.{j}: text content blocks must be non-empty"
         if kind == "tool_use" and not isinstance(b.get("input"), dict):
             yield f"messages.{i}.content.{j}.input: Input should be a valid dictionary"
+        if kind == "thinking" and b.get("signature") != signature(b.get("thinking", "")):
+            yield f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
         if kind != "tool_result":
             seen_other = True
         elif seen_other:
@@ -97,12 +104,38 @@ def _problems(body: Any) -> Iterator[str]:
     if not isinstance(messages, list) or not messages:
         yield "messages: Field required"
         return
+    thinking = (body.get("thinking") or {}).get("type") == "enabled"
     tool_ids: set[str] = set()
     for i, m in enumerate(messages):
         yield from _turn_problems(i, m, tool_ids)
+        if thinking and m.get("role") == "assistant" and isinstance(m.get("content"), list):
+            blocks = m["content"]
+            if any(b.get("type") == "tool_use" for b in blocks) and blocks[0].get("type") not in (
+                    "thinking", "redacted_thinking"):
+                yield (f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`"
+                       ", but found `tool_use`. When `thinking` is enabled, a final "
+                       "`assistant` message must start with a thinking block")
         content = m.get("content") if isinstance(m, dict) else None
         tool_ids = {str(b.get("id")) for b in content if isinstance(b, dict)
                     and b.get("type") == "tool_use"} if isinstance(content, list) else set()
+
+
+def signature(thinking: str) -> str:
+    """The fake's signature of a thinking text (the real one is opaque; this one checks)."""
+    return "sig_" + hashlib.sha256(thinking.encode()).hexdigest()[:16]
+
+
+THINKING = "Let me think."
+
+
+def _citations(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A citation of each document with citations enabled in the last user turn."""
+    content = body["messages"][-1].get("content")
+    docs = [b for b in content if b.get("type") == "document"] if isinstance(content, list) else []
+    return [{"type": "char_location", "cited_text": str(d["source"].get("data", ""))[:20],
+             "document_index": n, "document_title": d.get("title"), "start_char_index": 0,
+             "end_char_index": min(20, len(str(d["source"].get("data", ""))))}
+            for n, d in enumerate(docs) if (d.get("citations") or {}).get("enabled")]
 
 
 def check(body: Any) -> str | None:
@@ -123,7 +156,8 @@ def to_fake_request(body: dict[str, Any], with_limit: bool = True) -> ChatReques
     for m in body["messages"]:
         c = m["content"]
         only_results = isinstance(c, list) and all(b.get("type") == "tool_result" for b in c)
-        msgs.append(Message(role="tool" if only_results else m["role"], content=_text(c)))
+        text = "\n".join(_text(b.get("content")) for b in c) if only_results else _text(c)
+        msgs.append(Message(role="tool" if only_results else m["role"], content=text))
     tools = [{"type": "function", "function": {"name": t.get("name")}}
              for t in body.get("tools") or ()]
     choice = "none" if (body.get("tool_choice") or {}).get("type") == "none" else None
@@ -139,6 +173,9 @@ def answer(up: FakeUpstream, body: dict[str, Any]) -> dict[str, Any]:
     usage = fake_usage(req, msg)
     digest = hashlib.sha256(_enc.encode(body)).hexdigest()[:24]
     content: list[dict[str, Any]] = []
+    if (body.get("thinking") or {}).get("type") == "enabled":
+        content.append({"type": "thinking", "thinking": THINKING,
+                        "signature": signature(THINKING)})
     stop, stop_seq = "end_turn", None
     if msg.tool_calls:
         stop = "tool_use"
@@ -156,7 +193,8 @@ def answer(up: FakeUpstream, body: dict[str, Any]) -> dict[str, Any]:
         for s in body.get("stop_sequences") or ():
             if s in text:
                 text, stop, stop_seq = text[: text.index(s)], "stop_sequence", s
-        content.append({"type": "text", "text": text})
+        cites = _citations(body)
+        content.append({"type": "text", "text": text, **({"citations": cites} if cites else {})})
     return {"id": f"msg_{digest}", "type": "message", "role": "assistant", "content": content,
             "model": body["model"], "stop_reason": stop, "stop_sequence": stop_seq,
             "usage": {"input_tokens": usage.prompt_tokens,
@@ -176,9 +214,15 @@ def events(message: dict[str, Any], piece: int) -> list[bytes]:
     for i, block in enumerate(message["content"]):
         first: dict[str, Any]
         if block["type"] == "text":
-            first, deltas = {"type": "text", "text": ""}, [
+            cites = block.get("citations") or []
+            first = {"type": "text", "text": "", **({"citations": []} if cites else {})}
+            deltas = [{"type": "citations_delta", "citation": c} for c in cites] + [
                 {"type": "text_delta", "text": block["text"][k:k + piece]}
                 for k in range(0, len(block["text"]), piece)]
+        elif block["type"] == "thinking":
+            first = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                      {"type": "signature_delta", "signature": block["signature"]}]
         else:
             raw = _enc.encode(block["input"]).decode()
             half = len(raw) // 2

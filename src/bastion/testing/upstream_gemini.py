@@ -118,8 +118,12 @@ def to_canonical(model: str, body: JSON) -> ChatRequest:
             name=p["functionCall"]["name"],
             arguments=msgspec.json.encode(p["functionCall"].get("args", {})).decode()))
                  for p in parts if "functionCall" in p]
-        if any("functionResponse" in p for p in parts):
-            messages.append(Message(role="tool", tool_call_id="x", content="result"))
+        results = [p["functionResponse"].get("response") for p in parts
+                   if "functionResponse" in p]
+        if results:  # the tool's own words: {"result": text} as the adapter wraps text
+            text = "\n".join(r["result"] if isinstance(r, dict) and set(r) == {"result"}
+                             else msgspec.json.encode(r).decode() for r in results)
+            messages.append(Message(role="tool", tool_call_id="x", content=text))
         else:
             role = "assistant" if c["role"] == "model" else "user"
             messages.append(Message(role=role, content=_text(parts), tool_calls=calls or None))

@@ -2,8 +2,10 @@
 
 The tightest request window and the tightest token window among the key's,
 user's and team's limits are reported (``limit``, ``remaining`` after this
-request, and ``reset``: when the oldest counted request leaves the window, in
-OpenAI's duration format such as ``1s``, ``6m0s`` or ``20ms``).
+request, and ``reset``: when the oldest counted request leaves the window). Every
+``reset`` is in one format: seconds with up to three decimals and an ``s``
+(``0.02s``, ``1.5s``, ``360s``), which parsers of OpenAI's duration format
+(``20ms``, ``6m0s``) and plain ``float(value[:-1])`` both read.
 """
 
 from __future__ import annotations
@@ -12,17 +14,9 @@ from bastion.traffic.ledger import Charge, Verdict
 
 
 def duration(ms: int) -> str:
-    """``ms`` in OpenAI's header format: ``20ms``, ``1s``, ``1.5s``, ``6m0s``, ``1h2m3s``."""
-    ms = max(0, ms)
-    if ms < 1000:
-        return f"{ms}ms"
-    s = ms / 1000
-    if s < 60:
-        return f"{s:.3g}s" if s < 10 else f"{round(s)}s"
-    total = round(s)
-    h, rest = divmod(total, 3600)
-    m, sec = divmod(rest, 60)
-    return f"{h}h{m}m{sec}s" if h else f"{m}m{sec}s"
+    """``ms`` as seconds: ``0s``, ``0.02s``, ``1.5s``, ``360s`` (see the module docstring)."""
+    text = f"{max(0, ms) / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{text}s"
 
 
 def ratelimit_headers(charges: list[Charge], v: Verdict) -> dict[str, str]:
