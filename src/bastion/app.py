@@ -25,6 +25,7 @@ from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
+from bastion.steps.output_guard import build_output_steps
 from bastion.steps.route import AliasRoute, Target
 from bastion.stores.base import open_database
 from bastion.traffic import build_steps as build_traffic_steps
@@ -110,6 +111,7 @@ class Gateway:
             Authenticate(self.callers, settings.models),
             *build_traffic_steps(self),
             *self.privacy.steps,  # disclosure, privacy: before cache and output moderation
+            *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
         ]
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)

@@ -216,8 +216,16 @@ def _register_scan() -> None:
         scan_command)
 
 
+def _register_redteam() -> None:
+    from bastion.tools.redteam.cli import redteam_command
+
+    app.command("redteam", help="Run the adversarial suite against an OpenAI-compatible URL.")(
+        redteam_command)
+
+
 def main() -> None:
     _register_scan()
+    _register_redteam()
     app(prog_name="bastion")
 
 

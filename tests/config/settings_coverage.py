@@ -172,6 +172,90 @@ PROVEN: dict[str, str] = {
         "tests/api/test_moderations.py::test_forwarded_to_the_configured_provider",
     "moderations.timeout_ms":
         "tests/api/test_moderations.py::test_timeout_ms_bounds_the_provider_call",
+    "guards.output.mode":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.leak":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.leak_min_words":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.secrets":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.secrets_min_confidence":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.harmful":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.harmful_categories":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.harmful_threshold":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.schema_check":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "guards.output.moderation_provider":
+        "tests/steps/test_guard_settings.py::test_moderation_provider_timeout_and_on_error",
+    "guards.output.moderation_timeout_ms":
+        "tests/steps/test_guard_settings.py::test_moderation_provider_timeout_and_on_error",
+    "guards.output.on_error":
+        "tests/steps/test_guard_settings.py::test_moderation_provider_timeout_and_on_error",
+    "guards.output.window_chars":
+        "tests/steps/test_guard_settings.py::test_window_chars",
+    "guards.tools.mode":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.check":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.allowed_tools":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.allowed_domains":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.allowed_recipients":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.allowed_arguments":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.sensitive":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "guards.tools.trust_user_destinations":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.output.mode":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.leak":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.leak_min_words":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.secrets":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.secrets_min_confidence":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.harmful":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.harmful_categories":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.harmful_threshold":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.schema_check":
+        "tests/steps/test_guard_settings.py::test_output_setting",
+    "models.*.guards.output.moderation_provider":
+        "tests/steps/test_guard_settings.py::test_moderation_provider_timeout_and_on_error",
+    "models.*.guards.output.moderation_timeout_ms":
+        "tests/steps/test_guard_settings.py::test_moderation_provider_timeout_and_on_error",
+    "models.*.guards.output.on_error":
+        "tests/steps/test_guard_settings.py::test_moderation_provider_timeout_and_on_error",
+    "models.*.guards.output.window_chars":
+        "tests/steps/test_guard_settings.py::test_window_chars",
+    "models.*.guards.tools.mode":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.check":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.allowed_tools":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.allowed_domains":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.allowed_recipients":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.allowed_arguments":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.sensitive":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
+    "models.*.guards.tools.trust_user_destinations":
+        "tests/steps/test_guard_settings.py::test_tools_setting",
     # Identity (issue 12): caller JWTs, admin accounts and sign-in.
     "auth.jwt[].issuer":
         "tests/identity/test_jwt_auth.py::test_every_bad_token_is_refused_with_a_clear_401",
@@ -333,10 +417,8 @@ PROVEN: dict[str, str] = {
 
 PENDING: dict[str, int] = {
     "guards.injection": 10,
-    "guards.output": 10,
     "models.*.system_prompt": 10,
     "models.*.guards.injection": 10,
-    "models.*.guards.output": 10,
     "models.*.review.min_confidence": 13,
     "models.*.review.action": 13,
 }

@@ -1,10 +1,10 @@
-"""``POST /v1/moderations``: answered by the configured :class:`Moderator`, else 501.
+"""``POST /v1/moderations``: answered by the configured :class:`Moderator`.
 
 The caller needs a valid virtual key (any scope). The request is logged like
 every other (method, path, status; never the text). A provider's refusal of the
 request is 400 ``upstream_rejected``; a provider that fails is 503
-``upstream_unavailable``; with no moderator configured the answer is 501
-``not_configured``, naming ``moderations.target``.
+``upstream_unavailable``. Without ``moderations.target`` the gateway's local detector
+answers; a gateway built without any moderator answers 501 ``not_configured``.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ from pydantic import (
 
 from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.guard_output_settings import (
+    OutputGuard,
+    ToolFirewall,
+    moderation_provider_problems,
+)
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.privacy_settings import AliasPrivacy, PrivacySettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
@@ -170,13 +175,15 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 class GuardSettings(Strict):
     injection: GuardMode = "block"
     pii: PIIMode = "pseudonymize"
-    output: Literal["block", "flag", "off"] = "block"
+    output: OutputGuard = Field(default_factory=OutputGuard)
+    tools: ToolFirewall = Field(default_factory=ToolFirewall)
 
 
 class AliasGuards(Strict):
     injection: GuardMode | None = None
     pii: PIIMode | None = None
-    output: Literal["block", "flag", "off"] | None = None
+    output: OutputGuard | None = None
+    tools: ToolFirewall | None = None
 
 
 class ReviewSettings(Strict):
@@ -247,4 +254,7 @@ class Settings(Strict):
                         f"target {t.target!r} names provider {t.provider!r}, which is not "
                         "under providers",
                     )
+        for loc, msg in moderation_provider_problems(self.guards.output, self.models.items(),
+                                                     self.providers):
+            raise SettingsError(loc, msg)
         return self

@@ -31,6 +31,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     │   └── PIIScanTooLarge           400 pii_scan_too_large
     ├── NoCompliantProvider           422 no_compliant_provider
     ├── ContentFiltered               400 content_filtered
+    ├── OutputSchemaMismatch          502 output_schema_mismatch
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
@@ -230,6 +231,17 @@ class ContentFiltered(GatewayError):
     type = "invalid_request_error"
     code = "content_filtered"
     default_message = "The answer was stopped by the gateway's content checks."
+    log_level = logging.WARNING
+
+
+class OutputSchemaMismatch(GatewayError):
+    """The answer did not match the request's ``response_format``, even after a repair."""
+
+    status = 502
+    type = "server_error"
+    code = "output_schema_mismatch"
+    default_message = ("The model's answer did not match the requested JSON schema, even "
+                       "after one repair attempt. Please try again.")
     log_level = logging.WARNING
 
 
