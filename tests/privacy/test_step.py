@@ -182,3 +182,16 @@ def test_embedding_inputs_are_minimised_too(ups: tuple[FakeUpstream, FakeUpstrea
         sent = oa.received[-1].body
         assert leaked(sent) == []
         assert sent["input"][1] == "nothing personal"
+
+
+def test_a_credential_leaves_as_a_marked_example_and_the_output_check_lets_it_pass(
+        gw: GatewayServer, ups: tuple[FakeUpstream, FakeUpstream]) -> None:
+    oa, _ = ups
+    key = "sk-ant-api03-" + "Xk9vQ2mLr7TbW4yZ8pNcJ5hF3dS6gA1eRuIoPlKjHgFdSaQw"
+    text = f"rotate my key {key} please"
+    c = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)
+    r = c.chat.completions.create(model="chat", messages=[{"role": "user", "content": text}])
+    sent = json.dumps(oa.received[-1].body)
+    assert key not in sent
+    assert "sk-ant-EXAMPLE" in sent
+    assert r.choices[0].message.content == f"You said: {text}"
