@@ -7,15 +7,16 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
+from bastion.auth_guard import AuthThrottle, require_strong_master_key
 from bastion.cache import build_steps as build_cache_steps
 from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.identity.build import build_admins, build_callers
-from bastion.keys import KeyService
+from bastion.keys import KeyService, key_hash_source
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
@@ -24,6 +25,7 @@ from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import build_provider
 from bastion.steps.authenticate import Authenticate
+from bastion.steps.client_params import ClientParams
 from bastion.steps.meter import Meter
 from bastion.steps.output_guard import build_output_steps
 from bastion.steps.route import AliasRoute, Target
@@ -67,7 +69,8 @@ class Gateway:
         resolvers = default_resolvers(self.env)
         self.db = open_database(settings.state.database,
                                 "upgrade" if settings.state.auto_migrate else "check")
-        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
+        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env,
+                               key_hash_source(settings, self.env))
         self.metrics = Metrics()
         self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
         self.providers: dict[str, Provider] = {}
@@ -79,6 +82,7 @@ class Gateway:
                 self.secrets.append(key)
         self.master_key = (SecretSource(settings.admin.master_key, resolvers)
                            if settings.admin.master_key else None)
+        self.auth_throttle = AuthThrottle(settings.security.auth_throttle)
         # Shared state: one Redis client per worker when state.redis is set.
         # A blocking pool makes a burst wait its turn for a connection instead of failing;
         # short socket time-outs keep a hung Redis from hanging requests (each part
@@ -108,7 +112,8 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
-            Authenticate(self.callers, settings.models),
+            Authenticate(self.callers, self.auth_throttle, settings.models),
+            ClientParams(settings.models),
             *build_traffic_steps(self),
             *self.privacy.steps,  # disclosure, privacy: before cache and output moderation
             *build_output_steps(self),  # before the cache: every answer is checked
@@ -117,7 +122,9 @@ class Gateway:
         self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
 
     async def start(self) -> None:
+        await require_strong_master_key(self.master_key, self.settings.admin.master_key)
         await self.db.open()
+        await self.keys.check_secret()
         self.recorder.start()
         for hook in self.on_start:
             await hook()
@@ -143,6 +150,14 @@ class Gateway:
         self.admins.audit.record_soon("system:signal", "config.reload", source="local")
 
     async def check_master_key(self, request: web.Request) -> None:
+        """Refuse ``request`` unless it carries the master key; failures are throttled
+        per client address and logged (:mod:`bastion.auth_guard`)."""
+        throttle = self.auth_throttle
+        addr = throttle.address(request.remote, request.headers)
+        await throttle.guard(addr, "master_key", request.path,
+                             lambda: self._check_master_key(request))
+
+    async def _check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if self.master_key is None:
@@ -174,6 +189,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     gw = Gateway(settings, env)
     from bastion.api.middleware import add_fallback
+
+    # No version banner: aiohttp fills in "Server: Python/3.x aiohttp/3.y" on every
+    # answer (its own protocol errors included) from this module attribute; naming the
+    # product only costs nothing per response, unlike a response-prepare signal.
+    setattr(web_response, "SERVER_SOFTWARE", "bastion")  # noqa: B010 - not re-exported
 
     # No middlewares: aiohttp builds a middleware chain per request; every handler is
     # guarded once at registration instead (api/middleware.py).

@@ -1,9 +1,13 @@
 """Virtual keys: created once, stored as a keyed hash, scoped, expiring, rotatable.
 
 A key looks like ``bst_`` + 43 URL-safe characters, so leak scanners can find
-it. The database holds ``HMAC-SHA256(secret, key)``; the HMAC secret lives in
-the database's meta table (or ``BASTION_KEY_HASH_SECRET``), so a stolen table
-alone cannot be brute-forced offline. Lookups are cached for
+it. The database holds ``HMAC-SHA256(secret, key)``. The HMAC secret comes, in
+this order, from ``state.key_hash_secret`` (a secret reference: ``env:``, ``file:``,
+``vault:``, ``aws-sm:``), from ``BASTION_KEY_HASH_SECRET``, or, as a fallback, from
+the database's meta table, where a random one is created once (a
+``key_hash_secret_in_database`` warning says so at start-up: whoever steals the
+database then has the secret too). Kept apart from the database, a stolen
+database alone cannot be brute-forced offline. Lookups are cached for
 ``key_cache_ttl_s`` (revocations in this process take effect at once; other
 replicas see them within the TTL).
 """
@@ -19,8 +23,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bastion.config.secrets import SecretSource, default_resolvers
+from bastion.config.settings import Settings
 from bastion.core.context import Identity
 from bastion.core.errors import AuthenticationFailed, NotFound
+from bastion.observe.logging import get_logger
 from bastion.stores.base import Database, KeyRecord
 
 KEY_PREFIX = "bst_"
@@ -37,6 +44,14 @@ class NewKey:
     key: str  # shown once
 
 
+def key_hash_source(settings: Settings, env: Mapping[str, str] | None = None
+                    ) -> SecretSource | None:
+    """Where ``state.key_hash_secret`` points, or ``None`` when it is unset."""
+    ref = settings.state.key_hash_secret
+    return SecretSource(ref, default_resolvers(os.environ if env is None else env)) \
+        if ref else None
+
+
 def identity_of(rec: KeyRecord) -> Identity:
     return Identity(
         key_id=rec.id, name=rec.name, user=rec.user, team=rec.team,
@@ -50,20 +65,46 @@ class KeyService:
     """Key lifecycle and authentication over a :class:`Database`."""
 
     def __init__(self, db: Database, cache_ttl_s: float = 5.0,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None,
+                 secret: SecretSource | None = None) -> None:
         self.db = db
         self._env = os.environ if env is None else env
+        self._source = secret
         self._secret: bytes | None = None
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, Identity | None, float | None]] = {}
 
     async def _hmac_secret(self) -> bytes:
         if self._secret is None:
-            env = self._env.get("BASTION_KEY_HASH_SECRET")
-            value = env or await self.db.meta_get_or_set("key_hash_secret",
-                                                         secrets.token_hex(32))
+            value = await self._configured_secret()
+            if value is None:
+                value = await self.db.meta_get_or_set("key_hash_secret", secrets.token_hex(32))
             self._secret = value.encode()
         return self._secret
+
+    async def _configured_secret(self) -> str | None:
+        """The secret from config or environment; ``None`` means the database fallback.
+        A configured reference that cannot be read is an error, never a silent fallback
+        (keys hashed with another secret would all stop working)."""
+        if self._source is not None:
+            return (await self._source.get()).reveal()
+        return self._env.get("BASTION_KEY_HASH_SECRET") or None
+
+    async def check_secret(self) -> None:
+        """Start-up check: warn when the secret lives in the database, or when a database
+        secret exists beside a different configured one (keys created under it fail)."""
+        log = get_logger("bastion.keys")
+        configured = await self._configured_secret()
+        rows = await self.db.sql_fetch("SELECT value FROM meta WHERE name = ?",
+                                       "key_hash_secret")
+        if configured is None:
+            log.warning("key_hash_secret_in_database",
+                        hint="set state.key_hash_secret to a secret reference (see "
+                             "docs/security.md) to keep it out of the database")
+        elif rows and rows[0][0] != configured:
+            log.warning("key_hash_secret_differs",
+                        hint="the database holds another key-hash secret: keys created "
+                             "under it will not authenticate (see docs/security.md)")
 
     async def hash_key(self, key: str) -> str:
         return hmac.new(await self._hmac_secret(), key.encode(), hashlib.sha256).hexdigest()

@@ -108,9 +108,27 @@ class PortInUse(Exception):
     """The configured port is taken; the message says which and how to choose another."""
 
 
+def refuse_weak_master_key(settings: Settings) -> None:
+    """Exit with a clear message (status 2) when the master key is too short, before any
+    worker starts (each worker checks again, :meth:`Gateway.start`)."""
+    from bastion.auth_guard import WeakMasterKey, require_strong_master_key
+    from bastion.config.secrets import SecretSource, default_resolvers
+
+    ref = settings.admin.master_key
+    if not ref:
+        return
+    try:
+        asyncio.run(require_strong_master_key(
+            SecretSource(ref, default_resolvers(os.environ)), ref))
+    except WeakMasterKey as e:
+        print(f"bastion: refusing to start: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 def serve(settings: Settings) -> None:
     """Run the gateway in the foreground until SIGTERM/SIGINT. Raises :class:`PortInUse`
     (before printing anything) when the port is taken."""
+    refuse_weak_master_key(settings)
     host, port = settings.server.host, settings.server.port
     if port and not port_free(host, port):
         raise PortInUse(f"Port {port} on {host} is already in use. Stop what is using it, "

@@ -46,13 +46,14 @@ def test_client_leaving_mid_stream_releases_everything(rounds: int) -> None:
             for _ in range(rounds):
                 assert b"data:" in read_some_then_leave(gw.port, key)
             provider: Any = gw.gateway.providers["up"]
-            connector = provider._session.connector
+            connector = provider._http.session.connector
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 if not connector._acquired and gw.run(gateway_tasks()) <= baseline:
                     break
                 time.sleep(0.05)
             assert not connector._acquired, "upstream connections still held"
+            assert provider._http.in_use == 0, "connection slots still held"
             assert gw.run(gateway_tasks()) <= baseline, "tasks left on the gateway loop"
             gw.run(gw.gateway.recorder.flush())
             rows = gw.run(gw.gateway.db.usage_totals(gw.run(gw.gateway.keys.list())[0].id))

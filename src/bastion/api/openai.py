@@ -28,6 +28,7 @@ from bastion.core.types import (
     chat_request_decoder,
     embedding_request_decoder,
 )
+from bastion.steps.authenticate import authenticate_client
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -116,7 +117,8 @@ class OpenAIRoutes:
         return await self.render(request, ctx, reply)
 
     async def _allowed(self, request: web.Request) -> list[str]:
-        ident = await self.gw.callers.identify(request.headers)
+        ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle, request.remote,
+                                          request.headers, request.path)
         return [a for a in self.gw.route.aliases if ident.may_use(a)]
 
     async def models(self, request: web.Request) -> web.StreamResponse:

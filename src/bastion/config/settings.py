@@ -29,6 +29,7 @@ from bastion.config.guard_output_settings import (
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.privacy_settings import AliasPrivacy, PrivacySettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
@@ -69,6 +70,9 @@ class StateSettings(Strict):
     # replica count: local limits are divided by it when Redis is unreachable
     replicas: int = Field(1, ge=1)
     key_cache_ttl_s: float = Field(5.0, ge=0)
+    # HMAC secret of virtual keys: a reference, so it is kept apart from the database
+    # (unset: BASTION_KEY_HASH_SECRET, else one kept in the database; docs/security.md)
+    key_hash_secret: SecretRef | None = None
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -149,7 +153,10 @@ class ProviderSettings(Strict):
     compliance: Compliance = Field(default_factory=Compliance)
     timeout_ms: Timeouts | None = None
     key_ttl_s: float | None = Field(None, gt=0, description="re-read the key this often")
-    max_connections: int = Field(256, ge=1)
+    # calls in flight to this provider from one worker (a stream holds one until it ends)
+    max_connections: int = Field(10_000, ge=1)
+    max_response_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="a whole answer")
+    max_event_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="one stream event")
     fake: FakeSettings | None = None
 
 
@@ -202,6 +209,7 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+    client_params: AliasClientParams = Field(default_factory=AliasClientParams)
     privacy: AliasPrivacy = Field(default_factory=AliasPrivacy)
 
     @field_validator("review")
@@ -237,6 +245,7 @@ class Settings(Strict):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @model_validator(mode="after")

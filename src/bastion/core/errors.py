@@ -18,6 +18,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── AdminAuthFailed               401 invalid_master_key
     │   ├── InvalidAdminToken         401 invalid_admin_token
     │   └── InvalidCredentials        401 invalid_credentials (admin login)
+    ├── AuthThrottled                 429 too_many_auth_failures (Retry-After)
     ├── ModelNotAllowed               403 model_not_allowed
     ├── UserNotAllowed                403 user_not_allowed (naming an end user)
     ├── OriginNotAllowed              403 origin_not_allowed (browser origin)
@@ -43,6 +44,10 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
         ├── ProviderTimeout           connect / first byte / total deadline passed
         ├── ProviderConnectionError   refused, reset, DNS
         ├── ProviderBadResponse       malformed JSON or an unexpected shape
+        │   └── ProviderAnswerTooLarge  a body or stream event over the provider's cap
+        ├── ProviderRedirected        a 3xx answer (never followed: keys stay home)
+        ├── ProviderBusy              no free connection slot here (not the provider's
+        │                             fault: never counted by its circuit breaker)
         └── ProviderStreamBroken      the stream ended before its end event
 """
 
@@ -119,6 +124,17 @@ class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
     default_message = ("This admin route needs the master key (the value of "
                        "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
+
+
+class AuthThrottled(GatewayError):
+    """Too many failed authentications from one client address (see bastion.auth_guard)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "too_many_auth_failures"
+    default_message = ("Too many failed authentication attempts from this address. "
+                       "Please wait and check the key you are sending.")
+    log_level = logging.WARNING
 
 
 class InvalidAdminToken(AdminAuthFailed):
@@ -285,6 +301,9 @@ class ProviderError(GatewayError):
     default_message = "The AI provider returned an error."
     log_level = logging.WARNING
     retryable: ClassVar[bool] = True
+    # False for failures on this side of the wire (no free local connection slot):
+    # circuit breakers do not count them against the provider
+    provider_fault: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -325,6 +344,24 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     default_message = "The AI provider sent an answer the gateway could not read."
+
+
+class ProviderAnswerTooLarge(ProviderBadResponse):
+    default_message = "The AI provider sent an answer larger than this gateway accepts."
+    retryable = False
+
+
+class ProviderRedirected(ProviderError):
+    default_message = ("The AI provider answered with a redirect, which the gateway never "
+                       "follows (its keys must not reach another host).")
+    log_level = logging.ERROR
+    retryable = False
+
+
+class ProviderBusy(ProviderError):
+    default_message = "The gateway has no free connection to this AI provider right now."
+    retryable = False
+    provider_fault = False
 
 
 class ProviderStreamBroken(ProviderError):

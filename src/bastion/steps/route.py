@@ -251,6 +251,8 @@ class Route:
             return reply
 
     async def _breaker_failure(self, target: Target, e: ProviderError) -> None:
+        if not e.provider_fault:
+            return  # a full pool on this side says nothing about the provider's health
         open_for = (e.retry_after_s if isinstance(e, ProviderRateLimited) and e.retry_after_s
                     else None)
         await self.breakers.failure(target.name, open_for)

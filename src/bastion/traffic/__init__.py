@@ -47,7 +47,7 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     ledger = SharedLedger(redis, MemoryLedger(), gw.settings.state.replicas,
                           budgets=fail.budgets, rate_limits=fail.rate_limits,
                           retry_s=fail.retry_s)
-    counter = TokenCounter(s.tokenize_in_thread_chars, s.estimate_over_chars)
+    counter = TokenCounter(s.estimate_over_chars)
     gate = CapacityGate(capacities(gw.settings), ledger, gw.metrics, counter, s.window_s,
                         s.hold_s, s.queue.max_depth, s.queue.poll_ms / 1000,
                         s.default_output_tokens)

@@ -5,7 +5,8 @@ switches to this process's :class:`MemoryLedger` for ``retry_s`` seconds (so a
 dead Redis costs one short timeout now and then, never one per request), and
 applies the policy of ``traffic.on_redis_error``:
 
-* rate limits (window charges): ``local`` counts them here with every limit
+* rate limits (window charges) and concurrency limits: ``local`` counts them here
+  with every limit
   divided by ``state.replicas`` (so N replicas together stay near the limit),
   ``open`` admits without counting;
 * budgets and token quotas: ``closed`` refuses the request with
@@ -27,7 +28,7 @@ from typing import Literal
 
 from bastion.core.errors import RateLimited
 from bastion.observe.logging import get_logger
-from bastion.traffic.ledger import Charge, Ledger, MemoryLedger, Verdict
+from bastion.traffic.ledger import CONCURRENT, Charge, Ledger, MemoryLedger, Verdict
 from bastion.traffic.ledger_redis import LedgerUnavailable, RedisLedger
 
 _log = get_logger("bastion.traffic")
@@ -98,9 +99,10 @@ class SharedLedger:
     def _local_charges(self, charges: list[Charge]) -> list[Charge]:
         out: list[Charge] = []
         for c in charges:
-            if c.windowed and self.rate_limits == "open":
+            rate_like = c.windowed or c.unit == CONCURRENT  # not spend: local or open
+            if rate_like and self.rate_limits == "open":
                 continue
-            if not c.windowed and self.budgets == "closed":
+            if not rate_like and self.budgets == "closed":
                 raise RateLimited(UNVERIFIABLE, retry_after_s=self.retry_s + 1)
             limit = c.limit if self.replicas == 1 else max(1, c.limit // self.replicas)
             out.append(replace(c, limit=limit, seed_key_id=None))
