@@ -61,10 +61,12 @@ def test_look_alikes_are_left_alone(text: str) -> None:
     assert found(text) == []
 
 
-def test_health_terms_count_only_when_tied_to_a_person() -> None:
-    assert ("HEALTH", "diabetes") in found("My father was diagnosed with diabetes.")
+def test_health_terms_count_only_when_tied_to_an_identified_person() -> None:
+    assert ("HEALTH", "diabetes") in found(
+        "Call my father on +44 20 7946 0958, he was diagnosed with diabetes.")
     assert ("HEALTH", "insulin") in found("Patient jane@example.org takes insulin daily")
     assert found("How is insulin made?") == []
+    assert found("Can I take ibuprofen with coffee? My father has diabetes.") == []
 
 
 def test_findings_do_not_overlap_and_the_specific_one_wins() -> None:

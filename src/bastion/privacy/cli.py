@@ -4,10 +4,12 @@ and report the admin API uses, from the command line (no server needed)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar, cast
 
 import typer
 
@@ -30,8 +32,11 @@ def _settings(config: Path | None) -> Settings:
 def _with_gateway(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``fn(gateway)`` on a gateway built from the config: its stores, not its server."""
     from bastion.app import Gateway
+    from bastion.observe.logging import configure_logging
 
     settings = _settings(config)
+    # stdout carries the command's output (JSON); the gateway's log lines go to stderr.
+    configure_logging(level="warning", stream=cast("TextIO", _Stderr()))
 
     async def run() -> T:
         gw = Gateway(settings)
@@ -42,6 +47,16 @@ def _with_gateway(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
             await gw.close()
 
     return asyncio.run(run())
+
+
+class _Stderr(io.TextIOBase):
+    """Whatever ``sys.stderr`` is when a line is written (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 async def _audited(gw: Any, action: str, user: str,

@@ -1,8 +1,8 @@
 """Word lists the recognisers use: health terms, street types, context words.
 
 Health terms are generic medical vocabulary (conditions, medications, procedures);
-a term alone is not personal data: it becomes PHI when the same text also ties it
-to a person (see :mod:`bastion.privacy.health`).
+a term alone is not personal data: it becomes PHI when the same text also identifies
+a person (see :mod:`bastion.privacy.health`).
 """
 
 from __future__ import annotations
@@ -80,14 +80,6 @@ def terms(block: str) -> list[str]:
 
 HEALTH_TERMS: tuple[str, ...] = tuple(dict.fromkeys(
     terms(CONDITIONS) + terms(MEDICATIONS) + terms(PROCEDURES)))
-
-# Words that tie a health term to a person in the same sentence.
-PERSON_LINKS = frozenset(words("""
-i i'm im me my mine myself we our us he him his she her hers they them their patient
-patients client son daughter mother father mom mum dad wife husband partner brother
-sister child baby grandmother grandfather aunt uncle cousin friend colleague boss
-employee mr mrs ms miss dr
-"""))
 
 # Street types in English and other languages (word that follows or precedes a name).
 STREET_TYPES_EN = words("""
