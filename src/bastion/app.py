@@ -13,10 +13,12 @@ from bastion.auth_guard import AuthThrottle, require_strong_master_key
 from bastion.cache import build_steps as build_cache_steps
 from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
+from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService, key_hash_source
+from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
@@ -30,6 +32,7 @@ from bastion.steps.meter import Meter
 from bastion.steps.output_guard import build_output_steps
 from bastion.steps.route import AliasRoute, Target
 from bastion.stores.base import open_database
+from bastion.stores.outage import Opener
 from bastion.traffic import build_steps as build_traffic_steps
 
 
@@ -70,9 +73,14 @@ class Gateway:
         self.db = open_database(settings.state.database,
                                 "upgrade" if settings.state.auto_migrate else "check")
         self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env,
-                               key_hash_source(settings, self.env))
+                               key_hash_source(settings, self.env),
+                               stale_s=settings.state.key_stale_s)
+        self.db_opener = Opener(self.db, get_logger("bastion.server"),
+                                after_open=self.keys.check_secret)
         self.metrics = Metrics()
-        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
+        self.drain = Drain()  # requests in flight, for a clean shutdown
+        self.close_timeout_s = 3.0  # how long close() may wait on a slow database
+        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models), settings.usage)
         self.providers: dict[str, Provider] = {}
         self.secrets: list[SecretSource] = []
         for name, ps in settings.providers.items():
@@ -111,7 +119,7 @@ class Gateway:
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
-            Meter(self.recorder),
+            Meter(self.recorder, self.drain),
             Authenticate(self.callers, self.auth_throttle, settings.models),
             ClientParams(settings.models),
             *build_traffic_steps(self),
@@ -123,8 +131,7 @@ class Gateway:
 
     async def start(self) -> None:
         await require_strong_master_key(self.master_key, self.settings.admin.master_key)
-        await self.db.open()
-        await self.keys.check_secret()
+        await self.db_opener.start()  # an unreachable database is retried, not fatal
         self.recorder.start()
         for hook in self.on_start:
             await hook()
@@ -132,7 +139,8 @@ class Gateway:
     async def close(self) -> None:
         for hook in reversed(self.on_close):
             await hook()
-        await self.recorder.close()
+        await self.recorder.close(self.close_timeout_s)
+        await self.db_opener.close()
         await self.route.breakers.aclose()
         await self.tracer.aclose()
         if self.redis is not None:

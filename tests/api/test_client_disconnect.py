@@ -17,9 +17,10 @@ async def gateway_tasks() -> int:
     return len(asyncio.all_tasks()) - 1  # less this probe
 
 
-def read_some_then_leave(port: int, key: str) -> bytes:
-    body = (b'{"model": "chat", "stream": true, "messages": '
-            b'[{"role": "user", "content": "tell me a long story please"}]}')
+def read_some_then_leave(port: int, key: str, body: bytes | None = None) -> bytes:
+    """POST a streamed chat request on a raw socket, read up to the first event, leave."""
+    body = body or (b'{"model": "chat", "stream": true, "messages": '
+                    b'[{"role": "user", "content": "tell me a long story please"}]}')
     head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()

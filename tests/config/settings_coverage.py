@@ -387,6 +387,20 @@ PROVEN: dict[str, str] = {
         "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
     "traffic.defaults.user.rpm":
         "tests/identity/test_callers.py::test_a_service_key_names_users_by_header_or_body",
+    "state.key_stale_s":
+        "tests/core/test_keys_outage.py::test_stale_records_are_used_for_key_stale_s_only",
+    "server.workers":
+        "tests/traffic/test_traffic_ledger_socket.py::test_two_workers_share_one_rate_limit_and_one_budget",
+    "server.shutdown_timeout_s":
+        "tests/server/test_server.py::test_shutdown_ends_streams_with_an_error_event_and_bills_them",
+    "usage.queue_max_rows":
+        "tests/observe/test_usage_writer.py::test_without_a_spill_file_the_queue_keeps_at_most_queue_max_rows",
+    "usage.spill_dir":
+        "tests/observe/test_usage_writer.py::test_usage_served_during_an_outage_is_written_when_the_database_returns",
+    "usage.spill_max_mb":
+        "tests/observe/test_usage_writer.py::test_spill_files_are_bounded",
+    "usage.retry_max_s":
+        "tests/observe/test_usage_writer.py::test_retry_max_s_bounds_the_wait_after_recovery",
     "guards.pii":
         "tests/privacy/test_policy.py::test_global_entities_threshold_and_default_action",
     "models.*.guards.pii":
@@ -478,7 +492,6 @@ GAPS: frozenset[str] = frozenset({
     "server.port",
     "server.host",
     "state.replicas",
-    "server.workers",
     "server.body_timeout_s",
     "logging.level",
     "logging.log_prompts",

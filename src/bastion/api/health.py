@@ -32,6 +32,9 @@ class HealthRoutes:
         return json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.StreamResponse:
+        if not self.gw.db_opener.ready:  # started without its database; still trying
+            return json_response({"status": "not_ready", "database": "unreachable"}, 503,
+                                 headers={"Retry-After": "2"})
         try:
             await self.gw.db.meta_get_or_set("ready_probe", "1")
         except Exception as e:  # noqa: BLE001 - any store failure means "not ready"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -41,15 +42,16 @@ async def openai_sse(ctx: Context, stream: ChunkStream) -> AsyncIterator[bytes]:
     """Canonical chunks as OpenAI SSE frames; a gateway error ends the stream with an
     error frame and ``[DONE]``."""
     want_usage = bool(ctx.chat.stream_options and ctx.chat.stream_options.include_usage)
-    try:
-        async for chunk in stream:
-            if chunk.usage is not None and not want_usage:
-                if not chunk.choices:
-                    continue
-                chunk.usage = None
-            yield b"data: " + _enc.encode(chunk) + b"\n\n"
-    except GatewayError as e:
-        yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
+    async with aclosing(stream):  # type: ignore[type-var]  # a client that left closes it all
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None and not want_usage:
+                    if not chunk.choices:
+                        continue
+                    chunk.usage = None
+                yield b"data: " + _enc.encode(chunk) + b"\n\n"
+        except GatewayError as e:
+            yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
     yield DONE
 
 

@@ -31,6 +31,7 @@ from bastion.config.privacy_settings import AliasPrivacy, PrivacySettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
+from bastion.config.usage_settings import UsageSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
 
@@ -73,6 +74,9 @@ class StateSettings(Strict):
     # HMAC secret of virtual keys: a reference, so it is kept apart from the database
     # (unset: BASTION_KEY_HASH_SECRET, else one kept in the database; docs/security.md)
     key_hash_secret: SecretRef | None = None
+    # While the database is unreachable, a key's last good record is used this long
+    # past its cache TTL (0: never); a revocation made meanwhile applies once it is back.
+    key_stale_s: float = Field(300.0, ge=0)
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -86,6 +90,9 @@ class ServerSettings(Strict):
     # A request body must arrive within this many seconds of the headers (slow or stalled
     # clients get 408 and the connection is closed, so they cannot hold a worker's sockets).
     body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # On SIGTERM, requests in flight may finish for about this long; then the rest are
+    # cut (streams end with an error event) and the worker exits within it.
+    shutdown_timeout_s: float = Field(10.0, ge=1, le=3600)
 
 
 class LoggingSettings(Strict):
@@ -246,6 +253,7 @@ class Settings(Strict):
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @model_validator(mode="after")

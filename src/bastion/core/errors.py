@@ -34,6 +34,8 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── ContentFiltered               400 content_filtered
     ├── OutputSchemaMismatch          502 output_schema_mismatch
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
+    ├── StoreUnavailable              503 service_unavailable  (Retry-After; the database)
+    ├── ServerShuttingDown            503 server_shutting_down (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
     └── ProviderError                 502 (internal: never shown as such)
@@ -269,6 +271,37 @@ class UpstreamUnavailable(GatewayError):
         "The AI service is temporarily unavailable. Please try again in a few minutes."
     )
     log_level = logging.WARNING
+
+
+class StoreUnavailable(GatewayError):
+    """The database cannot be reached (down, restarting, not connected yet). Raised by
+    the stores at their boundary in place of the driver's connection errors."""
+
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+    default_message = ("The gateway cannot reach its database right now. Please try again "
+                       "in a few seconds.")
+    log_level = logging.WARNING
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = 5.0,
+                 param: str | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, param=param)
+
+
+class ServerShuttingDown(GatewayError):
+    """The server is stopping and cut the request (a stream ends with this event)."""
+
+    status = 503
+    type = "server_error"
+    code = "server_shutting_down"
+    default_message = ("This gateway is restarting and had to stop this answer. Please send "
+                       "the request again.")
+    log_level = logging.WARNING
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = 1.0,
+                 param: str | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, param=param)
 
 
 class UpstreamRejected(GatewayError):

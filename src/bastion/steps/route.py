@@ -65,6 +65,7 @@ from bastion.resilience.fallback import (
 )
 from bastion.resilience.retry import Attempt, RetryPolicy
 from bastion.resilience.stall import StallWatch
+from bastion.steps.billing import UPSTREAM, Unreported, chunk_chars, response_chars, text_tokens
 
 
 def _log() -> Any:
@@ -137,6 +138,7 @@ class Route:
         breakers: BreakerBoard | None = None, budget: RetryBudget | None = None,
         retry: RetryPolicy | None = None, tracer: Tracer | None = None,
         idle_timeout_s: float = 30.0, compliance: CompliancePredicate = default_compliance,
+        unreported: Unreported | None = None,
     ) -> None:
         self.aliases = aliases
         self.metrics = metrics
@@ -146,6 +148,7 @@ class Route:
         self.tracer: Tracer = tracer or NoopTracer()
         self.idle_timeout_s = idle_timeout_s
         self.compliance = compliance
+        self.unreported = unreported or Unreported()
         self.stale_sources: list[StaleSource] = []
         self._latency_children: dict[str, Any] = {}
         # Provider-capacity admission per attempt, set by bastion.traffic when it is on:
@@ -285,24 +288,35 @@ class Route:
     async def _attempt(self, ctx: Context, route: AliasRoute, target: Target,
                        call: Call) -> Reply:
         req = ctx.request
-        if isinstance(req, EmbeddingRequest):
-            emb = await target.provider.embed(req, call)
-            if emb.usage is not None:
+        ctx.state[UPSTREAM] = target
+        stream_req = isinstance(req, ChatRequest) and bool(req.stream)
+        try:
+            if isinstance(req, EmbeddingRequest):
+                emb = await target.provider.embed(req, call)
                 settle_usage(ctx, target, Usage(prompt_tokens=emb.usage.prompt_tokens,
                                                 total_tokens=emb.usage.total_tokens))
-            return Reply(response=emb)
-        if not req.stream:
-            resp = await target.provider.complete(req, call)
-            settle_usage(ctx, target, resp.usage)
-            return Reply(response=resp)
+                return Reply(response=emb)
+            if not stream_req:
+                resp = await target.provider.complete(req, call)
+                if resp.usage is None:
+                    self.unreported.charge(ctx, target, text_tokens(response_chars(resp)),
+                                           "estimated")
+                else:
+                    settle_usage(ctx, target, resp.usage)
+                return Reply(response=resp)
+        except asyncio.CancelledError:
+            self.unreported.abandoned(ctx, target, stream=False)  # the provider is working
+            raise
         stream = target.provider.stream(req, call)
         try:
             first = await anext(stream)
         except StopAsyncIteration:
             await stream.aclose()
             raise ProviderStreamBroken("The AI provider sent an empty stream.") from None
-        except BaseException:
+        except BaseException as e:
             await stream.aclose()
+            if isinstance(e, asyncio.CancelledError):
+                self.unreported.abandoned(ctx, target, stream=True)
             raise
         idle = route.idle_timeout_s or self.idle_timeout_s
         return Reply(stream=self._relay(ctx, target, first, stream, idle))
@@ -315,8 +329,11 @@ class Route:
         ``idle_s``, the request's deadline or a late failure becomes a gateway error (the
         front door ends the stream with an error event in the client's dialect)."""
         watch: StallWatch | None = None
+        chars = 0  # text delivered, to charge a stream whose usage never comes
+        complete = False
         try:
             settle_usage(ctx, target, first.usage)
+            chars += chunk_chars(first)
             yield first
             deadline = ctx.deadline
             if deadline is not None and deadline <= time.monotonic():
@@ -327,6 +344,7 @@ class Route:
                 try:
                     chunk = await anext(rest)
                 except StopAsyncIteration:
+                    complete = True
                     return
                 except asyncio.CancelledError:
                     if not watch.stalled:
@@ -336,6 +354,8 @@ class Route:
                 watch.end()
                 if chunk.usage is not None:
                     settle_usage(ctx, target, chunk.usage)
+                if chunk.choices:
+                    chars += chunk_chars(chunk)
                 yield chunk
         except ProviderError as e:
             upstream_failure(ctx, target, e, self.metrics)
@@ -350,6 +370,7 @@ class Route:
         finally:
             if watch is not None:
                 watch.close()
+            self.unreported.stream_ended(ctx, target, chars, complete)
             await rest.aclose()
 
     async def _degrade(self, ctx: Context, route: AliasRoute,

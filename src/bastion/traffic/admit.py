@@ -16,10 +16,10 @@ attempt by the route step through :class:`~bastion.traffic.gate.CapacityGate`
 
 On the way back it settles every reservation with the real ``ctx.usage`` and
 ``ctx.cost_usd``: at once for a whole answer or a refusal, and for a stream
-when the stream ends, however it ends. A stream that ends before the
-provider's usage arrives is charged an estimate (the counted prompt and the
-streamed text at four characters a token), written to ``ctx.usage`` so the
-usage log and the budget agree (``decisions["usage"] = "estimated"``).
+when the stream ends, however it ends. When the provider did not report usage
+(a client that left, a stream cut short, an answer without ``usage``) the route
+has already charged what is known (:mod:`bastion.steps.billing`), so the usage
+log and the budget agree.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ import msgspec
 from bastion.core.context import ChunkStream, Context, Identity, Reply
 from bastion.core.errors import BudgetExceeded, RateLimited
 from bastion.core.pipeline import Next
-from bastion.core.types import ChatChunk, ChatRequest, Usage
-from bastion.pricing import cost_usd
+from bastion.core.types import ChatChunk, ChatRequest
 from bastion.traffic.alerts import BudgetAlerts
 from bastion.traffic.clients import ClientPlan
 from bastion.traffic.gate import STATE, CapacityGate, Ticket, usage_amounts
@@ -164,7 +163,7 @@ class Admit:
         if reply.stream is None:
             self._finish(ctx, ticket)
             return reply
-        return reply.map_stream(lambda s: self._watch(ctx, ticket, ap, s))
+        return reply.map_stream(lambda s: self._watch(ctx, ticket, s))
 
     async def _reserve(self, ctx: Context, ident: Identity, ticket: Ticket,
                        charges: list[Charge]) -> Reservation:
@@ -200,28 +199,10 @@ class Admit:
             self.gate.settle(queue, res, usage_amounts(ctx, prompt) if ctx.usage else {})
         ticket.deferred.clear()
 
-    def _estimate(self, ctx: Context, ticket: Ticket, ap: AliasPlan, chars: int) -> None:
-        """Charge a stream that ended without the provider's usage (see module doc)."""
-        target = ap.targets.get(ctx.target or "")
-        if target is None:
-            return
-        pt = ticket.counts.get(method_for(target.model), max(ticket.counts.values()))
-        ct = (chars + 3) // 4
-        ctx.usage = Usage(prompt_tokens=pt, completion_tokens=ct, total_tokens=pt + ct)
-        ctx.cost_usd = cost_usd(target.price, pt, ct)
-        ctx.decisions["usage"] = "estimated"
-
-    async def _watch(self, ctx: Context, ticket: Ticket, ap: AliasPlan,
-                     stream: ChunkStream) -> AsyncIterator[ChatChunk]:
-        chars = 0
+    async def _watch(self, ctx: Context, ticket: Ticket, stream: ChunkStream
+                     ) -> AsyncIterator[ChatChunk]:
         try:
             async for chunk in stream:
-                if ctx.usage is None:
-                    for ch in chunk.choices:
-                        if ch.delta.content:
-                            chars += len(ch.delta.content)
                 yield chunk
         finally:
-            if ctx.usage is None and chars:
-                self._estimate(ctx, ticket, ap, chars)
             self._finish(ctx, ticket)
