@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bastion.config.settings import Compliance
+from bastion.observe.logging import get_logger
 from bastion.privacy import ner
 from bastion.privacy.compliance import ComplianceRules
 from bastion.privacy.disclosure import Disclose
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from bastion.core.pipeline import Step
 
 KEY_META = "privacy_pseudonym_key"
+_log = get_logger("bastion.privacy")
 
 
 class PrivacyConfigError(ValueError):
@@ -36,6 +38,41 @@ class PrivacyParts:
     policies: dict[str, AliasPolicy]
     writer: Writer
     names: ner.NameRecogniser | None
+
+
+class KeyLoader:
+    """The shared pseudonym key from the database. While the database is away, this
+    process's random key stands in (stand-ins stay consistent within each request) and
+    the shared one is loaded, in the background, once it is back."""
+
+    def __init__(self, gw: Gateway, key: PrivacyKey) -> None:
+        self.gw = gw
+        self.key = key
+        self._task: asyncio.Task[None] | None = None
+
+    async def load(self) -> bool:
+        try:
+            self.key.value = bytes.fromhex(await self.gw.db.meta_get_or_set(
+                KEY_META, secrets.token_hex(32)))
+        except Exception as e:  # noqa: BLE001 - any store failure: retried, never fatal
+            _log.warning("privacy_key_unavailable", error=type(e).__name__)
+            return False
+        return True
+
+    async def _keep_loading(self) -> None:
+        delay = 0.5
+        while not await self.load():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def start(self) -> None:
+        if not await self.load():
+            self._task = asyncio.get_running_loop().create_task(self._keep_loading())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 def build(gw: Gateway) -> PrivacyParts:
@@ -75,9 +112,10 @@ def build(gw: Gateway) -> PrivacyParts:
     purger = Purger(gw.db, ps.retention, gw.redis, [
         s.traffic.redis_prefix, s.cache.namespace + ":", s.resilience.redis_prefix])
 
+    loader = KeyLoader(gw, key)
+
     async def start() -> None:
-        stored = await gw.db.meta_get_or_set(KEY_META, secrets.token_hex(32))
-        key.value = bytes.fromhex(stored)
+        await loader.start()
         writer.start()
         await purger.start()
         if names is not None:
@@ -85,6 +123,7 @@ def build(gw: Gateway) -> PrivacyParts:
             gw.privacy_loading = asyncio.get_running_loop().run_in_executor(None, names.load)
 
     async def close() -> None:
+        await loader.close()
         await purger.close()
         await writer.close()
 
