@@ -16,6 +16,7 @@ from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.guards import build_steps as build_guard_steps
 from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService, key_hash_source
 from bastion.observe.logging import get_logger
@@ -124,6 +125,7 @@ class Gateway:
             ClientParams(settings.models),
             *build_traffic_steps(self),
             *self.privacy.steps,  # disclosure, privacy: before cache and output moderation
+            *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
         ]

@@ -2,8 +2,9 @@
 
 Requests and latency per alias/target/status, tokens, cost, upstream attempts and
 failures, retries, fallbacks, degraded answers, breaker state and transitions,
-capacity queue depth and wait. Label values are bounded: aliases and targets come
-from the config, never from the client.
+capacity queue depth and wait, routing choices, experiment arms, prompt-cache share.
+Label values are bounded: aliases and targets come from the config, never from the
+client.
 """
 
 from __future__ import annotations
@@ -54,6 +55,18 @@ class Metrics:
         self.stream_breaks = Counter(
             "bastion_stream_breaks", "Streams ended with an error after their first chunk",
             ["target", "reason"], registry=r)
+        # Routing (bastion.routing): the target each request's strategy chose first, the
+        # arms of A/B experiments, the share of prompt tokens the provider served from
+        # its prompt cache (cumulative in this process; tokens{direction="cached"} too).
+        self.routed = Counter("bastion_routed", "Requests by the target routing chose first",
+                              ["alias", "target", "strategy"], registry=r)
+        self.experiment_requests = Counter(
+            "bastion_experiment_requests", "Requests of an A/B experiment by arm",
+            ["alias", "experiment", "arm"], registry=r)
+        self.cached_share = Gauge(
+            "bastion_cached_token_share",
+            "Share of prompt tokens read from the provider's prompt cache", ["alias"],
+            registry=r)
         self.usage_dropped = Counter("bastion_usage_rows_dropped",
                                      "Usage rows dropped because the writer fell behind",
                                      registry=r)

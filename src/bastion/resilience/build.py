@@ -16,6 +16,7 @@ from bastion.providers.base import CallTimeouts, Provider
 from bastion.resilience.breaker import BreakerBoard, BreakerConfig
 from bastion.resilience.budget import RetryBudget
 from bastion.resilience.retry import RetryPolicy
+from bastion.routing import build_router
 from bastion.steps.billing import Unreported
 from bastion.steps.route import AliasRoute, Route, Target
 
@@ -86,4 +87,5 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
         retry=retry_policy(r.retry), tracer=tracer or build_tracer(None, {}),
         idle_timeout_s=r.stream_idle_timeout_ms / 1000,
         unreported=Unreported(settings.traffic.default_output_tokens),
+        router=build_router(settings, gw.metrics),
     )

@@ -135,7 +135,12 @@ ALTER TABLE usage ADD COLUMN outcome TEXT;
 ALTER TABLE usage ADD COLUMN row_id TEXT;
 CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
 """),
-    Migration(5, "privacy: stored bodies, privacy events, cache index per user",
+    Migration(5, "usage: the A/B experiment arm of each request", sqlite="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+""", postgres="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+"""),
+    Migration(6, "privacy: stored bodies, privacy events, cache index per user",
               sqlite=PRIVACY_SQLITE, postgres=PRIVACY_POSTGRES),
 )
 
