@@ -23,6 +23,7 @@ def test_big_and_number_heavy_and_mixed_script_bodies() -> None:
                    "small": {"targets": ["up/m"]},
                    "names": {"targets": ["up/m"], "privacy": {"entities": ["PERSON"]}}},
         "privacy": {"max_scan_chars": 6 * 1024 * 1024, "ner_max_chars": 4096},
+        "guards": {"injection": "off"},  # it refuses bodies this large on its own
     }) as gw:
         big = ("Notes for the meeting, call +1 415 555 0100 or mail a.b@corp.example. " * 60000)
         assert len(big) > 4 * 1024 * 1024
