@@ -110,8 +110,9 @@ class ServerSettings(Strict):
 
 
 class LoggingSettings(Strict):
+    # Prompt and answer text are never logged (there is no switch for it; the logging
+    # pipeline drops such fields wherever they appear).
     level: Literal["debug", "info", "warning", "error"] = "info"
-    log_prompts: bool = False
     format: Literal["json", "console"] = "json"
 
 
