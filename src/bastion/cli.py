@@ -17,6 +17,7 @@ from bastion.config.settings import Settings
 from bastion.core.errors import GatewayError
 from bastion.identity.cli import admin_app, audit_app
 from bastion.privacy.cli import pia, users_app
+from bastion.reports.cli import usage
 from bastion.stores.cli import db_app
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
+app.command("usage")(usage)
 app.add_typer(users_app, name="users")
 app.command("pia")(pia)
 

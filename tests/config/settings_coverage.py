@@ -453,6 +453,20 @@ PROVEN: dict[str, str] = {
         "tests/observe/test_usage_writer.py::test_spill_files_are_bounded",
     "usage.retry_max_s":
         "tests/observe/test_usage_writer.py::test_retry_max_s_bounds_the_wait_after_recovery",
+    "models.*.review.min_confidence":
+        "tests/steps/test_review.py::test_min_confidence_decides_what_is_low",
+    "models.*.review.action":
+        "tests/steps/test_review.py::test_hold_answers_202_and_the_poller_gets_the_approved_answer",
+    "models.*.review.always":
+        "tests/steps/test_review.py::test_anthropic_dialect_hold_edit_and_reject",
+    "models.*.review.reject_message":
+        "tests/steps/test_review.py::test_anthropic_dialect_hold_edit_and_reject",
+    "models.*.review.ttl_s":
+        "tests/steps/test_review.py::test_an_unanswered_hold_expires_after_ttl",
+    "dashboard.enabled":
+        "tests/dashboard/test_dashboard.py::test_the_dashboard_can_be_turned_off",
+    "dashboard.auto_refresh_s":
+        "tests/dashboard/test_dashboard.py::test_overview_carries_the_auto_refresh_period",
     # Issue 8 (scope item 7): the settings that had no proof yet.
     "server.body_timeout_s":
         "tests/api/test_hostile_wire.py::test_content_length_longer_than_body_times_out",
@@ -655,6 +669,4 @@ PROVEN: dict[str, str] = {
 }
 
 PENDING: dict[str, int] = {
-    "models.*.review.min_confidence": 13,
-    "models.*.review.action": 13,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,6 +94,14 @@ def test_erasure_leaves_nothing_about_the_user_in_any_store(
             list(c.chat.completions.create(model="chat", stream=True, messages=[
                 {"role": "user", "content": "and again: " + PERSONAL}]))
         admin = {"Authorization": f"Bearer {gw.master_key}"}
+        now = time.time()
+        for n, who in enumerate(("alice", "bob")):  # a held answer each in the review queue
+            gw.run(gw.gateway.db.sql_execute(
+                "INSERT INTO review_items(id, created_at, updated_at, expires_at, purge_after, "
+                "status, reason, alias, dialect, stream, request_id, user_id, prompt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", f"rv{n}", now, now, now + 60,
+                now + 600, "pending", "low_confidence", "chat", "openai", False, f"r{n}", who,
+                f"{who} asked about 536-22-1234"))
 
         export = httpx.get(gw.base_url + "/admin/users/alice/data", headers=admin).json()
         assert len(export["keys"]) == 1
@@ -101,6 +110,7 @@ def test_erasure_leaves_nothing_about_the_user_in_any_store(
         assert leaked(export["stored_bodies"]) == []  # stored after minimisation
         assert len(export["cache_entries"]) == 2
         assert export["shared_state"]
+        assert [i["id"] for i in export["review_items"]] == ["rv0"]
         alice_id = export["keys"][0]["id"]
 
         erased = httpx.delete(gw.base_url + "/admin/users/alice/data", headers=admin).json()
@@ -108,6 +118,7 @@ def test_erasure_leaves_nothing_about_the_user_in_any_store(
         assert erased["deleted"]["stored_bodies"] == 2
         assert erased["deleted"]["cache_entries"] == 2
         assert erased["deleted"]["shared_state"] >= 2
+        assert erased["deleted"]["review_items"] == 1
 
         # The database, queried directly.
         assert query(f"SELECT COUNT(*) FROM usage WHERE {user_col} = ? OR key_id = ?",  # noqa: S608
@@ -117,6 +128,8 @@ def test_erasure_leaves_nothing_about_the_user_in_any_store(
                      "alice", alice_id) == [(0,)]
         assert query("SELECT COUNT(*) FROM privacy_cache_index WHERE user_id = ?",
                      "alice") == [(0,)]
+        assert query("SELECT COUNT(*) FROM review_items WHERE user_id = ?", "alice") == [(0,)]
+        assert query("SELECT COUNT(*) FROM review_items WHERE user_id = ?", "bob") == [(1,)]
         # Redis, queried directly: no key of alice or her key, no cached answer of hers.
         names = [k.decode() for k in r.scan_iter(match=prefix + "*")]
         assert not [n for n in names if "alice" in n or alice_id in n]

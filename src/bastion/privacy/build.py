@@ -15,7 +15,7 @@ from bastion.privacy.disclosure import Disclose
 from bastion.privacy.policy import AliasPolicy, build_policies, eu_marks
 from bastion.privacy.retention import BodyStore, PrivacyEvents, Purger, Writer
 from bastion.privacy.step import PrivacyKey, PrivacyStep
-from bastion.privacy.subjects import SubjectData
+from bastion.privacy.subjects import ReviewItems, SubjectData
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -132,4 +132,5 @@ def build(gw: Gateway) -> PrivacyParts:
     disclose = Disclose({n: p.disclosure for n, p in policies.items()
                          if s.models[n].kind == "chat"})
     subjects = SubjectData(gw, s.traffic.redis_prefix, writer.flush)
+    subjects.register(ReviewItems(gw.db))
     return PrivacyParts([disclose, step], subjects, policies, writer, names)

@@ -151,6 +151,27 @@ class SubjectData:
         await self.flush()
 
 
+class ReviewItems:
+    """The human review queue's items of a user (prompt and answer text included)."""
+
+    name = "review_items"
+    _COLS = ("id", "created_at", "status", "reason", "alias", "request_id", "confidence",
+             "prompt", "answer", "final_answer", "decided_by", "decided_at")
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def export(self, user: str) -> list[dict[str, Any]]:
+        rows = await self.db.sql_fetch(
+            f"SELECT {', '.join(self._COLS)} FROM review_items "  # noqa: S608 - fixed names
+            "WHERE user_id = ? ORDER BY created_at", user)
+        return [dict(zip(self._COLS, r, strict=True)) for r in rows]
+
+    async def erase(self, user: str) -> int:
+        return int(await self.db.sql_execute("DELETE FROM review_items WHERE user_id = ?",
+                                             user))
+
+
 async def _redis_value(redis: Any, key: bytes) -> Any:
     kind = (await redis.type(key)).decode()
     if kind == "string":
