@@ -24,6 +24,7 @@ from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
+from bastion.privacy import build_privacy
 from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import build_provider
@@ -123,6 +124,8 @@ class Gateway:
                                    settings.resilience.service_name)
         self.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
         auto_route, trim = build_cost_steps(self)
+        self.privacy_loading: Any = None  # the name model's loading, when an alias needs it
+        self.privacy = build_privacy(self)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
@@ -132,6 +135,7 @@ class Gateway:
             ClientParams(settings.models),
             *self.reviews.steps(),  # ← confidence; flag or hold (sees the client's answer)
             *build_traffic_steps(self),
+            *self.privacy.steps,  # disclosure, privacy: before cache and output moderation
             *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
             *trim,  # the context budget: after the guards, before the cache keys the request
