@@ -7,8 +7,11 @@ RUNSTAMP := $(VENV)/.installed-run
 # Pinned tools (uv, pip-audit) in an environment of their own, from a hashed lock.
 TOOLS := .venv-tools
 TOOLSTAMP := $(TOOLS)/.installed
+# Helm's lint and template for deploy/helm (tests/deploy/test_helm_chart.py), from PyPI.
+HELMENV := .venv-helm
+HELMSTAMP := $(HELMENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data train-verifier guard-model guard-bench
+.PHONY: run test lint typecheck pytest lock audit clean bench bench-soak bench-streams bench-startup bench-workers helm-tools redteam-data train-verifier guard-model guard-bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -54,6 +57,17 @@ lock: $(TOOLSTAMP)
 	$(TOOLS)/bin/uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(TOOLS)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
 	$(TOOLS)/bin/uv pip compile requirements-tools.in --generate-hashes --python-version 3.11 -o requirements-tools.lock -q
+	$(TOOLS)/bin/uv pip compile requirements-helm.in --generate-hashes --python-version 3.11 -o requirements-helm.lock -q
+
+# `helm lint` / `helm template` without a helm binary (none is packaged on PyPI, npm or
+# Debian 12): Helm's own Go code from the helm-python-sdk wheel, in an environment of its own.
+# The chart's test uses it when no `helm` is on PATH, and says SKIPPED when neither is there.
+$(HELMSTAMP): requirements-helm.lock
+	$(PY) -m venv $(HELMENV)
+	$(HELMENV)/bin/pip install -q --require-hashes -r requirements-helm.lock
+	touch $@
+
+helm-tools: $(HELMSTAMP)
 
 # Known vulnerabilities in the locked dependencies (skipped, and said so, when the
 # advisory database cannot be reached).
@@ -87,4 +101,4 @@ guard-bench: $(STAMP)
 	$(BIN)/python bench/guards/scan_cost.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(HELMENV) .mypy_cache .pytest_cache .ruff_cache
