@@ -100,5 +100,25 @@ guard-bench: $(STAMP)
 	$(BIN)/python bench/guards/eval_injection.py --data $(GUARD_DATA)
 	$(BIN)/python bench/guards/scan_cost.py
 
+# Benchmarks (never timed tests): bench/README.md. They need Debian's nginx,
+# libnginx-mod-http-echo and wrk; compare_litellm.py also PyPI once, for LiteLLM's own venv
+# outside the repository. BENCH_ARGS passes options, e.g. BENCH_ARGS="--seconds 20".
+bench: $(STAMP)
+	$(BIN)/python bench/compare_litellm.py $(BENCH_ARGS)
+
+# 10 minutes of mixed traffic, RSS every 10 s (SOAK_S=60 for a short one)
+SOAK_S ?= 600
+bench-soak: $(STAMP)
+	$(BIN)/python bench/soak.py --duration $(SOAK_S) $(BENCH_ARGS)
+
+bench-streams: $(STAMP)
+	$(BIN)/python bench/concurrency.py $(BENCH_ARGS)
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py $(BENCH_ARGS)
+
+bench-workers: $(STAMP)
+	$(BIN)/python bench/workers.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) $(TOOLS) $(HELMENV) .mypy_cache .pytest_cache .ruff_cache
