@@ -84,6 +84,8 @@ def main() -> None:
     print(f"  completed        {complete} of {args.streams} "
           f"({100 * complete / args.streams:.1f} %); all outcomes {result['statuses']}")
     print(f"  most open at once (client side)  {result['peak_open']}")
+    for outcome, text in result["samples"].items():
+        print(f"  one {outcome} answer ended: {text!r}")
     print(f"  stream duration  p50 {result['p50_s']:.2f} s, p99 {result['p99_s']:.2f} s; "
           f"whole run {took:.1f} s")
     print(f"  RSS              idle {idle:.1f} MB, peak {peak:.1f} MB, after {after:.1f} MB: "

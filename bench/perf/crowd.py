@@ -2,7 +2,8 @@
 
 * ``crowd``: opens N streams, ramped over ``ramp_s`` seconds, reads each to its end and
   reports how many completed (status 200, the last event ``[DONE]``, every token frame),
-  the statuses of the others, their durations and the most streams open at once;
+  the statuses of the others (and the end of one such answer), their durations and the
+  most streams open at once;
 * ``probe``: ``GET /healthz`` every ``every_s`` on one keep-alive connection (plain
   sockets, no event loop of its own to lag) until told to stop, and the round trips:
   while the gateway's event loop is busy, its ``/healthz`` answer waits, so the round
@@ -30,6 +31,7 @@ async def crowd(url: str, key: str, body: dict[str, Any], n: int, ramp_s: float,
     data = json.dumps(body).encode()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     statuses: Counter[str] = Counter()
+    samples: dict[str, str] = {}  # the end of one answer of each failed kind
     durations: list[float] = []
     open_now = peak = 0
     conn = aiohttp.TCPConnector(limit=0, force_close=True)
@@ -46,7 +48,10 @@ async def crowd(url: str, key: str, body: dict[str, Any], n: int, ramp_s: float,
                     text = (await r.read()).decode(errors="replace")
                     ok = (r.status == 200 and text.rstrip().endswith("data: [DONE]")
                           and text.count('"content":"') >= frames)
-                    statuses["complete" if ok else f"status {r.status}, incomplete"] += 1
+                    outcome = "complete" if ok else f"status {r.status}, incomplete"
+                    statuses[outcome] += 1
+                    if not ok:
+                        samples.setdefault(outcome, text[-300:])
             except (TimeoutError, aiohttp.ClientError) as e:
                 statuses[type(e).__name__] += 1
             finally:
@@ -55,7 +60,7 @@ async def crowd(url: str, key: str, body: dict[str, Any], n: int, ramp_s: float,
 
         await asyncio.gather(*(one(i) for i in range(n)))
     durations.sort()
-    return {"statuses": dict(statuses), "peak_open": peak,
+    return {"statuses": dict(statuses), "samples": samples, "peak_open": peak,
             "p50_s": durations[len(durations) // 2],
             "p99_s": durations[min(len(durations) - 1, int(0.99 * len(durations)))]}
 
@@ -99,17 +104,12 @@ def probe(port: int, every_s: float) -> dict[str, Any]:
 def main() -> None:
     what, args = sys.argv[1], json.loads(sys.argv[2])
     if what == "crowd":
-        try:
-            import uvloop
+        from child import print_result  # run as a script: this folder is on sys.path
 
-            uvloop.install()
-        except ImportError:
-            pass
-        out = asyncio.run(crowd(args["url"], args["key"], args["body"], args["n"],
-                                args["ramp_s"], args["frames"]))
+        print_result(lambda: crowd(args["url"], args["key"], args["body"], args["n"],
+                                   args["ramp_s"], args["frames"]))
     else:
-        out = probe(args["port"], args["every_s"])
-    print(json.dumps(out))
+        print(json.dumps(probe(args["port"], args["every_s"])))
 
 
 if __name__ == "__main__":

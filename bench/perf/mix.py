@@ -84,15 +84,10 @@ async def run(base: str, key: str, rate: float, seconds: float) -> dict[str, Any
 
 
 def main() -> None:
-    args = json.loads(sys.argv[1])
-    try:
-        import uvloop
+    from child import print_result  # run as a script: this folder is on sys.path
 
-        uvloop.install()
-    except ImportError:
-        pass
-    print(json.dumps(asyncio.run(run(args["base"], args["key"], args["rate"],
-                                     args["seconds"]))))
+    args = json.loads(sys.argv[1])
+    print_result(lambda: run(args["base"], args["key"], args["rate"], args["seconds"]))
 
 
 if __name__ == "__main__":

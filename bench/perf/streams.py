@@ -88,16 +88,11 @@ async def _measure(url: str, body: dict[str, Any], key: str, rate: float, second
 
 
 def main() -> None:
-    args = json.loads(sys.argv[1])
-    try:
-        import uvloop
+    from child import print_result  # run as a script: this folder is on sys.path
 
-        uvloop.install()
-    except ImportError:
-        pass
-    out = asyncio.run(_measure(args["url"], args["body"], args["key"], args["rate"],
-                               args["seconds"], args["connections"]))
-    print(json.dumps(out))
+    args = json.loads(sys.argv[1])
+    print_result(lambda: _measure(args["url"], args["body"], args["key"], args["rate"],
+                                  args["seconds"], args["connections"]))
 
 
 def run(url: str, body: dict[str, Any], key: str, rate: float, seconds: float,

@@ -28,7 +28,7 @@ def by_binary(helm: str, what: str, chart: str, values: str, release: str) -> An
     if run.returncode != 0:
         return {"error": run.stderr}
     out: dict[str, str] = {}
-    for doc in run.stdout.split("\n---\n"):
+    for doc in ("\n" + run.stdout).split("\n---\n"):
         head = doc.strip().splitlines()
         if head and head[0].startswith("# Source: "):
             path = head[0].removeprefix("# Source: ")

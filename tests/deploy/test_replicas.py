@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -51,7 +51,6 @@ class Cluster:
     redis: PrivateRedis
     replicas: list[ServeProcess]
     lb: PrivateNginx
-    pids: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
