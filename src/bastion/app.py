@@ -105,6 +105,11 @@ class Gateway:
         self.on_close: list[Callable[[], Awaitable[None]]] = []
         self.callers = build_callers(settings, self.keys, resolvers, self.on_start,
                                      self.on_close)
+        from bastion.review.service import Reviews
+
+        self.reviews = Reviews(settings, self.db)
+        self.on_start.append(self.reviews.start)
+        self.on_close.append(self.reviews.close)
         self.admins = build_admins(settings, self.db, self.keys, resolvers,
                                    self.check_master_key, self.on_start, self.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
@@ -120,6 +125,7 @@ class Gateway:
             Meter(self.recorder, self.drain),
             Authenticate(self.callers, self.auth_throttle, settings.models),
             ClientParams(settings.models),
+            *self.reviews.steps(),  # ← confidence; flag or hold (sees the client's answer)
             *build_traffic_steps(self),
             *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
@@ -218,6 +224,18 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
 
     ResilienceAdminRoutes(gw).register(app)
     IdentityAdminRoutes(gw).register(app)
+    from bastion.api.admin_review import ReviewAdminRoutes
+    from bastion.api.reviews import ReviewPollRoutes
+
+    ReviewPollRoutes(gw).register(app)
+    ReviewAdminRoutes(gw).register(app)
+    from bastion.api.admin_reports import ReportAdminRoutes
+
+    ReportAdminRoutes(gw).register(app)
+    if settings.dashboard.enabled:
+        from bastion.dashboard.routes import Dashboard
+
+        Dashboard(gw).register(app)
     HealthRoutes(gw).register(app)
     Cors(settings.auth).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods

@@ -145,8 +145,7 @@ async def _serve(settings: Settings, reuse_port: bool,
 def run_worker(settings: Settings, reuse_port: bool,
                on_listening: Callable[[], None] | None = None) -> None:
     """One worker process's life: logging, uvloop, serve until SIGTERM/SIGINT."""
-    configure_logging(settings.logging.level, settings.logging.log_prompts,
-                      settings.logging.format)
+    configure_logging(settings.logging.level, settings.logging.format)
     install_uvloop()
     asyncio.run(_serve(settings, reuse_port, on_listening))
 
