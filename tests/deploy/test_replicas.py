@@ -35,7 +35,7 @@ from bastion.testing import Behavior, FakeUpstream
 
 pytestmark = pytest.mark.services
 
-GRACE_S = 5.0
+GRACE_S = 10.0  # streams take about 1.5 s: room for a loaded machine
 PRICE = {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}  # $0.001 a token
 # About 55 tokens by the provider's count and 107 by the gateway's (so the worst case
 # it reserves is above what is billed, as with a real provider's exact count).
