@@ -54,6 +54,7 @@ async def crowd(url: str, key: str, body: dict[str, Any], n: int, ramp_s: float,
                         samples.setdefault(outcome, text[-300:])
             except (TimeoutError, aiohttp.ClientError) as e:
                 statuses[type(e).__name__] += 1
+                samples.setdefault(type(e).__name__, str(e)[:300])
             finally:
                 open_now -= 1
             durations.append(time.perf_counter() - t)
