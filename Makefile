@@ -7,8 +7,11 @@ RUNSTAMP := $(VENV)/.installed-run
 # Pinned tools (uv, pip-audit) in an environment of their own, from a hashed lock.
 TOOLS := .venv-tools
 TOOLSTAMP := $(TOOLS)/.installed
+# Helm's lint and template for deploy/helm (tests/deploy/test_helm_chart.py), from PyPI.
+HELMENV := .venv-helm
+HELMSTAMP := $(HELMENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data train-verifier guard-model guard-bench
+.PHONY: run test lint typecheck pytest lock audit clean bench bench-soak bench-streams bench-startup bench-workers helm-tools redteam-data train-verifier guard-model guard-bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,6 +62,17 @@ lock: $(TOOLSTAMP)
 	$(TOOLS)/bin/uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(TOOLS)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
 	$(TOOLS)/bin/uv pip compile requirements-tools.in --generate-hashes --python-version 3.11 -o requirements-tools.lock -q
+	$(TOOLS)/bin/uv pip compile requirements-helm.in --generate-hashes --python-version 3.11 -o requirements-helm.lock -q
+
+# `helm lint` / `helm template` without a helm binary (none is packaged on PyPI, npm or
+# Debian 12): Helm's own Go code from the helm-python-sdk wheel, in an environment of its own.
+# The chart's test uses it when no `helm` is on PATH, and says SKIPPED when neither is there.
+$(HELMSTAMP): requirements-helm.lock
+	$(PY) -m venv $(HELMENV)
+	$(HELMENV)/bin/pip install -q --require-hashes -r requirements-helm.lock
+	touch $@
+
+helm-tools: $(HELMSTAMP)
 
 # Known vulnerabilities in the locked dependencies (skipped, and said so, when the
 # advisory database cannot be reached).
@@ -91,5 +105,25 @@ guard-bench: $(STAMP)
 	$(BIN)/python bench/guards/eval_injection.py --data $(GUARD_DATA)
 	$(BIN)/python bench/guards/scan_cost.py
 
+# Benchmarks (never timed tests): bench/README.md. They need Debian's nginx,
+# libnginx-mod-http-echo and wrk; compare_litellm.py also PyPI once, for LiteLLM's own venv
+# outside the repository. BENCH_ARGS passes options, e.g. BENCH_ARGS="--seconds 20".
+bench: $(STAMP)
+	$(BIN)/python bench/compare_litellm.py $(BENCH_ARGS)
+
+# 10 minutes of mixed traffic, RSS every 10 s (SOAK_S=60 for a short one)
+SOAK_S ?= 600
+bench-soak: $(STAMP)
+	$(BIN)/python bench/soak.py --duration $(SOAK_S) $(BENCH_ARGS)
+
+bench-streams: $(STAMP)
+	$(BIN)/python bench/concurrency.py $(BENCH_ARGS)
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py $(BENCH_ARGS)
+
+bench-workers: $(STAMP)
+	$(BIN)/python bench/workers.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(HELMENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,269 +1,160 @@
-"""Bastion against LiteLLM's proxy: requests/s and CPU per request on the same core.
+"""The one benchmark command (``make bench``): Bastion against the naive pass-through,
+direct-to-upstream and LiteLLM's proxy, in one run, on one machine, one table.
 
-Same setup as ``bench/hotpath.py`` (whose functions this imports from its path): the
-canned OpenAI upstream and ``wrk`` share core 1; each system under test runs alone on
-core 0 (``taskset -c 0``), one after the other, never together:
+Layout on 2 cores: each system under test runs alone on core 0 (``taskset -c 0``), one
+after the other; nginx (the canned provider, :mod:`perf.upstream`) and the load
+generators share core 1. Every system gets the same request: a 1 KB prompt under a
+system prompt, ``temperature`` 0.7 (so no cache answers), and its stream alias for
+streams. Systems: direct (wrk straight to nginx: the floor every "added" figure is
+measured against), the naive aiohttp + uvloop pass-through (the Python limit), Bastion
+with every guard off, Bastion with the default guards (injection, output checks, tool
+firewall, and PII once the privacy step exists: ``--guards-yaml`` sets another set),
+and LiteLLM's proxy (its own venv, offline).
 
-  * a plain aiohttp+uvloop pass-through (reference floor),
-  * ``bastion serve`` (1 process, auth + meter + route + OpenAI adapter),
-  * ``litellm --config cfg.yaml --num_workers 1`` (uvicorn in-process: one process).
+Per system, in order, each after the system is idle again:
 
-Each is warmed up (2 s of wrk), left to finish what the warm-up abandoned, then
-measured with ``hotpath.measure`` (same body, same connections, same wrk), non-stream
-and stream. LiteLLM gets a longer window (``--litellm-seconds``, 60): it serves tens
-of requests/s, so with 128 connections a request takes seconds and a short window
-would be dominated by the pipeline filling and the requests left in flight. CPU is read from
-/proc: for LiteLLM (and, uniformly, for the others) the sum over the whole process
-tree rooted at the started PID, so a worker fork would be counted. The table gives
-LiteLLM's CPU/request divided by each system's (on one saturated core that is the
-throughput ratio).
+1. **non-stream, closed loop**: wrk, ``--connections`` (8), ``--seconds`` (10): req/s,
+   p50/p90/p99, CPU ms per request of the process tree (from /proc);
+2. **non-stream, fixed rate**: ``--rate`` (500/s, at most half the system's closed-loop
+   req/s, so LiteLLM is measured below its limit) paced by wrk's Lua script, latency
+   from the intended send time (:mod:`perf.load` explains the method); "added" is the
+   difference to direct's percentile at the same rate;
+3. **stream, closed loop**: wrk on 20-token SSE answers: streams/s, total time, CPU µs per
+   chunk (23 frames a stream);
+4. **stream, fixed rate**: ``--stream-rate`` (100/s) through :mod:`perf.streams`: time
+   to first byte (first ``data:`` event) and total, from the intended send time;
+5. RSS of the process tree after the load; seconds until it listened.
 
-LiteLLM runs fully offline: ``LITELLM_LOCAL_MODEL_COST_MAP=True`` (bundled cost
-map, no fetch), ``LITELLM_TELEMETRY_DISABLED=true``, no ``DATABASE_URL`` (no
-database; the master key is the only key), ``LITELLM_LOG=ERROR`` (which also sets
-uvicorn's log level, so no access log: Bastion logs at warning too). Its config has
-one model ``chat`` -> ``openai/gpt-4o-mini`` with ``api_base`` = the canned upstream
-and a dummy api_key.
+LiteLLM's closed-loop window is ``--litellm-seconds`` (60): it serves tens of requests a
+second, so a short window would be mostly the pipeline filling.
 
-LiteLLM is installed into a throwaway venv OUTSIDE the repo (default
-``/tmp/litellm-venv``): if missing, the script runs ``python3 -m venv`` and
-``pip install 'litellm[proxy]'`` there, which needs network access to PyPI ONCE;
-later runs reuse it offline. Nothing goes into .venv or the lock files. ``--extra
-httptools`` adds packages to that venv (uvicorn then uses httptools instead of h11);
-use a separate ``--venv`` for such a variant.
-
-    .venv/bin/python bench/compare_litellm.py [--seconds 10] [--connections 128]
-        [--litellm-seconds 60] [--rounds 1] [--venv /tmp/litellm-venv] [--extra PKG ...]
-        [--skip-passthrough] [--guards]
-
-``--guards`` measures the guarded path instead (issue 10's target: at least 10x
-LiteLLM): Bastion with ``guards.injection: block``, ``guards.output: block`` and the
-tool firewall on, and every system (LiteLLM and the pass-through included) sent the
-same 1 KB prompt under a system prompt, so both sides carry the same bytes.
+    .venv/bin/python bench/compare_litellm.py [--seconds 10] [--connections 8]
+        [--rate 500] [--stream-rate 100] [--litellm-seconds 60] [--rounds 1]
+        [--systems direct,passthrough,bastion,guards,litellm] [--guards-yaml FILE]
+        [--venv /tmp/litellm-venv] [--extra PKG ...] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
+import json
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
-import textwrap
+from dataclasses import asdict
 from pathlib import Path
-from types import ModuleType
+from typing import Any
+
+from perf import load, streams, systems
+from perf.procs import process_count, settle, tree_cpu_seconds, tree_rss_mb
+from perf.table import print_table
+from perf.upstream import Upstream
 
 HERE = Path(__file__).resolve().parent
-HOTPATH = HERE / "hotpath.py"
-MASTER_KEY = "sk-litellm-bench-master"
-GUARDS_YAML = """
-guards:
-  injection: block
-  output: block
-  tools: block
-"""
-GUARD_BODY = {"model": "chat", "messages": [
+BODY = {"temperature": 0.7, "messages": [
     {"role": "system", "content": "You are the support assistant of Example Inc. Answer "
                                   "briefly, politely and only about Example's products."},
     {"role": "user", "content": ("Could you please summarise our refund policy for annual "
                                  "plans and tell me how long a refund takes? ") * 10}]}
+FRAMES_PER_STREAM = 23  # role, 20 tokens, finish, usage (and [DONE])
+ALL = ("direct", "passthrough", "bastion", "guards", "litellm")
 
 
-def load_hotpath() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_hotpath", HOTPATH)
-    if spec is None or spec.loader is None:
-        raise SystemExit("cannot load bench/hotpath.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def closed(s: systems.System, stream: bool, seconds: float, conns: int, rounds: int
+           ) -> tuple[load.Result, float | None]:
+    """Warm up, then ``rounds`` closed-loop runs: the median one and its CPU ms/request."""
+    url, body = s.url(stream), s.body(BODY, stream)
+    load.run(url, body, s.key, 2, conns)
+    runs = []
+    for _ in range(rounds):
+        if s.pid:
+            settle(s.pid)
+        c0 = tree_cpu_seconds(s.pid) if s.pid else 0.0
+        r = load.run(url, body, s.key, seconds, conns)
+        cpu = (tree_cpu_seconds(s.pid) - c0) / max(1, r.count) * 1000 if s.pid else None
+        runs.append((r, cpu))
+    return sorted(runs, key=lambda rc: rc[0].rps)[len(runs) // 2]
 
 
-hp = load_hotpath()
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user+sys, own and reaped children) of ``root`` and all its live descendants."""
-    parent: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended while we listed /proc
-            continue
-        pid = int(stat.parent.name)
-        parent[pid] = int(fields[1])
-        ticks[pid] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return sum(ticks.get(p, 0) for p in tree(root, parent)) / os.sysconf("SC_CLK_TCK")
-
-
-def tree(root: int, parent: dict[int, int]) -> list[int]:
-    """PIDs of ``root`` and its descendants, given a pid -> ppid map."""
-    found = [root]
-    for pid in found:
-        found.extend(child for child, ppid in parent.items() if ppid == pid)
-    return found
-
-
-def process_count(root: int) -> int:
-    parent = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-    return len(tree(root, parent))
-
-
-def ensure_litellm(venv: Path, extras: list[str]) -> tuple[Path, str]:
-    """Create the throwaway venv with ``litellm[proxy]`` (and extras) if needed.
-
-    Returns the ``litellm`` executable and a one-line description of the setup.
-    """
-    py, exe = venv / "bin" / "python", venv / "bin" / "litellm"
-    if not exe.exists():
-        base = shutil.which("python3") or sys.executable
-        print(f"creating {venv} with {base} -m venv; pip install 'litellm[proxy]' (PyPI)")
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)  # noqa: S603
-        subprocess.run([py, "-m", "pip", "install", "-q", "litellm[proxy]"],  # noqa: S603
-                       check=True)
-    for pkg in extras:
-        subprocess.run([py, "-m", "pip", "install", "-q", pkg], check=True)  # noqa: S603
-    probe = textwrap.dedent("""
-        import importlib.metadata as m, importlib.util as u, sys
-        v = lambda d: m.version(d)
-        http = "httptools" if u.find_spec("httptools") else "h11"
-        loop = "uvloop" if u.find_spec("uvloop") else "asyncio"
-        print(f"litellm {v('litellm')}, uvicorn {v('uvicorn')} ({http}, {loop}),"
-              f" python {sys.version.split()[0]}")
-    """)
-    desc = subprocess.run([py, "-c", probe], capture_output=True, text=True,  # noqa: S603
-                          check=True).stdout.strip()
-    return exe, desc
-
-
-def start_litellm(exe: Path, tmp: Path, up_port: int, port: int) -> subprocess.Popen[bytes]:
-    """Start LiteLLM's proxy, offline, one worker, on core 0; wait until it listens."""
-    cfg = tmp / "litellm.yaml"
-    cfg.write_text(textwrap.dedent(f"""
-        model_list:
-          - model_name: chat
-            litellm_params:
-              model: openai/gpt-4o-mini
-              api_base: http://127.0.0.1:{up_port}/v1
-              api_key: sk-bench-dummy
-        general_settings:
-          master_key: {MASTER_KEY}
-    """))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_URL")}
-    env |= {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true",
-            "LITELLM_LOG": "ERROR", "NO_DOCKER": "1"}
-    log = (tmp / "litellm.log").open("wb")
-    proc = subprocess.Popen([hp.TASKSET, "-c", "0", str(exe), "--config", str(cfg),  # noqa: S603
-                             "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-                            env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        hp.wait_port(port, timeout=180.0)
-    except SystemExit:
-        proc.terminate()
-        proc.wait()
-        tail = (tmp / "litellm.log").read_text(errors="replace")[-3000:]
-        raise SystemExit(f"LiteLLM did not start:\n{tail}") from None
-    return proc
-
-
-Row = tuple[str, float, float]
-
-
-def rounds(name: str, pid: int, port: int, key: str, args: argparse.Namespace,
-           seconds: int) -> list[Row]:
-    """Median over ``args.rounds`` measurements, non-stream then stream."""
-    out: list[Row] = []
-    base = GUARD_BODY if args.guards else hp.BODY
-    for label, body in ((name, base), (f"{name}, stream", {**base, "stream": True})):
-        runs = [hp.measure(pid, port, key, body, seconds, args.connections,
-                           cpu=tree_cpu_seconds) for _ in range(args.rounds)]
-        if args.rounds > 1:
-            print(f"   {label}: " + ", ".join(f"{r:.0f} req/s {c:.3f} ms" for r, c in runs))
-        out.append((label, statistics.median(r for r, _ in runs),
-                    statistics.median(c for _, c in runs)))
-    print(f"   {name}: {process_count(pid)} process(es) on core 0")
+def measure(s: systems.System, args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": s.name, "ready_s": s.ready_s}
+    r, cpu = closed(s, False, seconds, args.connections, args.rounds)
+    out["json_closed"], out["json_cpu_ms"] = asdict(r), cpu
+    rate = min(args.rate, round(r.rps / 2))
+    if s.pid:
+        settle(s.pid)
+    out["json_fixed"] = asdict(load.run(s.url(False), s.body(BODY, False), s.key, args.seconds,
+                                        args.fixed_connections, rate=rate))
+    r, cpu = closed(s, True, seconds, args.connections, args.rounds)
+    out["sse_closed"] = asdict(r)
+    out["sse_cpu_us_per_chunk"] = cpu * 1000 / FRAMES_PER_STREAM if cpu is not None else None
+    if s.pid:
+        settle(s.pid)
+    srate = min(args.stream_rate, max(1, round(r.rps / 2)))
+    out["sse_fixed"] = asdict(streams.run(s.url(True), s.body(BODY, True), s.key, srate,
+                                          args.seconds))
+    if s.pid:
+        out["rss_mb"] = tree_rss_mb(s.pid)
+        out["processes"] = process_count(s.pid)
+    print(f"   {s.name}: done")
     return out
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def report(results: list[Row]) -> None:
-    ref = {label.endswith("stream"): cpu for label, _, cpu in results
-           if label.startswith("litellm")}
-    head = "LiteLLM CPU/req ÷ this"
-    print(f"\n{'system (core 0)':32} {'req/s':>9} {'CPU ms/req':>11} {head:>23}")
-    for name, rps, cpu in results:
-        ratio = ref.get(name.endswith("stream"))
-        shown = f"{ratio / cpu:22.1f}x" if ratio and cpu else f"{'-':>23}"
-        print(f"{name:32} {rps:9.0f} {cpu:11.3f} {shown}")
+def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    wanted = args.systems.split(",")
+    exe = None
+    if "litellm" in wanted:
+        if HERE.parent in args.venv.resolve().parents:
+            raise SystemExit("keep the LiteLLM venv outside the repository")
+        exe, desc = systems.ensure_litellm(args.venv, args.extra)
+        print(f"LiteLLM: {desc}; venv {args.venv}; 1 worker, offline")
+    guards_on = args.guards_yaml.read_text() if args.guards_yaml else ""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    results = []
+    with Upstream() as up:
+        if not up.echo:
+            print("note: no libnginx-mod-http-echo: SSE frames arrive in one write")
+        starters = {
+            "direct": lambda: systems.direct(up),
+            "passthrough": lambda: systems.passthrough(up),
+            "bastion": lambda: systems.bastion(up, tmp, None),
+            "guards": lambda: systems.bastion(up, tmp, guards_on),
+            "litellm": lambda: systems.litellm(up, tmp, exe) if exe else None,
+        }
+        for name in (n for n in ALL if n in wanted):
+            s = starters[name]()
+            if s is None:
+                continue
+            try:
+                secs = args.litellm_seconds if name == "litellm" else args.seconds
+                results.append(measure(s, args, secs))
+            finally:
+                s.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return results
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=128)
-    ap.add_argument("--litellm-seconds", type=int, default=60,
-                    help="LiteLLM's window: long, so the requests in flight at its end "
-                         "(~connections) are a small part of those completed")
-    ap.add_argument("--rounds", type=int, default=1, help="measurements per case (median)")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=8, help="closed loop")
+    ap.add_argument("--fixed-connections", type=int, default=16, help="fixed rate")
+    ap.add_argument("--rate", type=float, default=500, help="non-stream fixed rate, req/s")
+    ap.add_argument("--stream-rate", type=float, default=100, help="streams/s, fixed rate")
+    ap.add_argument("--litellm-seconds", type=float, default=60)
+    ap.add_argument("--rounds", type=int, default=1, help="closed-loop runs per case (median)")
+    ap.add_argument("--systems", default=",".join(ALL))
+    ap.add_argument("--guards-yaml", type=Path, default=None,
+                    help="a `guards:` section for the guarded Bastion (default: the defaults)")
     ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir(), "litellm-venv"))
     ap.add_argument("--extra", action="append", default=[], help="more pip packages for it")
-    ap.add_argument("--skip-passthrough", action="store_true")
-    ap.add_argument("--guards", action="store_true",
-                    help="Bastion with injection/output guards and the firewall on; 1 KB prompt")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("wrk and taskset are needed: apt-get install wrk util-linux")
-    if HERE.parent in args.venv.resolve().parents:
-        raise SystemExit("keep the LiteLLM venv outside the repository")
-    exe, desc = ensure_litellm(args.venv, args.extra)
-    print(f"LiteLLM: {desc}; venv {args.venv}; 1 worker, offline (local cost map, "
-          "telemetry off, no database, master key)")
-    up_port, pt_port, gw_port, ll_port = (hp.free_port() for _ in range(4))
-    upstream = hp.start_upstream(up_port)
-    tmp = Path(tempfile.mkdtemp())
-    results: list[Row] = []
-    try:
-        if not args.skip_passthrough:
-            pt = hp.listening(subprocess.Popen(  # noqa: S603
-                [hp.TASKSET, "-c", "0", sys.executable, str(HOTPATH), "--passthrough",
-                 str(pt_port), str(up_port)], stderr=subprocess.DEVNULL), pt_port)
-            try:
-                results += rounds("aiohttp pass-through", pt.pid, pt_port, "x", args,
-                                  args.seconds)
-            finally:
-                stop(pt)
-        gw, key = hp.start_bastion(tmp, up_port, gw_port, GUARDS_YAML if args.guards else "")
-        name = "bastion (guards block)" if args.guards else "bastion"
-        try:
-            results += rounds(name, gw.pid, gw_port, key, args, args.seconds)
-        finally:
-            stop(gw)
-        ll = start_litellm(exe, tmp, up_port, ll_port)
-        try:
-            results += rounds("litellm", ll.pid, ll_port, MASTER_KEY, args,
-                              args.litellm_seconds)
-        finally:
-            stop(ll)
-    finally:
-        stop(upstream)
-        shutil.rmtree(tmp, ignore_errors=True)
-    report(results)
+    results = run_all(args)
+    print_table(results, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ def port_free(host: str, port: int) -> bool:
     """Whether ``host:port`` can be bound now (a quick probe before the real bind)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # as the real listener does (asyncio sets it): connections of a process that just
+        # died linger in TIME_WAIT, and they must not stop its restart
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
