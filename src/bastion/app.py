@@ -20,7 +20,7 @@ from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
 from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.moderation import build_moderator
-from bastion.providers.registry import build_provider
+from bastion.providers.registry import Refreshable, build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
 from bastion.steps.route import AliasRoute, Target
@@ -68,12 +68,11 @@ class Gateway:
         self.metrics = Metrics()
         self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
         self.providers: dict[str, Provider] = {}
-        self.secrets: list[SecretSource] = []
+        self.secrets: list[Refreshable] = []
         for name, ps in settings.providers.items():
-            provider, key = build_provider(name, ps, resolvers)
+            provider, sources = build_provider(name, ps, resolvers, self.env)
             self.providers[name] = provider
-            if key is not None:
-                self.secrets.append(key)
+            self.secrets.extend(sources)
         self.master_key = (SecretSource(settings.admin.master_key, resolvers)
                            if settings.admin.master_key else None)
         # Shared state: one Redis client per worker when state.redis is set.

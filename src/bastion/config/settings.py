@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.cloud_settings import CloudProviderFields
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
@@ -129,10 +130,11 @@ class FakeSettings(Strict):
     seed: int = 0
 
 
-ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "openai_compatible", "fake"]
+ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "openai_compatible",
+                      "bedrock", "vertex", "fake"]
 
 
-class ProviderSettings(Strict):
+class ProviderSettings(Strict, CloudProviderFields):  # bedrock/vertex fields: cloud_settings.py
     type: ProviderType
     base_url: str | None = None
     api_key: SecretRef | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
@@ -32,6 +33,9 @@ from bastion.core.types import (
 from bastion.providers.anthropic_wire import StreamReader, build_request, to_chat_response
 from bastion.providers.base import Call, Provider
 from bastion.providers.http import new_session, post, provider_key, read_body, sse_events
+
+if TYPE_CHECKING:
+    from bastion.providers.registry import BuildContext
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -67,12 +71,19 @@ class AnthropicProvider:
             h["anthropic-beta"] = f"{own},{ch.betas}" if own else ch.betas
         return h
 
+    def _endpoint(self, model: str, stream: bool) -> str:
+        return self._url
+
+    def _body(self, req: ChatRequest, model: str, stream: bool,
+              ch: AnthropicChannel | None) -> bytes:
+        return encoder.encode(build_request(req, model, stream, ch))
+
     async def complete(self, req: ChatRequest, call: Call) -> ChatResponse:
         ch = channel.get()
-        body = encoder.encode(build_request(req, call.model, False, ch))
+        body = self._body(req, call.model, False, ch)
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._url, body, await self._headers(ch),
-                        call.timeouts) as resp:
+        async with post(self._session, self._endpoint(call.model, False), body,
+                        await self._headers(ch), call.timeouts) as resp:
             raw = await read_body(resp, deadline)
         try:
             msg = message_decoder.decode(raw)
@@ -82,11 +93,11 @@ class AnthropicProvider:
 
     async def stream(self, req: ChatRequest, call: Call) -> AsyncGenerator[ChatChunk, None]:
         ch = channel.get()
-        body = encoder.encode(build_request(req, call.model, True, ch))
+        body = self._body(req, call.model, True, ch)
         start = asyncio.get_running_loop().time()
         reader = StreamReader(ch)
-        async with post(self._session, self._url, body, await self._headers(ch),
-                        call.timeouts) as resp:
+        async with post(self._session, self._endpoint(call.model, True), body,
+                        await self._headers(ch), call.timeouts) as resp:
             async for event, data in sse_events(resp, start + call.timeouts.first_byte,
                                                 start + call.timeouts.total):
                 chunk = reader.feed(event, data)
@@ -104,7 +115,8 @@ class AnthropicProvider:
         await self._session.close()
 
 
-def build(name: str, settings: ProviderSettings, key: SecretSource | None) -> Provider:
+def build(name: str, settings: ProviderSettings, key: SecretSource | None,
+          ctx: BuildContext) -> Provider:
     """Registry entry (``bastion.providers.anthropic:build``)."""
     return AnthropicProvider(
         name, new_session(settings.max_connections),

@@ -88,7 +88,7 @@ def build_request(req: ChatRequest, model: str, stream: bool,
         raise _refuse("`n` must be 1 (one answer per request).")
     system, turns = _turns(req.messages, ch)
     params = ch.params if ch is not None else {}
-    note = None if "output_config" in params else _format_note(req.response_format)
+    note = None if "output_config" in params else format_note(req.response_format)
     if note:
         system.append(Block(type="text", text=note))
     tools, choice = _tools(req)
@@ -228,7 +228,7 @@ def _tools(req: ChatRequest) -> tuple[list[JSON] | None, JSON | None]:
     return tools, choice
 
 
-def _format_note(fmt: JSON | None) -> str | None:
+def format_note(fmt: JSON | None) -> str | None:
     kind = (fmt or {}).get("type")
     if kind == "json_object":
         return "Answer with one valid JSON object and nothing else."

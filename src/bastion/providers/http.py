@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from bastion.config.secrets import SecretError, SecretSource
 from bastion.core.context import MORE_COMING
@@ -155,7 +156,7 @@ def without_secrets(err: ProviderError, headers: Mapping[str, str]) -> ProviderE
 @asynccontextmanager
 async def post(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | URL,
     body: bytes,
     headers: Mapping[str, str],
     timeouts: CallTimeouts,
