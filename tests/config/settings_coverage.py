@@ -50,6 +50,20 @@ PROVEN: dict[str, str] = {
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
     "providers.*.key_ttl_s":
         "tests/config/test_config_key_rotation.py::test_file_secret_rotates_after_ttl",
+    "providers.*.region":
+        "tests/providers/test_bedrock_adapter.py::test_region_scopes_the_signature_and_the_endpoint",
+    "providers.*.aws_access_key_id":
+        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
+    "providers.*.aws_secret_access_key":
+        "tests/providers/test_bedrock_adapter.py::test_wrong_secret_is_refused_by_the_signature_check",
+    "providers.*.aws_session_token":
+        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
+    "providers.*.project":
+        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
+    "providers.*.location":
+        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
+    "providers.*.credentials":
+        "tests/providers/test_vertex_adapter.py::test_a_key_google_does_not_know_is_refused",
     "providers.*.fake.chunk_chars":
         "tests/api/test_responses.py::test_stream_broken_midway_ends_with_response_failed",
     "providers.*.fake.faults[].kind":

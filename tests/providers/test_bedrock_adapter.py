@@ -4,10 +4,12 @@ one), checks Converse bodies as Bedrock does and streams in the AWS event-stream
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pytest
 from bastion.config.remote_secrets import sigv4_headers
 from bastion.providers.fake import estimate_tokens, fake_embedding
 from bastion.testing import Behavior, FakeUpstream, GatewayServer
-from bastion.testing.aws_standin import AwsVerifier
+from bastion.testing.aws_standin import AwsVerifier, TemporaryCredentials
 from bastion.testing.upstream_bedrock import bedrock_routes, error_behavior
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -354,3 +356,56 @@ def test_compliance_fields_reach_the_route(gw: GatewayServer) -> None:
     assert target.compliance.baa
     assert target.compliance.dpa
     assert target.compliance.regions == ["us"]
+
+
+def test_region_scopes_the_signature_and_the_endpoint(standin: FakeUpstream,
+                                                      verifier: AwsVerifier) -> None:
+    """A provider in another region signs for that region (the stand-in serves
+    us-east-1, as a regional endpoint would, and refuses the scope); without base_url
+    the endpoint is the region's own."""
+    from bastion.config.settings import ProviderSettings
+    from bastion.providers.registry import build_provider
+
+    verifier.refusals.clear()
+    settings = settings_for(standin.base_url, region="eu-central-1")
+    with GatewayServer(settings, env=ENV) as server:
+        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
+                          max_retries=0)
+        with pytest.raises(openai.APIStatusError):
+            c.chat.completions.create(model="claude-hipaa",
+                                      messages=[{"role": "user", "content": "hi"}])
+    assert verifier.refusals == ["InvalidSignatureException"]
+    async def url() -> str:
+        provider, _ = build_provider("b", ProviderSettings(type="bedrock",
+                                                           region="eu-central-1"), {}, env={})
+        try:
+            return str(provider._url("m:1", "converse"))  # type: ignore[attr-defined]
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(url()) == (
+        "https://bedrock-runtime.eu-central-1.amazonaws.com/model/m%3A1/converse")
+
+
+def test_session_token_reference(standin: FakeUpstream, verifier: AwsVerifier) -> None:
+    """Temporary credentials given by reference: the session token is sent and signed."""
+    verifier.temporary["ASIATEMPORARYKEY0001"] = TemporaryCredentials(
+        "temporary-secret", "session-token-abc", time.time() + 3600)
+    env = {"T_AK": "ASIATEMPORARYKEY0001", "T_SK": "temporary-secret",
+           "T_ST": "session-token-abc"}
+    refs = {"aws_access_key_id": "env:T_AK", "aws_secret_access_key": "env:T_SK"}
+    verifier.refusals.clear()
+    for token_ref, ok in (("env:T_ST", True), (None, False)):
+        settings = settings_for(standin.base_url, aws_session_token=token_ref, **refs)
+        with GatewayServer(settings, env=env) as server:
+            c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
+                              max_retries=0)
+            try:
+                c.chat.completions.create(model="claude-hipaa",
+                                          messages=[{"role": "user", "content": "temp"}])
+                answered = True
+            except openai.APIStatusError:
+                answered = False
+        assert answered is ok
+    assert standin.received[-2].headers["X-Amz-Security-Token"] == "session-token-abc"
+    assert verifier.refusals == ["UnrecognizedClientException"]

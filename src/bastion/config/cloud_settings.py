@@ -47,26 +47,32 @@ class CloudProviderFields(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_the_type(self) -> Any:
+        from bastion.config.settings import SettingsError  # settings.py imports this module
+
         kind = getattr(self, "type", None)
         own = {"bedrock": BEDROCK_FIELDS, "vertex": VERTEX_FIELDS}.get(str(kind), ())
         for name in (*BEDROCK_FIELDS, *VERTEX_FIELDS):
             if getattr(self, name) is not None and name not in own:
                 where = "bedrock" if name in BEDROCK_FIELDS else "vertex"
-                raise ValueError(f"`{name}` applies to providers of type {where} only "
-                                 f"(this one is {kind})")
+                raise SettingsError((name,), f"`{name}` applies to providers of type {where} "
+                                             f"only (this one is {kind})")
         if kind in ("bedrock", "vertex") and getattr(self, "api_version", None) is not None:
-            raise ValueError(f"`api_version` does not apply to {kind} providers")
+            raise SettingsError(("api_version",), f"`api_version` does not apply to {kind} "
+                                                  "providers")
         if kind == "vertex" and getattr(self, "api_key", None) is not None:
-            raise ValueError("a vertex provider authenticates with `credentials` (a "
-                             "service-account JSON) or workload identity, not `api_key`")
+            raise SettingsError(("api_key",), "a vertex provider authenticates with "
+                                "`credentials` (a service-account JSON) or workload identity, "
+                                "not `api_key`")
         if kind == "bedrock":
             if self.region is None:
                 raise ValueError("a bedrock provider needs `region` (e.g. us-east-1)")
             if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
-                raise ValueError("give aws_access_key_id and aws_secret_access_key together")
+                given = "aws_access_key_id" if self.aws_access_key_id else "aws_secret_access_key"
+                raise SettingsError((given,), "give aws_access_key_id and "
+                                              "aws_secret_access_key together")
             if self.aws_session_token is not None and self.aws_access_key_id is None:
-                raise ValueError("aws_session_token needs aws_access_key_id and "
-                                 "aws_secret_access_key")
+                raise SettingsError(("aws_session_token",), "aws_session_token needs "
+                                    "aws_access_key_id and aws_secret_access_key")
         if kind == "vertex" and (self.project is None or self.location is None):
             raise ValueError("a vertex provider needs `project` and `location` "
                              "(e.g. us-central1)")
