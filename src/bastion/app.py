@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import functools
 import hmac
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -14,6 +17,7 @@ from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.generation import Generation, Lasting
 from bastion.keys import KeyService
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
@@ -23,9 +27,11 @@ from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import Refreshable, build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
-from bastion.steps.route import AliasRoute, Target
+from bastion.steps.route import AliasRoute, Route, Target
 from bastion.stores.base import open_database
 from bastion.traffic import build_steps as build_traffic_steps
+
+T = TypeVar("T")
 
 
 def call_timeouts(t: Timeouts) -> CallTimeouts:
@@ -55,26 +61,27 @@ def _target(settings: Settings, alias: AliasSettings, t: object,
                   compliance=ps.compliance)
 
 
+async def _close_provider(made: tuple[Provider, list[Refreshable]]) -> None:
+    await made[0].aclose()
+
+
 class Gateway:
-    """Everything one worker process runs, built from :class:`Settings`. No globals."""
+    """Everything one worker process runs, built from :class:`Settings`. No globals.
+
+    What a config reload may change lives in the current :class:`Generation`
+    (``self.generation``, swapped in one assignment; see :mod:`bastion.generation` and
+    :mod:`bastion.reload`): providers, route, pipeline, admin key. ``settings``,
+    ``route``, ``pipeline``, ``providers`` … read it. The rest (database, keys, metrics,
+    recorder, Redis, tracer) is built once, from the settings the process started with.
+    """
 
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
-        self.settings = settings
         self.env = os.environ if env is None else env
-        resolvers = default_resolvers(self.env)
         self.db = open_database(settings.state.database,
                                 "upgrade" if settings.state.auto_migrate else "check")
         self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
         self.metrics = Metrics()
         self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
-        self.providers: dict[str, Provider] = {}
-        self.secrets: list[Refreshable] = []
-        for name, ps in settings.providers.items():
-            provider, sources = build_provider(name, ps, resolvers, self.env)
-            self.providers[name] = provider
-            self.secrets.extend(sources)
-        self.master_key = (SecretSource(settings.admin.master_key, resolvers)
-                           if settings.admin.master_key else None)
         # Shared state: one Redis client per worker when state.redis is set.
         # A blocking pool makes a burst wait its turn for a connection instead of failing;
         # short socket time-outs keep a hung Redis from hanging requests (each part
@@ -84,16 +91,90 @@ class Gateway:
             from bastion.traffic.ledger_redis import connect
 
             self.redis = connect(settings.state.redis, timeout_s=1.0, max_connections=128)
-        # Parts register start/stop hooks (background tasks, pools) here.
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
-        self.on_close: list[Callable[[], Awaitable[None]]] = []
-        # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
-        from bastion.observe.tracing import build_tracer, trace_steps
-        from bastion.resilience.build import build_route
+        from bastion.observe.tracing import build_tracer
 
         self.tracer = build_tracer(settings.resilience.otlp_endpoint, self.env,
                                    settings.resilience.service_name)
-        self.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
+        self.lasting = Lasting()
+        self.retired: dict[Generation, asyncio.Task[None]] = {}  # closed when the task ends
+        self.reload_lock = asyncio.Lock()
+        self.config_source: Any = None  # a bastion.reload.ConfigSource when serving a file
+        self.reload_peers: Callable[[], None] | None = None  # set by a multi-worker server
+        self.generation = self.build(Generation(settings, 1))
+
+    # --- the current generation's parts -------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.generation.settings
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self.generation.providers
+
+    @property
+    def secrets(self) -> list[Refreshable]:
+        return self.generation.secrets
+
+    @property
+    def master_key(self) -> SecretSource | None:
+        return self.generation.master_key
+
+    @property
+    def route(self) -> Route:
+        return self.generation.route
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.generation.pipeline
+
+    @pipeline.setter
+    def pipeline(self, value: Pipeline) -> None:
+        self.generation.pipeline = value
+
+    @property
+    def on_start(self) -> list[Callable[[], Awaitable[None]]]:
+        """Start hooks of the parts (background tasks, pools), per generation."""
+        return self.generation.on_start
+
+    @property
+    def on_close(self) -> list[Callable[[], Awaitable[None]]]:
+        return self.generation.on_close
+
+    def lasting_part(self, key: Hashable, make: Callable[[], T],
+                     close: Callable[[T], Awaitable[None]] | None = None) -> T:
+        """An object this generation shares with the others built with an equal ``key``
+        (see :class:`~bastion.generation.Lasting`): counters, caches, pools."""
+        return self.lasting.get(self.generation.number, key, make, close)
+
+    def build(self, gen: Generation) -> Generation:
+        """Build ``gen``'s parts (not started). They are built against a copy of this
+        gateway pinned to ``gen``, so ``gw.settings`` (and everything else a builder reads)
+        is the new configuration's, now and later. If this raises, the caller closes
+        ``gen`` (``await gen.close(gw.lasting)``) to let go of what was built."""
+        view = copy.copy(self)
+        view.generation = gen
+        view.assemble()
+        return gen
+
+    def assemble(self) -> None:
+        """Build the config-dependent parts into ``self.generation`` (see :meth:`build`)."""
+        settings = self.settings
+        gen = self.generation
+        resolvers = default_resolvers(self.env)
+        for name, ps in settings.providers.items():
+            provider, sources = self.lasting_part(
+                ("provider", name, ps.model_dump_json()),
+                functools.partial(build_provider, name, ps, resolvers, self.env), _close_provider)
+            gen.providers[name] = provider
+            gen.secrets.extend(sources)
+        gen.master_key = (SecretSource(settings.admin.master_key, resolvers)
+                          if settings.admin.master_key else None)
+        # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
+        from bastion.observe.tracing import trace_steps
+        from bastion.resilience.build import build_route
+
+        gen.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
@@ -102,24 +183,27 @@ class Gateway:
             *build_traffic_steps(self),
             *build_cache_steps(self),
         ]
-        self.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
+        gen.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
+
+    async def close_generation(self, gen: Generation) -> None:
+        task = self.retired.pop(gen, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        await gen.close(self.lasting)
 
     async def start(self) -> None:
         await self.db.open()
         self.recorder.start()
-        for hook in self.on_start:
-            await hook()
+        await self.generation.start()
 
     async def close(self) -> None:
-        for hook in reversed(self.on_close):
-            await hook()
+        for gen in list(self.retired):
+            await self.close_generation(gen)
+        await self.close_generation(self.generation)
         await self.recorder.close()
-        await self.route.breakers.aclose()
         await self.tracer.aclose()
         if self.redis is not None:
             await self.redis.aclose()
-        for p in self.providers.values():
-            await p.aclose()
         await self.db.close()
 
     def reload_secrets(self) -> None:

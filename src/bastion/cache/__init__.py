@@ -70,7 +70,11 @@ class _Parts:
             from bastion.cache.postgres_backend import PostgresBackend
 
             return PostgresBackend(self.pg(), cs.namespace.replace(":", "_"))
-        return MemoryBackend(cs.max_entries, cs.max_bytes)
+        # Kept across config reloads (see bastion.generation); cleared when the last
+        # generation using it closes.
+        return self.gw.lasting_part(("cache.memory", cs.max_entries, cs.max_bytes),
+                                    lambda: MemoryBackend(cs.max_entries, cs.max_bytes),
+                                    MemoryBackend.aclose)
 
     def vectors(self) -> VectorStore:
         if self.store is None:
@@ -133,7 +137,8 @@ def build_steps(gw: Gateway) -> list[Step]:
     if not policies:
         return []
     backend = parts.backend()
-    gw.on_close.append(backend.aclose)
+    if not isinstance(backend, MemoryBackend):  # the memory backend closes with its last user
+        gw.on_close.append(backend.aclose)
     if parts.store is not None:
         gw.on_close.append(parts.store.aclose)
     step = CacheStep(policies, backend, gw.settings.cache.max_entry_bytes)

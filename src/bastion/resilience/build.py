@@ -79,8 +79,13 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
                    if a.local_fallback else None),
             idle_timeout_s=idle / 1000 if idle else None,
         )
+    # One board for every config generation with these breaker settings: a reload keeps
+    # open breakers open (see bastion.generation).
+    breakers = gw.lasting_part(
+        ("breakers", r.breaker.model_dump_json(), r.redis_prefix, r.redis_timeout_ms),
+        lambda: build_breakers(gw), BreakerBoard.aclose)
     return Route(
-        out, gw.metrics, breakers=build_breakers(gw),
+        out, gw.metrics, breakers=breakers,
         budget=RetryBudget(r.retry.budget_ratio, r.retry.budget_min_per_s),
         retry=retry_policy(r.retry), tracer=tracer or build_tracer(None, {}),
         idle_timeout_s=r.stream_idle_timeout_ms / 1000,

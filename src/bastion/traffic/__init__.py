@@ -44,7 +44,9 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     client = connect(url, fail.timeout_ms / 1000) if url else None
     redis = (RedisLedger(client, s.redis_prefix, fail.timeout_ms / 1000)
              if client is not None else None)
-    ledger = SharedLedger(redis, MemoryLedger(), gw.settings.state.replicas,
+    # The in-process counters outlive config reloads (see bastion.generation).
+    local = gw.lasting_part(("traffic.memory_ledger",), MemoryLedger)
+    ledger = SharedLedger(redis, local, gw.settings.state.replicas,
                           budgets=fail.budgets, rate_limits=fail.rate_limits,
                           retry_s=fail.retry_s)
     counter = TokenCounter(s.tokenize_in_thread_chars, s.estimate_over_chars)
