@@ -8,7 +8,7 @@ import functools
 import hmac
 import os
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -30,6 +30,9 @@ from bastion.steps.meter import Meter
 from bastion.steps.route import AliasRoute, Route, Target
 from bastion.stores.base import open_database
 from bastion.traffic import build_steps as build_traffic_steps
+
+if TYPE_CHECKING:
+    from bastion.reload import ConfigSource
 
 T = TypeVar("T")
 
@@ -98,7 +101,7 @@ class Gateway:
         self.lasting = Lasting()
         self.retired: dict[Generation, asyncio.Task[None]] = {}  # closed when the task ends
         self.reload_lock = asyncio.Lock()
-        self.config_source: Any = None  # a bastion.reload.ConfigSource when serving a file
+        self.config_source: ConfigSource | None = None  # what a reload re-reads
         self.reload_peers: Callable[[], None] | None = None  # set by a multi-worker server
         self.generation = self.build(Generation(settings, 1))
 
@@ -231,8 +234,10 @@ class Gateway:
             raise AdminAuthFailed()
 
 
-def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.Application:
-    """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``."""
+def create_app(settings: Settings, env: Mapping[str, str] | None = None,
+               config_source: ConfigSource | None = None) -> web.Application:
+    """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``.
+    ``config_source`` is what a reload re-reads (none: reloads are refused)."""
     from bastion.api.admin import AdminRoutes
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.completions import CompletionsRoutes
@@ -242,6 +247,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.responses import ResponsesRoutes
 
     gw = Gateway(settings, env)
+    gw.config_source = config_source
     from bastion.api.middleware import add_fallback
 
     # No middlewares: aiohttp builds a middleware chain per request; every handler is
@@ -260,6 +266,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> web.
     from bastion.api.admin_resilience import ResilienceAdminRoutes
 
     ResilienceAdminRoutes(gw).register(app)
+    from bastion.api.admin_reload import ReloadAdminRoutes
+
+    ReloadAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
 

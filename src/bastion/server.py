@@ -2,13 +2,15 @@
 
 Each worker is a separate process with its own event loop, built from the same
 settings; they share the listening port through ``SO_REUSEPORT``. SIGHUP makes
-every worker re-read provider keys; SIGTERM/SIGINT stop them gracefully.
+every worker re-read provider keys and the config file (see :mod:`bastion.reload`);
+SIGTERM/SIGINT stop them gracefully.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing as mp
 import os
 import signal
@@ -21,6 +23,7 @@ from bastion.app import GATEWAY, create_app
 from bastion.config.check import master_key_problem, secret_warnings
 from bastion.config.settings import Settings
 from bastion.observe.logging import configure_logging, get_logger
+from bastion.reload import ConfigSource, on_sighup
 
 
 def install_uvloop() -> None:
@@ -71,8 +74,12 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, reuse_port: bool, announce: bool = False) -> None:
-    app = create_app(settings)
+async def _serve(settings: Settings, reuse_port: bool, announce: bool = False,
+                 source: ConfigSource | None = None) -> None:
+    app = create_app(settings, config_source=source)
+    gw = app[GATEWAY]
+    if reuse_port:  # one of several workers: a reload through the admin API reaches all
+        gw.reload_peers = functools.partial(os.kill, os.getppid(), signal.SIGHUP)
     # handler_cancellation: a client that leaves cancels its request, so the upstream
     # call (and its cost) stops too, streams waiting on a silent provider included.
     # keepalive_timeout also bounds a connection that never completes its headers
@@ -90,27 +97,29 @@ async def _serve(settings: Settings, reuse_port: bool, announce: bool = False) -
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, app[GATEWAY].reload_secrets)
+    loop.add_signal_handler(signal.SIGHUP, on_sighup, gw)
     get_logger("bastion.server").info("worker_started", pid=os.getpid(),
                                       port=settings.server.port)
     await stop.wait()
     await runner.cleanup()
 
 
-def _worker(settings: Settings, reuse_port: bool, announce: bool = False) -> None:
+def _worker(settings: Settings, reuse_port: bool, announce: bool = False,
+            source: ConfigSource | None = None) -> None:
     configure_logging(settings.logging.level, settings.logging.log_prompts,
                       settings.logging.format)
     install_uvloop()
-    asyncio.run(_serve(settings, reuse_port, announce))
+    asyncio.run(_serve(settings, reuse_port, announce, source))
 
 
 class PortInUse(Exception):
     """The configured port is taken; the message says which and how to choose another."""
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, source: ConfigSource | None = None) -> None:
     """Run the gateway in the foreground until SIGTERM/SIGINT. Raises :class:`PortInUse`
-    (before printing anything) when the port is taken."""
+    (before printing anything) when the port is taken. ``source`` is what SIGHUP and
+    ``POST /admin/reload`` re-read."""
     host, port = settings.server.host, settings.server.port
     if port and not port_free(host, port):
         raise PortInUse(f"Port {port} on {host} is already in use. Stop what is using it, "
@@ -119,10 +128,10 @@ def serve(settings: Settings) -> None:
         print(f"Warning: {warning}", file=sys.stderr, flush=True)
     workers = settings.server.workers
     if workers == 1:
-        _worker(settings, reuse_port=False, announce=True)
+        _worker(settings, reuse_port=False, announce=True, source=source)
         return
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(settings, True, i == 0), daemon=False)
+    procs = [ctx.Process(target=_worker, args=(settings, True, i == 0, source), daemon=False)
              for i in range(workers)]
     for p in procs:
         p.start()

@@ -28,6 +28,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
+    ├── ConfigRejected                422 invalid_config (a reload's new config)
     └── ProviderError                 502 (internal: never shown as such)
         ├── ProviderRateLimited       429 from the provider, with retry_after_s
         ├── ProviderServerError       5xx from the provider
@@ -204,6 +205,17 @@ class UpstreamRejected(GatewayError):
     code = "upstream_rejected"
     default_message = "The AI provider could not process this request."
     log_level = logging.INFO
+
+
+class ConfigRejected(GatewayError):
+    """A reloaded configuration failed validation; the message holds check-config's words
+    and says that the running configuration stays."""
+
+    status = 422
+    type = "invalid_request_error"
+    code = "invalid_config"
+    default_message = "The new configuration was refused; the running one stays."
+    log_level = logging.WARNING
 
 
 class NotConfigured(GatewayError):
