@@ -19,6 +19,7 @@ from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.generation import Generation, Lasting
 from bastion.keys import KeyService
+from bastion.observe.genai import provider_name
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
@@ -61,7 +62,7 @@ def _target(settings: Settings, alias: AliasSettings, t: object,
     timeouts = t.timeout_ms or ps.timeout_ms or alias.timeout_ms
     return Target(name=t.target, provider=providers[t.provider], model=t.model,
                   price=price_for(t.model, t.price), timeouts=call_timeouts(timeouts),
-                  compliance=ps.compliance)
+                  compliance=ps.compliance, system=provider_name(t.provider, ps.type))
 
 
 async def _close_provider(made: tuple[Provider, list[Refreshable]]) -> None:

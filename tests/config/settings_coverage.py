@@ -64,6 +64,10 @@ PROVEN: dict[str, str] = {
         "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
     "providers.*.credentials":
         "tests/providers/test_vertex_adapter.py::test_a_key_google_does_not_know_is_refused",
+    "telemetry.capture_content":
+        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
+    "telemetry.content_max_chars":
+        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
     "providers.*.fake.chunk_chars":
         "tests/api/test_responses.py::test_stream_broken_midway_ends_with_response_failed",
     "providers.*.fake.faults[].kind":

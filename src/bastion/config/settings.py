@@ -23,6 +23,7 @@ from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.cloud_settings import CloudProviderFields
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.telemetry_settings import TelemetrySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
@@ -228,6 +229,7 @@ class Settings(Strict):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

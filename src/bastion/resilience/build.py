@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bastion.config.resilience_settings import AliasResilience, RetrySettings
 from bastion.config.settings import Settings
+from bastion.observe.genai import GenAI, provider_name
 from bastion.observe.tracing import Tracer, build_tracer
 from bastion.pricing import price_for
 from bastion.providers.base import CallTimeouts, Provider
@@ -49,7 +50,7 @@ def local_target(settings: Settings, alias: str, ref: str,
     return Target(name=ref, provider=providers[provider], model=model,
                   price=price_for(model, None),
                   timeouts=CallTimeouts(t.connect / 1000, t.first_byte / 1000, t.total / 1000),
-                  compliance=ps.compliance)
+                  compliance=ps.compliance, system=provider_name(provider, ps.type))
 
 
 def build_breakers(gw: Gateway) -> BreakerBoard:
@@ -89,4 +90,6 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
         budget=RetryBudget(r.retry.budget_ratio, r.retry.budget_min_per_s),
         retry=retry_policy(r.retry), tracer=tracer or build_tracer(None, {}),
         idle_timeout_s=r.stream_idle_timeout_ms / 1000,
+        genai=GenAI(gw.metrics, settings.telemetry.capture_content,
+                    settings.telemetry.content_max_chars),
     )

@@ -47,6 +47,7 @@ from bastion.core.errors import (
     UpstreamUnavailable,
 )
 from bastion.core.types import ChatChunk, ChatRequest, EmbeddingRequest, Usage
+from bastion.observe.genai import GenAI, Observed
 from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.tracing import NoopTracer, Tracer
@@ -82,6 +83,7 @@ class Target:
     price: Price
     timeouts: CallTimeouts
     compliance: Compliance = field(default_factory=Compliance)
+    system: str = ""  # gen_ai.provider.name (aws.bedrock, openai, …); see observe/genai.py
 
 
 @dataclass(slots=True, frozen=True)
@@ -137,9 +139,11 @@ class Route:
         breakers: BreakerBoard | None = None, budget: RetryBudget | None = None,
         retry: RetryPolicy | None = None, tracer: Tracer | None = None,
         idle_timeout_s: float = 30.0, compliance: CompliancePredicate = default_compliance,
+        genai: GenAI | None = None,
     ) -> None:
         self.aliases = aliases
         self.metrics = metrics
+        self.genai = genai or GenAI(metrics)
         self.breakers = breakers or BreakerBoard(BreakerConfig(), metrics)
         self.budget = budget or RetryBudget()
         self.retry = retry or RetryPolicy.standard()
@@ -272,26 +276,38 @@ class Route:
 
     async def _traced(self, ctx: Context, route: AliasRoute, target: Target, call: Call,
                       number: int) -> Reply:
-        if not self.tracer.enabled:
-            return await self._attempt(ctx, route, target, call)
-        attrs: dict[str, str | int | float | bool] = {
-            "bastion.target": target.name, "bastion.attempt": number,
-            "bastion.request_id": ctx.request_id, "bastion.stream": ctx.stream}
-        with self.tracer.span("upstream." + ctx.kind, attrs):
-            return await self._attempt(ctx, route, target, call)
+        """One attempt, observed as the GenAI conventions describe it (observe/genai.py)."""
+        op = "embeddings" if ctx.kind == "embeddings" else "chat"
+        system = target.system or target.name.split("/", 1)[0]
+        span = None
+        if self.tracer.enabled:
+            attrs: dict[str, Any] = {
+                "bastion.target": target.name, "bastion.attempt": number,
+                "bastion.request_id": ctx.request_id, "bastion.stream": ctx.stream,
+                **self.genai.request_attrs(ctx.request, op, system, target.model)}
+            span = self.tracer.client_span(f"{op} {target.model}", attrs)
+        obs = Observed(self.genai, (op, system, target.model), span)
+        try:
+            return await self._attempt(ctx, route, target, call, obs)
+        except BaseException as e:
+            obs.end(None, None, error=e)
+            raise
 
     async def _attempt(self, ctx: Context, route: AliasRoute, target: Target,
-                       call: Call) -> Reply:
+                       call: Call, obs: Observed) -> Reply:
         req = ctx.request
         if isinstance(req, EmbeddingRequest):
             emb = await target.provider.embed(req, call)
             if emb.usage is not None:
                 settle_usage(ctx, target, Usage(prompt_tokens=emb.usage.prompt_tokens,
                                                 total_tokens=emb.usage.total_tokens))
+            obs.end(emb.usage.prompt_tokens if emb.usage else None, None, emb)
             return Reply(response=emb)
         if not req.stream:
             resp = await target.provider.complete(req, call)
             settle_usage(ctx, target, resp.usage)
+            u = resp.usage
+            obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None, resp)
             return Reply(response=resp)
         stream = target.provider.stream(req, call)
         try:
@@ -302,17 +318,23 @@ class Route:
         except BaseException:
             await stream.aclose()
             raise
+        if obs.span is not None:
+            obs.chunk(first)
+        else:
+            obs.first_chunk()
         idle = route.idle_timeout_s or self.idle_timeout_s
-        return Reply(stream=self._relay(ctx, target, first, stream, idle))
+        return Reply(stream=self._relay(ctx, target, first, stream, idle, obs))
 
     async def _relay(
         self, ctx: Context, target: Target, first: ChatChunk,
-        rest: AsyncGenerator[ChatChunk, None], idle_s: float,
+        rest: AsyncGenerator[ChatChunk, None], idle_s: float, obs: Observed,
     ) -> AsyncIterator[ChatChunk]:
         """The stream after its first chunk: usage is settled; a stall longer than
         ``idle_s``, the request's deadline or a late failure becomes a gateway error (the
         front door ends the stream with an error event in the client's dialect)."""
         watch: StallWatch | None = None
+        failure: BaseException | None = None
+        noting = obs.span is not None
         try:
             settle_usage(ctx, target, first.usage)
             yield first
@@ -334,8 +356,11 @@ class Route:
                 watch.end()
                 if chunk.usage is not None:
                     settle_usage(ctx, target, chunk.usage)
+                if noting:
+                    obs.chunk(chunk)
                 yield chunk
         except ProviderError as e:
+            failure = e
             upstream_failure(ctx, target, e, self.metrics)
             reason = "stalled" if isinstance(e, ProviderTimeout) else type(e).__name__
             self.metrics.stream_breaks.labels(target.name, reason).inc()
@@ -348,6 +373,9 @@ class Route:
         finally:
             if watch is not None:
                 watch.close()
+            u = ctx.usage
+            obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None,
+                    error=failure)
             await rest.aclose()
 
     async def _degrade(self, ctx: Context, route: AliasRoute,
