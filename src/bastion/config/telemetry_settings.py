@@ -1,8 +1,8 @@
 """The ``telemetry:`` section: what OpenTelemetry spans may carry beyond ids and counts.
 
-Spans follow the OpenTelemetry GenAI conventions (see ``bastion.observe.genai`` and
-``docs/observability.md``); prompt and completion text is recorded on them only when
-``capture_content`` is on, each text cut at ``content_max_chars``. The collector is set
+Spans follow the OpenTelemetry GenAI conventions (see ``bastion.observe.genai`` and the
+Observability part of ``docs/resilience.md``); prompt and completion text is recorded on
+them only when ``capture_content`` is on, each text cut at ``content_max_chars``. The collector is set
 by ``resilience.otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 """
 
