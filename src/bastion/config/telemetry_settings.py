@@ -2,8 +2,8 @@
 
 Spans follow the OpenTelemetry GenAI conventions (see ``bastion.observe.genai`` and the
 Observability part of ``docs/resilience.md``); prompt and completion text is recorded on
-them only when ``capture_content`` is on, each text cut at ``content_max_chars``. The collector is set
-by ``resilience.otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+them only when ``capture_content`` is on, each text cut at ``content_max_chars``. The
+collector is set by ``resilience.otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 """
 
 from __future__ import annotations
