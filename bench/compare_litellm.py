@@ -34,7 +34,12 @@ use a separate ``--venv`` for such a variant.
 
     .venv/bin/python bench/compare_litellm.py [--seconds 10] [--connections 128]
         [--litellm-seconds 60] [--rounds 1] [--venv /tmp/litellm-venv] [--extra PKG ...]
-        [--skip-passthrough]
+        [--skip-passthrough] [--guards]
+
+``--guards`` measures the guarded path instead (issue 10's target: at least 10x
+LiteLLM): Bastion with ``guards.injection: block``, ``guards.output: block`` and the
+tool firewall on, and every system (LiteLLM and the pass-through included) sent the
+same 1 KB prompt under a system prompt, so both sides carry the same bytes.
 """
 
 from __future__ import annotations
@@ -54,6 +59,17 @@ from types import ModuleType
 HERE = Path(__file__).resolve().parent
 HOTPATH = HERE / "hotpath.py"
 MASTER_KEY = "sk-litellm-bench-master"
+GUARDS_YAML = """
+guards:
+  injection: block
+  output: block
+  tools: block
+"""
+GUARD_BODY = {"model": "chat", "messages": [
+    {"role": "system", "content": "You are the support assistant of Example Inc. Answer "
+                                  "briefly, politely and only about Example's products."},
+    {"role": "user", "content": ("Could you please summarise our refund policy for annual "
+                                 "plans and tell me how long a refund takes? ") * 10}]}
 
 
 def load_hotpath() -> ModuleType:
@@ -165,7 +181,8 @@ def rounds(name: str, pid: int, port: int, key: str, args: argparse.Namespace,
            seconds: int) -> list[Row]:
     """Median over ``args.rounds`` measurements, non-stream then stream."""
     out: list[Row] = []
-    for label, body in ((name, hp.BODY), (f"{name}, stream", {**hp.BODY, "stream": True})):
+    base = GUARD_BODY if args.guards else hp.BODY
+    for label, body in ((name, base), (f"{name}, stream", {**base, "stream": True})):
         runs = [hp.measure(pid, port, key, body, seconds, args.connections,
                            cpu=tree_cpu_seconds) for _ in range(args.rounds)]
         if args.rounds > 1:
@@ -207,6 +224,8 @@ def main() -> None:
     ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir(), "litellm-venv"))
     ap.add_argument("--extra", action="append", default=[], help="more pip packages for it")
     ap.add_argument("--skip-passthrough", action="store_true")
+    ap.add_argument("--guards", action="store_true",
+                    help="Bastion with injection/output guards and the firewall on; 1 KB prompt")
     args = ap.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("wrk and taskset are needed: apt-get install wrk util-linux")
@@ -229,9 +248,10 @@ def main() -> None:
                                   args.seconds)
             finally:
                 stop(pt)
-        gw, key = hp.start_bastion(tmp, up_port, gw_port)
+        gw, key = hp.start_bastion(tmp, up_port, gw_port, GUARDS_YAML if args.guards else "")
+        name = "bastion (guards block)" if args.guards else "bastion"
         try:
-            results += rounds("bastion", gw.pid, gw_port, key, args, args.seconds)
+            results += rounds(name, gw.pid, gw_port, key, args, args.seconds)
         finally:
             stop(gw)
         ll = start_litellm(exe, tmp, up_port, ll_port)

@@ -185,8 +185,10 @@ def start_upstream(port: int) -> subprocess.Popen[bytes]:
                                       stderr=subprocess.DEVNULL), port)
 
 
-def start_bastion(tmp: Path, up_port: int, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``bastion serve`` on core 0 (config and database in ``tmp``); return it and a key."""
+def start_bastion(tmp: Path, up_port: int, port: int,
+                  extra: str = "") -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``bastion serve`` on core 0 (config and database in ``tmp``); return it and a key.
+    ``extra`` is more top-level YAML for the config (e.g. a ``guards:`` section)."""
     py = sys.executable
     cfg = tmp / "bastion.yaml"
     cfg.write_text(textwrap.dedent(f"""
@@ -197,7 +199,7 @@ def start_bastion(tmp: Path, up_port: int, port: int) -> tuple[subprocess.Popen[
                 api_key: "env:UP_KEY"}}
         models:
           chat: {{targets: [up/gpt-4o-mini]}}
-    """))
+    """) + extra)
     env = {**os.environ, "UP_KEY": "sk-bench", "BASTION_KEY_HASH_SECRET": "bench"}
     key = subprocess.run(  # noqa: S603
         [py, "-m", "bastion.cli", "keys", "create", "--name", "bench", "--config", str(cfg)],

@@ -18,6 +18,7 @@ from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.generation import Generation, Lasting
+from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService
 from bastion.observe.genai import provider_name
 from bastion.observe.metrics import Metrics
@@ -28,11 +29,13 @@ from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import Refreshable, build_provider
 from bastion.steps.authenticate import Authenticate
 from bastion.steps.meter import Meter
+from bastion.steps.output_guard import build_output_steps
 from bastion.steps.route import AliasRoute, Route, Target
 from bastion.stores.base import open_database
 from bastion.traffic import build_steps as build_traffic_steps
 
 if TYPE_CHECKING:
+    from bastion.identity.callers import Callers
     from bastion.reload import ConfigSource
 
 T = TypeVar("T")
@@ -95,6 +98,13 @@ class Gateway:
             from bastion.traffic.ledger_redis import connect
 
             self.redis = connect(settings.state.redis, timeout_s=1.0, max_connections=128)
+        # Admin accounts and their audit belong to the process (auth.admin needs a
+        # restart); their start/stop hooks run with the gateway's.
+        self.process_start: list[Callable[[], Awaitable[None]]] = []
+        self.process_close: list[Callable[[], Awaitable[None]]] = []
+        self.admins = build_admins(settings, self.db, self.keys, default_resolvers(self.env),
+                                   self.check_master_key, self.process_start,
+                                   self.process_close)
         from bastion.observe.tracing import build_tracer
 
         self.tracer = build_tracer(settings.resilience.otlp_endpoint, self.env,
@@ -123,6 +133,10 @@ class Gateway:
     @property
     def master_key(self) -> SecretSource | None:
         return self.generation.master_key
+
+    @property
+    def callers(self) -> Callers:
+        return self.generation.callers
 
     @property
     def route(self) -> Route:
@@ -174,6 +188,7 @@ class Gateway:
             gen.secrets.extend(sources)
         gen.master_key = (SecretSource(settings.admin.master_key, resolvers)
                           if settings.admin.master_key else None)
+        gen.callers = build_callers(settings, self.keys, resolvers, gen.on_start, gen.on_close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
         from bastion.observe.tracing import trace_steps
         from bastion.resilience.build import build_route
@@ -183,8 +198,9 @@ class Gateway:
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder),
-            Authenticate(self.keys, settings.models),
+            Authenticate(self.callers, settings.models),
             *build_traffic_steps(self),
+            *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
         ]
         gen.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)
@@ -198,12 +214,16 @@ class Gateway:
     async def start(self) -> None:
         await self.db.open()
         self.recorder.start()
+        for hook in self.process_start:
+            await hook()
         await self.generation.start()
 
     async def close(self) -> None:
         for gen in list(self.retired):
             await self.close_generation(gen)
         await self.close_generation(self.generation)
+        for hook in reversed(self.process_close):
+            await hook()
         await self.recorder.close()
         await self.tracer.aclose()
         if self.redis is not None:
@@ -211,7 +231,8 @@ class Gateway:
         await self.db.close()
 
     def reload_secrets(self) -> None:
-        """Forget cached provider keys so the next call re-reads them (SIGHUP)."""
+        """Forget cached provider keys so the next call re-reads them (SIGHUP, through
+        :func:`bastion.reload.reload_config`, which also audits it)."""
         for s in self.secrets:
             s.invalidate()
         if self.master_key is not None:
@@ -240,12 +261,14 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None,
     """The aiohttp application for ``settings``; the gateway is ``app[GATEWAY]``.
     ``config_source`` is what a reload re-reads (none: reloads are refused)."""
     from bastion.api.admin import AdminRoutes
+    from bastion.api.admin_identity import IdentityAdminRoutes
     from bastion.api.anthropic import AnthropicRoutes
     from bastion.api.completions import CompletionsRoutes
     from bastion.api.health import HealthRoutes
     from bastion.api.moderations import ModerationRoutes
     from bastion.api.openai import OpenAIRoutes
     from bastion.api.responses import ResponsesRoutes
+    from bastion.identity.cors import Cors
 
     gw = Gateway(settings, env)
     gw.config_source = config_source
@@ -267,10 +290,12 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None,
     from bastion.api.admin_resilience import ResilienceAdminRoutes
 
     ResilienceAdminRoutes(gw).register(app)
+    IdentityAdminRoutes(gw).register(app)
     from bastion.api.admin_reload import ReloadAdminRoutes
 
     ReloadAdminRoutes(gw).register(app)
     HealthRoutes(gw).register(app)
+    Cors(settings.auth).register(app)
     add_fallback(app, gw.recorder.route_line)  # last: unknown paths and wrong methods
 
     async def on_startup(_app: web.Application) -> None:

@@ -15,6 +15,7 @@ import typer
 from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
 from bastion.core.errors import GatewayError
+from bastion.identity.cli import admin_app, audit_app
 from bastion.stores.cli import db_app
 
 T = TypeVar("T")
@@ -25,6 +26,8 @@ keys_app = typer.Typer(help="Create, list, revoke and rotate virtual keys.",
                        no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (YAML)")]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
@@ -146,6 +149,8 @@ def keys_create(
     tpm: Annotated[int | None, typer.Option(min=1)] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", min=0)] = None,
     expires: Annotated[str | None, typer.Option(help="e.g. 30d, 12h")] = None,
+    act_for_users: Annotated[bool, typer.Option(
+        "--act-for-users", help="the key may name its end user per request")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Create a virtual key and print it once."""
@@ -153,7 +158,7 @@ def keys_create(
     expires_s = parse_duration(expires) if expires else None
     new = _with_keys(config, lambda ks: ks.create(
         name, user=user, team=team, models=model_list, rpm=rpm, tpm=tpm,
-        budget_usd=budget_usd, expires_in_s=expires_s))
+        budget_usd=budget_usd, expires_in_s=expires_s, act_for_users=act_for_users))
     typer.echo(f"id:  {new.record.id}", err=True)
     typer.echo("key (shown once, store it now):", err=True)
     typer.echo(new.key)
@@ -215,8 +220,16 @@ def _register_scan() -> None:
         scan_command)
 
 
+def _register_redteam() -> None:
+    from bastion.tools.redteam.cli import redteam_command
+
+    app.command("redteam", help="Run the adversarial suite against an OpenAI-compatible URL.")(
+        redteam_command)
+
+
 def main() -> None:
     _register_scan()
+    _register_redteam()
     app(prog_name="bastion")
 
 

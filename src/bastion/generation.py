@@ -1,13 +1,13 @@
 """Config generations: what one configuration builds, and what outlives a reload.
 
 A :class:`Generation` holds everything built from one :class:`Settings`: the
-providers, the route, the pipeline, the admin key and the start/stop hooks the
-parts registered. The gateway keeps the current one in one attribute
-(``Gateway.generation``); a reload builds the next one beside it, starts it, and
-swaps that attribute, so a request uses the generation it found when it
-started from its first step to its last chunk. The old generation is closed
-once every request it could still be serving is over (its longest time-out, see
-:func:`grace_s`).
+providers, the callers' authenticators (keys, ``auth.jwt``), the route, the
+pipeline, the admin key and the start/stop hooks the parts registered. The gateway
+keeps the current one in one attribute (``Gateway.generation``); a reload builds
+the next one beside it, starts it, and swaps that attribute, so a request uses the
+generation it found when it started from its first step to its last chunk. The old
+generation is closed once every request it could still be serving is over (its
+longest time-out, see :func:`grace_s`).
 
 :class:`Lasting` holds the objects successive generations share when the
 settings they depend on did not change: a provider whose settings are the same
@@ -27,6 +27,7 @@ from bastion.config.settings import Settings
 if TYPE_CHECKING:
     from bastion.config.secrets import SecretSource
     from bastion.core.pipeline import Pipeline
+    from bastion.identity.callers import Callers
     from bastion.providers.base import Provider
     from bastion.providers.registry import Refreshable
     from bastion.steps.route import Route
@@ -48,6 +49,7 @@ class Generation:
     master_key: SecretSource | None = None
     on_start: list[Closer] = field(default_factory=list)
     on_close: list[Closer] = field(default_factory=list)
+    callers: Callers = field(init=False)  # who is calling: virtual keys, caller JWTs
     route: Route = field(init=False)
     pipeline: Pipeline = field(init=False)
 

@@ -26,6 +26,9 @@ from bastion.stores.base import Database, KeyRecord
 KEY_PREFIX = "bst_"
 _KEY_SHAPE = re.compile(r"^bst_[A-Za-z0-9_\-]{43}$")
 _NEGATIVE_TTL_S = 1.0
+# A permission kept in the key's metadata: the key may name its end user per request
+# (see bastion.identity.callers).
+ACT_FOR_USERS = "act_for_users"
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,6 +42,7 @@ def identity_of(rec: KeyRecord) -> Identity:
         key_id=rec.id, name=rec.name, user=rec.user, team=rec.team,
         models=tuple(rec.models) if rec.models is not None else None,
         rpm=rec.rpm, tpm=rec.tpm, budget_usd=rec.budget_usd,
+        act_for_users=rec.metadata.get(ACT_FOR_USERS) == "true",
     )
 
 
@@ -68,6 +72,7 @@ class KeyService:
         self, name: str, *, user: str | None = None, team: str | None = None,
         models: list[str] | None = None, rpm: int | None = None, tpm: int | None = None,
         budget_usd: float | None = None, expires_in_s: float | None = None,
+        act_for_users: bool = False,
     ) -> NewKey:
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
@@ -75,6 +80,7 @@ class KeyService:
             id="key_" + secrets.token_hex(8), name=name, prefix=key[:8], created_at=now,
             user=user, team=team, models=models, rpm=rpm, tpm=tpm, budget_usd=budget_usd,
             expires_at=now + expires_in_s if expires_in_s else None,
+            metadata={ACT_FOR_USERS: "true"} if act_for_users else {},
         )
         await self.db.insert_key(rec, await self.hash_key(key))
         return NewKey(rec, key)
@@ -115,6 +121,18 @@ class KeyService:
         if rec is None:
             raise NotFound(f"No key with id {key_id}.")
         return rec
+
+    async def update_limits(self, key_id: str, limits: dict[str, float | None]) -> KeyRecord:
+        """Set ``rpm``, ``tpm`` and/or ``budget_usd`` of a key (``None`` clears one); the
+        new limits apply to the next request (on other replicas within the cache TTL)."""
+        await self.get(key_id)
+        cols = [c for c in ("rpm", "tpm", "budget_usd") if c in limits]
+        if cols:
+            await self.db.sql_execute(
+                f"UPDATE keys SET {', '.join(c + ' = ?' for c in cols)} "  # noqa: S608
+                "WHERE id = ?", *(limits[c] for c in cols), key_id)
+            self._cache.clear()
+        return await self.get(key_id)
 
     def forget_cached(self) -> None:
         """Drop every cached lookup, so the next request of each key reads the database."""

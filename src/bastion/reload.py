@@ -12,7 +12,8 @@ guards, cache and resilience settings and provider credentials all take effect
 for the next request.
 
 What a running process cannot change (the listening address, workers, state
-stores, logging, the tracer's endpoint, the moderations target) keeps its
+stores, logging, the tracer's endpoint, the moderations target, admin sign-in
+settings ``auth.admin``, and the CORS rules registered at start-up) keeps its
 running value; a reload that changes it says so (``restart_needed``) and logs it.
 Every reload attempt, refused or not, is one ``config.reload`` audit entry.
 
@@ -39,7 +40,9 @@ from bastion.observe.logging import get_logger
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
+    from bastion.identity.roles import Actor
 
+SIGNAL_ACTOR = "system:signal"  # who reloads on SIGHUP, in the log and the audit
 # Sections a running process keeps (see the module docstring).
 RESTART_ONLY = ("state", "server", "logging", "moderations")
 RESTART_ONLY_RESILIENCE = ("otlp_endpoint", "service_name")
@@ -83,10 +86,13 @@ def keep_running_parts(old: Settings, new: Settings) -> tuple[Settings, tuple[st
     differ = [name for name in RESTART_ONLY if getattr(old, name) != getattr(new, name)]
     differ += [f"resilience.{name}" for name in RESTART_ONLY_RESILIENCE
                if getattr(old.resilience, name) != getattr(new.resilience, name)]
+    if old.auth.admin != new.auth.admin:
+        differ.append("auth.admin")
     resilience = new.resilience.model_copy(update={
         name: getattr(old.resilience, name) for name in RESTART_ONLY_RESILIENCE})
+    auth = new.auth.model_copy(update={"admin": old.auth.admin})
     kept = new.model_copy(update={**{name: getattr(old, name) for name in RESTART_ONLY},
-                                  "resilience": resilience})
+                                  "resilience": resilience, "auth": auth})
     return kept, tuple(differ)
 
 
@@ -121,42 +127,41 @@ async def apply(gw: Gateway, settings: Settings) -> ReloadResult:
         return ReloadResult("reloaded", gen.number, restart)
 
 
-async def _audit(gw: Gateway, actor: str, source: str | None, **detail: Any) -> None:
-    from bastion.stores.audit import AuditLog
-
+async def _audit(gw: Gateway, actor: Actor | str, source: str | None, **detail: Any) -> None:
     where = gw.config_source.name if gw.config_source is not None else None
-    try:
-        await AuditLog(gw.db).record(actor, "config.reload", where,
-                                     source=source, pid=os.getpid(), **detail)
-    except Exception as e:  # noqa: BLE001 - an audit failure must not undo the reload
-        get_logger("bastion.config").error("audit_write_failed", action="config.reload",
-                                           error=type(e).__name__)
+    await gw.admins.audit.record(actor, "config.reload", where, source=source,
+                                 pid=os.getpid(), **detail)
 
 
-async def reload_config(gw: Gateway, actor: str, source: str | None = None) -> ReloadResult:
-    """Re-read the gateway's config file and apply it (see the module docstring)."""
+async def reload_config(gw: Gateway, actor: Actor | str,
+                        source: str | None = None) -> ReloadResult:
+    """Re-read the gateway's config file and apply it (see the module docstring).
+    ``actor`` is who asked (an admin, ``system:signal``), for the log and the audit."""
     log = get_logger("bastion.config")
+    who = actor if isinstance(actor, str) else actor.id
     gw.reload_secrets()
     if gw.config_source is None:
+        await _audit(gw, actor, source, result="credentials_only")
         raise NotConfigured("This gateway was not started from a configuration it can "
-                            "re-read (bastion serve reads one), so there is nothing to "
-                            "reload.")
+                            "re-read (bastion serve reads one): provider keys were re-read, "
+                            "nothing else changed.")
     where = gw.config_source.name
     try:
         settings = await asyncio.to_thread(gw.config_source.load)
         result = await apply(gw, settings)
     except ConfigError as e:
         problems = [str(p) for p in e.problems]
-        log.warning("config_reload_refused", source=where, actor=actor, pid=os.getpid(),
+        log.warning("config_reload_refused", source=where, actor=who, pid=os.getpid(),
                     problems=problems)
         await _audit(gw, actor, source, result="refused", problems=problems)
         raise ConfigRejected(f"The configuration in {where} was refused; the running one "
                              "stays. " + "; ".join(problems)) from None
     except ConfigRejected as e:
-        log.warning("config_reload_refused", source=where, actor=actor, problems=[e.message])
+        log.warning("config_reload_refused", source=where, actor=who, pid=os.getpid(),
+                    problems=[e.message])
         await _audit(gw, actor, source, result="refused", problems=[e.message])
         raise
-    log.info("config_reloaded", source=where, actor=actor, pid=os.getpid(), **result.as_dict())
+    log.info("config_reloaded", source=where, actor=who, pid=os.getpid(), **result.as_dict())
     if result.restart_needed:
         log.warning("config_needs_restart", source=where, sections=list(result.restart_needed))
     await _audit(gw, actor, source, result=result.status, generation=result.generation,
@@ -169,7 +174,7 @@ def on_sighup(gw: Gateway) -> None:
 
     async def run() -> None:
         try:
-            await reload_config(gw, "signal", "SIGHUP")
+            await reload_config(gw, SIGNAL_ACTOR, "local")
         except (ConfigRejected, NotConfigured):
             pass  # logged (or nothing to reload: the keys were re-read all the same)
         except Exception:  # noqa: BLE001 - a signal handler's task: log, never crash

@@ -1,4 +1,4 @@
-"""``POST /v1/moderations``: forwarded to a configured provider, else a clear 501."""
+"""``POST /v1/moderations``: forwarded to a configured provider, else the local detector."""
 
 from __future__ import annotations
 
@@ -76,14 +76,14 @@ def test_timeout_ms_bounds_the_provider_call() -> None:
             assert e.value.code == "upstream_unavailable"
 
 
-def test_not_configured_names_the_setting(gateway: GatewayServer) -> None:
+def test_without_a_target_the_local_detector_answers(gateway: GatewayServer) -> None:
     c = openai.OpenAI(base_url=gateway.openai_base_url, api_key=gateway.create_key(),
                       max_retries=0)
-    with pytest.raises(openai.APIStatusError) as e:
-        c.moderations.create(input="hello")
-    assert e.value.status_code == 501
-    assert e.value.code == "not_configured"
-    assert "moderations.target" in e.value.message
+    r = c.moderations.create(input=["hello there", "You should kill yourself."])
+    assert r.model == "bastion-local"
+    assert [x.flagged for x in r.results] == [False, True]
+    assert r.results[1].categories.self_harm is True
+    assert r.results[1].category_scores.self_harm >= 0.5
 
 
 def test_target_must_be_a_provider_with_a_moderations_api() -> None:

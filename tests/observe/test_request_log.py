@@ -16,6 +16,8 @@ from bastion.observe import logging as blog
     "AIza" + "Q" * 35,
     "gsk_" + "a1" * 26,
     "AKIA" + "ABCDEFGHIJKLMNOP",
+    "bat_" + "Ad9_" * 10,  # an admin token
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz",  # a caller JWT
 ])
 def test_secrets_are_masked_wherever_they_hide(captured: io.StringIO, secret: str) -> None:
     blog.emit(None, 20, "request", {
@@ -41,3 +43,14 @@ def test_prompt_fields_are_not_logged_and_levels_filter(captured: io.StringIO) -
     assert len(lines) == 1
     assert "diagnosis" not in lines[0]
     assert json.loads(lines[0])["messages"] == "[not logged]"
+
+
+@pytest.mark.parametrize("secret", [
+    "bat_" + "Ad9_" * 10,
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz",
+])
+def test_admin_tokens_and_jwts_are_masked_without_a_bearer_hint(
+        captured: io.StringIO, secret: str) -> None:
+    blog.emit(None, 20, "request", {"note": f"token {secret} seen"})
+    assert secret not in captured.getvalue()
+    assert json.loads(captured.getvalue())["note"] == "token [redacted] seen"

@@ -187,14 +187,17 @@ def test_user_turn_merge_orders_tool_results_first(oc: openai.OpenAI, up: FakeUp
 
 
 def test_images_and_response_format(oc: openai.OpenAI, up: FakeUpstream) -> None:
-    oc.chat.completions.create(
-        model="chat", response_format={"type": "json_schema", "json_schema": {
-            "name": "s", "schema": {"type": "object"}}},
-        messages=[{"role": "user", "content": [
-            {"type": "text", "text": "see"},
-            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QUJD"}},
-            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}])
-    body = last_body(up)
+    seen = len(up.received)
+    # The fake's echo is not JSON: the output check repairs once, then refuses (502).
+    with pytest.raises(openai.InternalServerError):
+        oc.chat.completions.create(
+            model="chat", response_format={"type": "json_schema", "json_schema": {
+                "name": "s", "schema": {"type": "object"}}},
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": "see"},
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QUJD"}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}])
+    body = up.received[seen].body
     blocks = body["messages"][0]["content"]
     assert blocks[1] == {"type": "image", "source": {"type": "base64",
                                                      "media_type": "image/jpeg", "data": "QUJD"}}

@@ -158,12 +158,15 @@ def test_tool_call_stream_and_named_choice(client: openai.OpenAI, up: FakeUpstre
 
 def test_image_and_json_mode_mapping(client: openai.OpenAI, up: FakeUpstream) -> None:
     png = base64.b64encode(b"\x89PNG fake").decode()
-    client.chat.completions.create(
-        model="chat", response_format={"type": "json_object"}, n=2,
-        messages=[{"role": "user", "content": [
-            {"type": "text", "text": "what is this"},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}}]}])
-    sent = up.received[-1].body
+    seen = len(up.received)
+    # The fake's echo is not JSON: the output check repairs once, then refuses (502).
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(
+            model="chat", response_format={"type": "json_object"}, n=2,
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": "what is this"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}}]}])
+    sent = up.received[seen].body
     assert sent["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/png",
                                                               "data": png}}
     assert sent["generationConfig"] == {"candidateCount": 2,

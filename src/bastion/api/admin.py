@@ -1,23 +1,23 @@
-"""The admin API under ``/admin/``; every route needs the master key."""
+"""The admin API under ``/admin/``: every route needs an admin credential holding its
+role (see :mod:`bastion.identity.admins`), and every action is audited."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
-from bastion.api.common import decode, error_response, json_response, read_body, request_id
+from bastion.api.common import decode, json_response, read_body
 from bastion.api.middleware import add_route
-from bastion.core.errors import GatewayError, InvalidRequest, NotFound
+from bastion.core.errors import InvalidRequest, NotFound
+from bastion.identity.admins import audit_detail
 from bastion.stores.base import KeyRecord
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Bounds on what an operator may set: beyond them a value is a typo (or an attack on the
 # stores: a number past 64 bits, a NUL in a name), never a wish.
@@ -38,6 +38,15 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
     tpm: int | None = None
     budget_usd: float | None = None
     expires_in_s: float | None = None
+    act_for_users: bool = False  # may name its end user per request (x-bastion-user)
+
+
+class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
+    """A key's new limits; a field left out is kept, ``null`` removes the limit."""
+
+    rpm: int | msgspec.UnsetType | None = msgspec.UNSET
+    tpm: int | msgspec.UnsetType | None = msgspec.UNSET
+    budget_usd: float | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class RotateKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,6 +55,7 @@ class RotateKey(msgspec.Struct, forbid_unknown_fields=True):
 
 _create_decoder = msgspec.json.Decoder(CreateKey)
 _rotate_decoder = msgspec.json.Decoder(RotateKey)
+_limits_decoder = msgspec.json.Decoder(KeyLimits)
 
 
 def check_create(spec: CreateKey, aliases: Iterable[str]) -> None:
@@ -87,32 +97,30 @@ class AdminRoutes:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
 
-    def _guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            rid = request_id(request)
-            try:
-                await self.gw.check_master_key(request)
-                return await handler(request)
-            except GatewayError as e:
-                return error_response(e, rid)
-
-        return guarded
-
     def register(self, app: web.Application) -> None:
-        g = self._guard
-        add_route(app, "POST", "/admin/keys", g(self.create_key))
-        add_route(app, "GET", "/admin/keys", g(self.list_keys))
-        add_route(app, "DELETE", "/admin/keys/{id}", g(self.revoke_key))
-        add_route(app, "POST", "/admin/keys/{id}/rotate", g(self.rotate_key))
-        add_route(app, "GET", "/admin/keys/{id}/usage", g(self.key_usage))
-        add_route(app, "GET", "/admin/users/{user}/data", g(self.user_data))
-        add_route(app, "DELETE", "/admin/users/{user}/data", g(self.delete_user))
+        g = self.gw.admins.route  # each route: the role it needs, its audit action
+        add_route(app, "POST", "/admin/keys", g(self.create_key, "operator", "key.create"))
+        add_route(app, "GET", "/admin/keys", g(self.list_keys, "viewer"))
+        add_route(app, "DELETE", "/admin/keys/{id}", g(self.revoke_key, "operator",
+                                                       "key.revoke"))
+        add_route(app, "POST", "/admin/keys/{id}/rotate", g(self.rotate_key, "operator",
+                                                            "key.rotate"))
+        add_route(app, "PATCH", "/admin/keys/{id}", g(self.update_key, "operator",
+                                                      "key.update"))
+        add_route(app, "GET", "/admin/keys/{id}/usage", g(self.key_usage, "viewer"))
+        add_route(app, "GET", "/admin/users/{user}/data", g(self.user_data, "admin",
+                                                            "user.export"))
+        add_route(app, "DELETE", "/admin/users/{user}/data", g(self.delete_user, "admin",
+                                                               "user.erase"))
 
     async def create_key(self, request: web.Request) -> web.StreamResponse:
         body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)
         spec = decode(body, _create_decoder.decode)
         check_create(spec, self.gw.route.aliases)
         new = await self.gw.keys.create(**msgspec.structs.asdict(spec))
+        audit_detail(request, target=new.record.id, models=spec.models, rpm=spec.rpm,
+                     tpm=spec.tpm, budget_usd=spec.budget_usd, expires_in_s=spec.expires_in_s,
+                     act_for_users=spec.act_for_users)
         return json_response({**key_view(new.record), "key": new.key}, status=201)
 
     async def list_keys(self, request: web.Request) -> web.StreamResponse:
@@ -134,8 +142,26 @@ class AdminRoutes:
             raise InvalidRequest(f"`grace_s` must be between 0 and {MAX_GRACE_S:,.0f} seconds.",
                                  param="grace_s")
         new = await self.gw.keys.rotate(kid, spec.grace_s)
+        audit_detail(request, grace_s=spec.grace_s)
         return json_response({**key_view(new.record), "key": new.key,
                               "old_key_valid_for_s": spec.grace_s})
+
+    async def update_key(self, request: web.Request) -> web.StreamResponse:
+        """Change a key's ``rpm``, ``tpm`` or ``budget_usd`` (audited with old and new)."""
+        kid = key_id(request)
+        body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)
+        changes = {k: v for k, v in msgspec.structs.asdict(decode(
+            body, _limits_decoder.decode)).items() if v is not msgspec.UNSET}
+        for field, most in (("rpm", MAX_LIMIT), ("tpm", MAX_LIMIT),
+                            ("budget_usd", MAX_BUDGET_USD)):
+            v = changes.get(field)
+            if v is not None and not 0 < v <= most:
+                raise InvalidRequest(f"`{field}` must be positive and at most {most:,.0f}.",
+                                     param=field)
+        old = await self.gw.keys.get(kid)
+        rec = await self.gw.keys.update_limits(kid, changes)
+        audit_detail(request, **{f"{k}_before": getattr(old, k) for k in changes}, **changes)
+        return json_response(key_view(rec))
 
     async def key_usage(self, request: web.Request) -> web.StreamResponse:
         kid = key_id(request)
@@ -149,6 +175,7 @@ class AdminRoutes:
         user = request.match_info["user"]
         rows = await self.gw.db.usage_for_user(user)
         keys = [key_view(k) for k in await self.gw.keys.list() if k.user == user]
+        audit_detail(request, usage_rows=len(rows), keys=len(keys))
         return json_response({"user": user, "keys": keys,
                               "usage": [dataclasses.asdict(r) for r in rows]})
 
@@ -158,4 +185,5 @@ class AdminRoutes:
         # Cached identities still carry the user; without this, requests within the cache
         # TTL would tie new usage rows to the person just erased.
         self.gw.keys.forget_cached()
+        audit_detail(request, deleted_usage_rows=n)
         return json_response({"user": request.match_info["user"], "deleted_usage_rows": n})

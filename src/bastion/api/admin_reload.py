@@ -1,4 +1,4 @@
-"""``POST /admin/reload`` (needs the master key): re-read the config file now.
+"""``POST /admin/reload`` (the ``admin`` role): re-read the config file now.
 
 Answers ``{"status": "reloaded"|"unchanged", "generation": n, "restart_needed": [...]}``,
 or ``422 invalid_config`` with ``check-config``'s messages when the file is not valid
@@ -15,6 +15,7 @@ from aiohttp import web
 from bastion.api.common import error_response, json_response, request_id
 from bastion.api.middleware import add_route
 from bastion.core.errors import GatewayError
+from bastion.identity.admins import ACTOR
 from bastion.reload import reload_config
 
 if TYPE_CHECKING:
@@ -26,12 +27,12 @@ class ReloadAdminRoutes:
         self.gw = gateway
 
     def register(self, app: web.Application) -> None:
-        add_route(app, "POST", "/admin/reload", self.reload)
+        # Audited by reload_config itself (with the result), not by the route guard.
+        add_route(app, "POST", "/admin/reload", self.gw.admins.route(self.reload, "admin"))
 
     async def reload(self, request: web.Request) -> web.StreamResponse:
         try:
-            await self.gw.check_master_key(request)
-            result = await reload_config(self.gw, "master-key", request.remote)
+            result = await reload_config(self.gw, request[ACTOR], request.remote)
         except GatewayError as e:
             return error_response(e, request_id(request))
         if self.gw.reload_peers is not None:

@@ -1,4 +1,4 @@
-"""Resilience admin routes: ``GET /admin/breakers`` (needs the master key).
+"""Resilience admin routes: ``GET /admin/breakers`` (the viewer role).
 
 Answers ``{"shared": bool, "redis_ok": bool|null, "data": [{"target", "state",
 "open_for_s", "consecutive_failures", "window": {...}}]}`` for every target the
@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bastion.api.common import error_response, json_response, request_id
+from bastion.api.common import json_response
 from bastion.api.middleware import add_route
-from bastion.core.errors import GatewayError
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -25,13 +24,9 @@ class ResilienceAdminRoutes:
         self.gw = gateway
 
     def register(self, app: web.Application) -> None:
-        add_route(app, "GET", "/admin/breakers", self.breakers)
+        add_route(app, "GET", "/admin/breakers", self.gw.admins.route(self.breakers, "viewer"))
 
     async def breakers(self, request: web.Request) -> web.StreamResponse:
-        try:
-            await self.gw.check_master_key(request)
-        except GatewayError as e:
-            return error_response(e, request_id(request))
         board = self.gw.route.breakers
         for alias in self.gw.route.aliases.values():
             for t in alias.targets:

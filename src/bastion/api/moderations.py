@@ -1,10 +1,10 @@
-"""``POST /v1/moderations``: answered by the configured :class:`Moderator`, else 501.
+"""``POST /v1/moderations``: answered by the configured :class:`Moderator`.
 
 The caller needs a valid virtual key (any scope). The request is logged like
 every other (method, path, status; never the text). A provider's refusal of the
 request is 400 ``upstream_rejected``; a provider that fails is 503
-``upstream_unavailable``; with no moderator configured the answer is 501
-``not_configured``, naming ``moderations.target``.
+``upstream_unavailable``. Without ``moderations.target`` the gateway's local detector
+answers; a gateway built without any moderator answers 501 ``not_configured``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from bastion.core.errors import (
     UpstreamUnavailable,
 )
 from bastion.providers.moderation import ModerationRequest, Moderator
-from bastion.steps.authenticate import presented_key
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -52,7 +51,7 @@ class ModerationRoutes:
         started = time.monotonic()
         status, code = 200, None
         try:
-            await self.gw.keys.authenticate(presented_key(request.headers))
+            await self.gw.callers.identify(request.headers)
             server = self.gw.settings.server
             body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
             req = decode(body, _decoder.decode)

@@ -28,7 +28,6 @@ from bastion.core.types import (
     chat_request_decoder,
     embedding_request_decoder,
 )
-from bastion.steps.authenticate import presented_key
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -117,7 +116,7 @@ class OpenAIRoutes:
         return await self.render(request, ctx, reply)
 
     async def _allowed(self, request: web.Request) -> list[str]:
-        ident = await self.gw.keys.authenticate(presented_key(request.headers))
+        ident = await self.gw.callers.identify(request.headers)
         return [a for a in self.gw.route.aliases if ident.may_use(a)]
 
     async def models(self, request: web.Request) -> web.StreamResponse:

@@ -19,8 +19,14 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.cloud_settings import CloudProviderFields
+from bastion.config.guard_output_settings import (
+    OutputGuard,
+    ToolFirewall,
+    moderation_provider_problems,
+)
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.telemetry_settings import TelemetrySettings
@@ -171,13 +177,15 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 class GuardSettings(Strict):
     injection: GuardMode = "block"
     pii: PIIMode = "pseudonymize"
-    output: Literal["block", "flag", "off"] = "block"
+    output: OutputGuard = Field(default_factory=OutputGuard)
+    tools: ToolFirewall = Field(default_factory=ToolFirewall)
 
 
 class AliasGuards(Strict):
     injection: GuardMode | None = None
     pii: PIIMode | None = None
-    output: Literal["block", "flag", "off"] | None = None
+    output: OutputGuard | None = None
+    tools: ToolFirewall | None = None
 
 
 class ReviewSettings(Strict):
@@ -230,6 +238,7 @@ class Settings(Strict):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:
@@ -246,4 +255,7 @@ class Settings(Strict):
                         f"target {t.target!r} names provider {t.provider!r}, which is not "
                         "under providers",
                     )
+        for loc, msg in moderation_provider_problems(self.guards.output, self.models.items(),
+                                                     self.providers):
+            raise SettingsError(loc, msg)
         return self

@@ -24,7 +24,8 @@ Kind = Literal["chat", "embeddings"]
 
 @dataclass(slots=True, frozen=True)
 class Identity:
-    """Who is calling: the virtual key's record, as the authenticate step found it."""
+    """Who is calling: a virtual key's record, or a caller JWT's claims, as the
+    authenticate step found them (see :mod:`bastion.identity`)."""
 
     key_id: str
     name: str = ""
@@ -35,6 +36,8 @@ class Identity:
     tpm: int | None = None
     budget_usd: float | None = None
     priority: int = 0
+    via: Literal["key", "jwt"] = "key"  # a virtual key, or a caller JWT (key_id "jwt_…")
+    act_for_users: bool = False  # the key may name its end user per request
 
     def may_use(self, alias: str) -> bool:
         return self.models is None or alias in self.models

@@ -16,7 +16,12 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     │   └── UnsupportedMediaType      415 invalid_request
     ├── AuthenticationFailed          401 invalid_api_key
     ├── AdminAuthFailed               401 invalid_master_key
+    │   ├── InvalidAdminToken         401 invalid_admin_token
+    │   └── InvalidCredentials        401 invalid_credentials (admin login)
     ├── ModelNotAllowed               403 model_not_allowed
+    ├── UserNotAllowed                403 user_not_allowed (naming an end user)
+    ├── OriginNotAllowed              403 origin_not_allowed (browser origin)
+    ├── InsufficientRole              403 insufficient_role (admin roles)
     ├── ModelNotFound                 404 model_not_found
     ├── NotFound                      404 not_found
     ├── RateLimited                   429 rate_limit_exceeded  (Retry-After)
@@ -25,6 +30,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── PIIBlocked                    400 pii_blocked
     ├── NoCompliantProvider           422 no_compliant_provider
     ├── ContentFiltered               400 content_filtered
+    ├── OutputSchemaMismatch          502 output_schema_mismatch
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
@@ -115,6 +121,41 @@ class AdminAuthFailed(AuthenticationFailed):
                        "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
 
 
+class InvalidAdminToken(AdminAuthFailed):
+    code = "invalid_admin_token"
+    default_message = "The admin token is unknown, expired or revoked."
+
+
+class InvalidCredentials(AdminAuthFailed):
+    code = "invalid_credentials"
+    default_message = "The account name or password is wrong, or the account is disabled."
+
+
+class UserNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "user_not_allowed"
+    default_message = ("This credential may not name the end user (x-bastion-user); an "
+                       "operator can create a key with act_for_users for a backend service.")
+    log_level = logging.INFO
+
+
+class OriginNotAllowed(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "origin_not_allowed"
+    default_message = "This token may not be used from this web page's origin."
+    log_level = logging.INFO
+
+
+class InsufficientRole(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "insufficient_role"
+    default_message = "Your admin role does not allow this."
+    log_level = logging.INFO
+
+
 class ModelNotAllowed(GatewayError):
     status = 403
     type = "permission_error"
@@ -184,6 +225,17 @@ class ContentFiltered(GatewayError):
     type = "invalid_request_error"
     code = "content_filtered"
     default_message = "The answer was stopped by the gateway's content checks."
+    log_level = logging.WARNING
+
+
+class OutputSchemaMismatch(GatewayError):
+    """The answer did not match the request's ``response_format``, even after a repair."""
+
+    status = 502
+    type = "server_error"
+    code = "output_schema_mismatch"
+    default_message = ("The model's answer did not match the requested JSON schema, even "
+                       "after one repair attempt. Please try again.")
     log_level = logging.WARNING
 
 

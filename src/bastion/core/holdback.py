@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bastion.core.context import ChunkStream, Reply
+from bastion.core.context import MORE_COMING, ChunkStream, Reply
 from bastion.core.errors import GatewayError
 from bastion.core.types import (
     ChatChunk,
@@ -170,6 +170,8 @@ def _step(states: dict[int, _ChoiceState], chunk: ChatChunk,
             d.tool_calls = None
         if ch.finish_reason is not None:
             text, calls = _flush(st)
+            if d.content:  # released from this very chunk: it precedes the flushed tail
+                text, d.content = d.content + text, None
             if text or calls:
                 flushed.append(ChunkChoice(index=ch.index, delta=Delta(
                     content=text or None, tool_calls=calls)))
@@ -214,6 +216,10 @@ async def hold_back(stream: ChunkStream, make_filter: FilterFactory) -> ChunkStr
             if cut is not None:
                 yield cut
             raise
+        if out:
+            # The source's "more is coming" hint may be about chunks the filters will
+            # swallow whole; a writer that waited for them would sit on released text.
+            MORE_COMING.set(False)
         for c in out:
             yield c
     # A stream that ended without a finish reason: release what is held anyway.

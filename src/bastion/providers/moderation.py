@@ -13,8 +13,8 @@ settings; the front door (:mod:`bastion.api.moderations`) only calls it.
 
 * :class:`ProviderModerator` forwards to a provider's ``/moderations`` API
   (``moderations.target``: an ``openai`` or ``openai_compatible`` provider).
-* With no target, :func:`build_moderator` returns ``None`` and the door answers 501
-  ``not_configured``, naming the setting.
+* With no target, :func:`build_moderator` returns the local detector
+  (:class:`bastion.guards.output.moderation.LocalModerator`, model ``bastion-local``).
 
 A local detector (the gateway's own harmful-content checks) plugs in as another
 ``Moderator``: it scores each text per category and hands the scores to
@@ -119,7 +119,10 @@ def build_moderator(settings: Settings, resolvers: Mapping[str, Resolver]) -> Mo
     """The moderator the settings ask for, or ``None`` (the door then answers 501)."""
     target = settings.moderations.target
     if target is None:
-        return None
+        # The gateway's own detector (imported only then: providers need not load guards).
+        from bastion.guards.output.moderation import LocalModerator
+
+        return LocalModerator()
     name, _, model = target.partition("/")
     ps = settings.providers[name]  # checked by the settings validator
     key = SecretSource(ps.api_key, resolvers, ps.key_ttl_s) if ps.api_key else None

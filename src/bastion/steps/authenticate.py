@@ -1,15 +1,19 @@
-"""authenticate →: the virtual key becomes an identity; the alias must exist (404
-``model_not_found`` for every key otherwise) and be in the key's scope (403
+"""authenticate →: the virtual key or caller JWT becomes an identity (the end user a
+service key names included; see :mod:`bastion.identity`); the alias must exist (404
+``model_not_found`` for every caller otherwise) and be in the caller's scope (403
 ``model_not_allowed``)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from bastion.core.context import Context, Identity, Reply
 from bastion.core.errors import ModelNotAllowed, ModelNotFound
 from bastion.core.pipeline import Next
-from bastion.keys import KeyService
+
+if TYPE_CHECKING:
+    from bastion.identity.callers import Callers
 
 
 def presented_key(headers: object) -> str | None:
@@ -28,20 +32,22 @@ def presented_key(headers: object) -> str | None:
 
 
 def check_alias(ident: Identity, alias: str, aliases: Collection[str]) -> None:
-    """404 for an alias that does not exist (whatever the key), 403 for one out of scope."""
+    """404 for an alias that does not exist (whoever calls), 403 for one out of scope."""
     if alias not in aliases:
         raise ModelNotFound(f"The model {alias!r} is not configured on this gateway.")
     if not ident.may_use(alias):
-        raise ModelNotAllowed(f"This API key may not use the model {alias!r}.")
+        who = "This API key" if ident.via == "key" else "This user"
+        raise ModelNotAllowed(f"{who} may not use the model {alias!r}.")
 
 
 class Authenticate:
-    def __init__(self, keys: KeyService, aliases: Collection[str]) -> None:
-        self.keys = keys
+    def __init__(self, callers: Callers, aliases: Collection[str]) -> None:
+        self.callers = callers
         self.aliases = frozenset(aliases)
 
     async def __call__(self, ctx: Context, call_next: Next) -> Reply:
-        ident = await self.keys.authenticate(presented_key(ctx.headers))
+        ident = await self.callers.identify(ctx.headers)
+        ident = self.callers.acting_for(ident, ctx.headers, ctx.request.user)
         ctx.identity = ident
         check_alias(ident, ctx.alias, self.aliases)
         return await call_next(ctx)

@@ -102,6 +102,27 @@ CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 """),
+    Migration(3, "admin accounts and their tokens", sqlite="""
+CREATE TABLE admin_accounts (
+  name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+  created_at REAL NOT NULL, disabled_at REAL);
+CREATE TABLE admin_tokens (
+  id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,
+  account TEXT NOT NULL REFERENCES admin_accounts(name), role TEXT NOT NULL,
+  kind TEXT NOT NULL, label TEXT, created_at REAL NOT NULL, expires_at REAL,
+  revoked_at REAL);
+CREATE INDEX admin_tokens_account ON admin_tokens(account);
+""", postgres="""
+CREATE TABLE admin_accounts (
+  name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL, disabled_at DOUBLE PRECISION);
+CREATE TABLE admin_tokens (
+  id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,
+  account TEXT NOT NULL REFERENCES admin_accounts(name), role TEXT NOT NULL,
+  kind TEXT NOT NULL, label TEXT, created_at DOUBLE PRECISION NOT NULL,
+  expires_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION);
+CREATE INDEX admin_tokens_account ON admin_tokens(account);
+"""),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

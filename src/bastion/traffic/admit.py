@@ -61,7 +61,7 @@ class AliasPlan:
 
 
 def _refusal(c: Charge, v_retry: float | None, window_s: float) -> Exception:
-    who = {"key": "This API key", "user": "This key's user",
+    who = {"key": "This API key", "user": "This key's user", "caller": "This user",
            "team": "This key's team"}.get(c.label.split(" ", 1)[0], "This key")
     if c.windowed:
         what = "requests" if c.unit == "requests" else "tokens"

@@ -99,7 +99,9 @@ class ClientPlan:
         d = self.s.defaults
         key = ClientLimits(rpm=ident.rpm, tpm=ident.tpm, budget_usd=ident.budget_usd,
                            budget_period=self.s.key_budget_period)
-        out = [("k:" + ident.key_id, "key", merge(key, d.key))]
+        # A caller JWT's per-user limits count like a key's, under its stable jwt_ id.
+        label = "key" if ident.via == "key" else "caller"
+        out = [("k:" + ident.key_id, label, merge(key, d.key))]
         if ident.user is not None and self.any_user:
             out.append(("u:" + ident.user, "user", self.users.get(ident.user, d.user)))
         if ident.team is not None and self.any_team:
@@ -143,7 +145,7 @@ class ClientPlan:
                 period = lim.budget_period or "lifetime"
                 pid, ttl = self.periods.of(period)
                 cap = round(lim.budget_usd * NANO)
-                seed = ident.key_id if label == "key" and period == "lifetime" else None
+                seed = ident.key_id if scope[0] == "k" and period == "lifetime" else None
                 out.append(Charge(f"{scope}:usd", cap, worst_nano, ttl_ms=ttl, period=pid,
                                   seed_key_id=seed, alert_at=round(cap * alert) if cap else 0,
                                   label=f"{label} budget", unit="nano_usd"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .buffer import BufferView
 from .contextual import scan_context, scan_generic
 from .detectors import Match, scan_prefixed
+from .variables import scan_variables
 
 _PRIORITY = {"generic-secret": 2}
 _CONTEXT_IDS = frozenset({"mistral-api-key", "cohere-api-key", "azure-openai-key"})
@@ -30,6 +31,7 @@ def scan_buffer(data: bytes, segments: list[int] | None = None) -> list[Match]:
     view = BufferView(data, segments)
     found = scan_prefixed(view)
     found.extend(scan_context(view))
+    found.extend(scan_variables(view))
     found.extend(scan_generic(view))
     if len(found) <= 1:
         return found

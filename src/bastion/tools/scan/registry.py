@@ -48,6 +48,7 @@ DETECTORS: dict[str, DetectorInfo] = {
         DetectorInfo("langsmith-api-key", "LangSmith API key", _H, "lsv2_"),
         DetectorInfo("aws-access-key", "AWS access key pair", _H, "AKIA"),
         DetectorInfo("bastion-virtual-key", "Bastion virtual key", _H, "bst_"),
+        DetectorInfo("llm-provider-key", "AI provider key (named by its variable)", _M),
         DetectorInfo("generic-secret", "High-entropy secret assignment", _L),
         DetectorInfo("dotenv-file", ".env file present in the tree", _M),
     )
