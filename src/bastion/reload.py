@@ -88,6 +88,8 @@ def keep_running_parts(old: Settings, new: Settings) -> tuple[Settings, tuple[st
                if getattr(old.resilience, name) != getattr(new.resilience, name)]
     if old.auth.admin != new.auth.admin:
         differ.append("auth.admin")
+    if [(j.issuer, j.cors) for j in old.auth.jwt] != [(j.issuer, j.cors) for j in new.auth.jwt]:
+        differ.append("auth.jwt[].cors")  # the preflight routes are registered at start-up
     resilience = new.resilience.model_copy(update={
         name: getattr(old.resilience, name) for name in RESTART_ONLY_RESILIENCE})
     auth = new.auth.model_copy(update={"admin": old.auth.admin})
