@@ -24,6 +24,8 @@ from bastion.testing import Behavior, FakeUpstream, GatewayServer
 from bastion.testing.aws_standin import AwsVerifier, TemporaryCredentials
 from bastion.testing.upstream_bedrock import bedrock_routes, error_behavior
 
+from .conftest import sdk
+
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -75,21 +77,6 @@ def up(standin: FakeUpstream, verifier: AwsVerifier) -> FakeUpstream:
     verifier.refusals.clear()
     verifier.signed_with.clear()
     return standin
-
-
-@pytest.fixture(scope="module")
-def vkey(gw: GatewayServer) -> str:
-    return gw.create_key()
-
-
-@pytest.fixture
-def client(gw: GatewayServer, vkey: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.openai_base_url, api_key=vkey, max_retries=0)
-
-
-@pytest.fixture
-def claude(gw: GatewayServer, vkey: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.base_url, api_key=vkey, max_retries=0)
 
 
 def test_signer_matches_botocore() -> None:
@@ -256,8 +243,7 @@ def test_wrong_secret_is_refused_by_the_signature_check(standin: FakeUpstream,
     verifier.refusals.clear()
     env = {**ENV, "BEDROCK_SK": "not-the-secret-key-at-all"}
     with GatewayServer(settings_for(standin.base_url), env=env) as server:
-        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                          max_retries=0)
+        c = sdk(server)
         with pytest.raises(openai.APIStatusError) as e:
             c.chat.completions.create(model="claude-hipaa",
                                       messages=[{"role": "user", "content": "hi"}])
@@ -274,8 +260,7 @@ def test_credentials_from_the_standard_environment(standin: FakeUpstream,
                             aws_secret_access_key=None)
     env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     with GatewayServer(settings, env=env) as server:
-        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                          max_retries=0)
+        c = sdk(server)
         r = c.chat.completions.create(model="claude-hipaa",
                                       messages=[{"role": "user", "content": "env creds"}])
     assert r.choices[0].message.content == "You said: env creds"
@@ -299,8 +284,7 @@ def test_web_identity_role_file(standin: FakeUpstream, verifier: AwsVerifier,
            "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/bastion",
            "AWS_ENDPOINT_URL_STS": standin.base_url + "/sts"}
     with GatewayServer(settings, env=env) as server:
-        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                          max_retries=0)
+        c = sdk(server)
         for i in range(2):  # one STS call: the credentials are kept
             r = c.chat.completions.create(model="claude-hipaa",
                                           messages=[{"role": "user", "content": f"role {i}"}])
@@ -322,7 +306,7 @@ def test_bedrock_api_key(standin: FakeUpstream, verifier: AwsVerifier) -> None:
     settings = settings_for(standin.base_url, aws_access_key_id=None,
                             aws_secret_access_key=None, api_key="env:BEDROCK_API_KEY")
     with GatewayServer(settings, env={"BEDROCK_API_KEY": "bedrock-api-key-0123456789"}) as s:
-        c = openai.OpenAI(base_url=s.openai_base_url, api_key=s.create_key(), max_retries=0)
+        c = sdk(s)
         r = c.chat.completions.create(model="claude-hipaa",
                                       messages=[{"role": "user", "content": "bearer"}])
     assert r.choices[0].message.content == "You said: bearer"
@@ -369,8 +353,7 @@ def test_region_scopes_the_signature_and_the_endpoint(standin: FakeUpstream,
     verifier.refusals.clear()
     settings = settings_for(standin.base_url, region="eu-central-1")
     with GatewayServer(settings, env=ENV) as server:
-        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                          max_retries=0)
+        c = sdk(server)
         with pytest.raises(openai.APIStatusError):
             c.chat.completions.create(model="claude-hipaa",
                                       messages=[{"role": "user", "content": "hi"}])
@@ -398,8 +381,7 @@ def test_session_token_reference(standin: FakeUpstream, verifier: AwsVerifier) -
     for token_ref, ok in (("env:T_ST", True), (None, False)):
         settings = settings_for(standin.base_url, aws_session_token=token_ref, **refs)
         with GatewayServer(settings, env=env) as server:
-            c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                              max_retries=0)
+            c = sdk(server)
             try:
                 c.chat.completions.create(model="claude-hipaa",
                                           messages=[{"role": "user", "content": "temp"}])

@@ -22,6 +22,8 @@ from bastion.testing import Behavior, FakeUpstream, GatewayServer
 from bastion.testing.upstream_gemini import gemini_error_body
 from bastion.testing.upstream_vertex import GoogleVerifier, vertex_upstream
 
+from .conftest import sdk
+
 FAST = {"connect": 1000, "first_byte": 2000, "total": 5000}
 TOOL = {"type": "function", "function": {
     "name": "lookup", "description": "Find a record.",
@@ -67,21 +69,6 @@ def up(standin: FakeUpstream, verifier: GoogleVerifier) -> FakeUpstream:
     standin.script.clear()
     verifier.refusals.clear()
     return standin
-
-
-@pytest.fixture(scope="module")
-def vkey(gw: GatewayServer) -> str:
-    return gw.create_key()
-
-
-@pytest.fixture
-def client(gw: GatewayServer, vkey: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.openai_base_url, api_key=vkey, max_retries=0)
-
-
-@pytest.fixture
-def claude(gw: GatewayServer, vkey: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.base_url, api_key=vkey, max_retries=0)
 
 
 GEMINI_PATH = "/v1/projects/my-project/locations/us-central1/publishers/google/models/"
@@ -198,8 +185,7 @@ def test_token_refreshed_before_it_expires(standin: FakeUpstream,
     env = {"SA_JSON": verifier.service_account(standin.base_url + "/token")}
     try:
         with GatewayServer(settings_for(standin.base_url), env=env) as server:
-            c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                              max_retries=0)
+            c = sdk(server)
             grants = verifier.grants
             for text in ("a", "b"):
                 c.chat.completions.create(model="gemini-eu",
@@ -220,8 +206,7 @@ def test_a_key_google_does_not_know_is_refused(standin: FakeUpstream,
     env = {"SA_JSON": verifier.service_account(standin.base_url + "/token", key=other)}
     verifier.refusals.clear()
     with GatewayServer(settings_for(standin.base_url), env=env) as server:
-        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                          max_retries=0)
+        c = sdk(server)
         with pytest.raises(openai.APIStatusError) as e:
             c.chat.completions.create(model="gemini-eu",
                                       messages=[{"role": "user", "content": "hi"}])
@@ -236,8 +221,7 @@ def test_workload_identity_and_application_default_credentials(
     metadata = verifier.metadata_grants
     settings = settings_for(standin.base_url, credentials=None)
     with GatewayServer(settings, env={"GCE_METADATA_HOST": host}) as server:
-        c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                          max_retries=0)
+        c = sdk(server)
         r = c.chat.completions.create(model="gemini-eu",
                                       messages=[{"role": "user", "content": "wi"}])
     assert r.choices[0].message.content == "You said: wi"
@@ -246,7 +230,7 @@ def test_workload_identity_and_application_default_credentials(
     key_file.write_text(verifier.service_account(standin.base_url + "/token"))
     grants = verifier.grants
     with GatewayServer(settings, env={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}) as s:
-        c = openai.OpenAI(base_url=s.openai_base_url, api_key=s.create_key(), max_retries=0)
+        c = sdk(s)
         c.chat.completions.create(model="gemini-eu",
                                   messages=[{"role": "user", "content": "adc"}])
     assert verifier.grants == grants + 1
@@ -258,8 +242,7 @@ def test_project_and_location_make_the_url(standin: FakeUpstream,
     for field, value in (("location", "europe-west4"), ("project", "someone-else")):
         settings = settings_for(standin.base_url, **{field: value})
         with GatewayServer(settings, env=env) as server:
-            c = openai.OpenAI(base_url=server.openai_base_url, api_key=server.create_key(),
-                              max_retries=0)
+            c = sdk(server)
             with pytest.raises(openai.APIStatusError):
                 c.chat.completions.create(model="gemini-eu",
                                           messages=[{"role": "user", "content": "hi"}])

@@ -38,6 +38,7 @@ from typing import Any
 
 import msgspec
 
+from bastion.api.anthropic_wire import AUsage, canonical_usage
 from bastion.core.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -61,7 +62,7 @@ from bastion.core.types import (
     ToolCall,
     Usage,
 )
-from bastion.providers.anthropic_wire import format_note
+from bastion.providers.anthropic_wire import format_note, function_tools
 from bastion.providers.http import scrub
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
@@ -168,8 +169,7 @@ def _turns(req: ChatRequest) -> tuple[list[JSON], list[JSON], bool]:
 
 
 def _tool_config(req: ChatRequest, has_tools: bool) -> JSON | None:
-    specs = list(req.tools or ()) + [{"type": "function", "function": f}
-                                     for f in req.functions or ()]
+    specs = function_tools(req, _refuse)
     if not specs:
         return None
     choice = req.tool_choice if req.tool_choice is not None else req.function_call
@@ -177,14 +177,8 @@ def _tool_config(req: ChatRequest, has_tools: bool) -> JSON | None:
         return None
     tools = []
     for t in specs:
-        fn = t.get("function")
-        if t.get("type") != "function" or not isinstance(fn, dict):
-            raise _refuse(f"tools of type {t.get('type')!r} are not supported.")
-        spec: JSON = {"name": fn.get("name", "")}
-        if fn.get("description"):
-            spec["description"] = fn["description"]
-        spec["inputSchema"] = {"json": fn.get("parameters") or {"type": "object",
-                                                                "properties": {}}}
+        spec: JSON = {k: v for k, v in t.items() if k != "input_schema"}
+        spec["inputSchema"] = {"json": t["input_schema"]}
         tools.append({"toolSpec": spec})
     config: JSON = {"tools": tools}
     if choice == "auto":
@@ -277,14 +271,14 @@ response_decoder = msgspec.json.Decoder(ConverseResponse)
 
 
 def usage_of(u: ConverseUsage | None) -> Usage | None:
+    """As OpenAI counts it; Converse counts input tokens without cache reads and writes,
+    as Anthropic does."""
     if u is None:
         return None
-    read, written = u.cache_read_input_tokens, u.cache_write_input_tokens
-    prompt = u.input_tokens + read + written
-    details = ({"cached_tokens": read, "cache_creation_tokens": written}
-               if read or written else None)
-    return Usage(prompt_tokens=prompt, completion_tokens=u.output_tokens,
-                 total_tokens=prompt + u.output_tokens, prompt_tokens_details=details)
+    return canonical_usage(AUsage(
+        input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+        cache_read_input_tokens=u.cache_read_input_tokens or None,
+        cache_creation_input_tokens=u.cache_write_input_tokens or None))
 
 
 def finish_reason(stop: str | None) -> str:
