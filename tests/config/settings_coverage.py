@@ -68,6 +68,8 @@ PROVEN: dict[str, str] = {
         "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
     "telemetry.content_max_chars":
         "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
+    "traffic.defaults.key.rpm":
+        "tests/core/test_reload.py::test_reload_under_load_changes_target_and_limit",
     "providers.*.fake.chunk_chars":
         "tests/api/test_responses.py::test_stream_broken_midway_ends_with_response_failed",
     "providers.*.fake.faults[].kind":
@@ -393,7 +395,6 @@ GAPS: frozenset[str] = frozenset({
     "traffic.defaults.user.tpm",
     "traffic.defaults.key.budget_usd",
     "traffic.defaults.key.tpm",
-    "traffic.defaults.key.rpm",
     "server.port",
     "server.host",
     "state.replicas",

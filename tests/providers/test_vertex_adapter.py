@@ -156,6 +156,17 @@ def test_revoked_token_is_replaced_once(client: openai.OpenAI, up: FakeUpstream,
     assert verifier.grants == grants + 1
 
 
+def test_revoked_token_is_replaced_before_a_stream_starts(
+        client: openai.OpenAI, up: FakeUpstream, verifier: GoogleVerifier) -> None:
+    client.chat.completions.create(model="gemini-eu", messages=[{"role": "user", "content": "x"}])
+    verifier.tokens.clear()
+    chunks = list(client.chat.completions.create(
+        model="gemini-eu", stream=True, messages=[{"role": "user", "content": "stream on"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "You said: stream on")
+    assert verifier.refusals == ["UNAUTHENTICATED"]
+
+
 def test_errors_map_like_other_adapters(client: openai.OpenAI, up: FakeUpstream) -> None:
     up.push(Behavior("status", status=429, body=gemini_error_body(429, "Quota exceeded")))
     with pytest.raises(openai.APIStatusError) as e:
