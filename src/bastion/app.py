@@ -283,7 +283,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None,
     CompletionsRoutes(gw).register(app)
     moderator = build_moderator(settings, default_resolvers(gw.env))
     if moderator is not None:
-        gw.on_close.append(moderator.aclose)
+        gw.process_close.append(moderator.aclose)  # the process's, like the route using it
     ModerationRoutes(gw, moderator).register(app)
     AnthropicRoutes(gw).register(app)
     AdminRoutes(gw).register(app)

@@ -39,7 +39,7 @@ def config(target: str, key_rpm: int, a: FakeUpstream, b: FakeUpstream) -> dict[
         "providers": {"a": {"type": "openai_compatible", "base_url": a.base_url},
                       "b": {"type": "openai_compatible", "base_url": b.base_url}},
         "models": {"chat": {"targets": [target],
-                            "timeout_ms": {"connect": 1000, "first_byte": 3000, "total": 5000}}},
+                            "timeout_ms": {"connect": 3000, "first_byte": 15000, "total": 20000}}},
         "traffic": {"defaults": {"key": {"rpm": key_rpm}}},
     }
 
@@ -60,7 +60,7 @@ def pair() -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
 
 
 def _load(base: str, key: str, until: float, out: list[Done], n: int) -> None:
-    client = openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=10)
+    client = openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=30)
     msgs: Any = [{"role": "user", "content": "hi"}]
     i = 0
     while time.monotonic() < until:
@@ -80,7 +80,7 @@ def _load(base: str, key: str, until: float, out: list[Done], n: int) -> None:
 
 
 def _reload(gw: GatewayServer) -> httpx.Response:
-    return httpx.post(gw.base_url + "/admin/reload", timeout=10,
+    return httpx.post(gw.base_url + "/admin/reload", timeout=30,
                       headers={"Authorization": f"Bearer {gw.master_key}"})
 
 

@@ -86,7 +86,9 @@ class _Parts:
             else:
                 from bastion.cache.semantic.store import MemoryVectorStore
 
-                self.store = MemoryVectorStore(cs.semantic_max_entries)
+                self.store = self.gw.lasting_part(  # kept across reloads, like the cache
+                    ("cache.semantic.memory", cs.semantic_max_entries),
+                    lambda: MemoryVectorStore(cs.semantic_max_entries), MemoryVectorStore.aclose)
         return self.store
 
     def embedder(self, spec: str) -> Embedder:
@@ -97,7 +99,9 @@ class _Parts:
 
         made: Embedder
         if spec == "local":
-            made = LocalEmbedder()
+            # One model per process, whatever the reloads (loading it takes seconds).
+            made = self.gw.lasting_part(("cache.local_embedder",), LocalEmbedder,
+                                        LocalEmbedder.aclose)
         else:
             alias = spec.removeprefix("alias:")
             target = self.gw.settings.models.get(alias)
@@ -107,7 +111,8 @@ class _Parts:
             made = AliasEmbedder(alias, self.gw.route)
         self.embedders[spec] = made
         self.gw.on_start.append(made.start)
-        self.gw.on_close.append(made.aclose)
+        if not isinstance(made, LocalEmbedder):  # the local model closes with its last user
+            self.gw.on_close.append(made.aclose)
         return made
 
     def semantic(self, name: str, a: AliasSettings, fingerprint: bytes) -> SemanticLookup | None:
@@ -139,8 +144,8 @@ def build_steps(gw: Gateway) -> list[Step]:
     backend = parts.backend()
     if not isinstance(backend, MemoryBackend):  # the memory backend closes with its last user
         gw.on_close.append(backend.aclose)
-    if parts.store is not None:
-        gw.on_close.append(parts.store.aclose)
+    if parts.store is not None and gw.settings.cache.semantic_store != "memory":
+        gw.on_close.append(parts.store.aclose)  # the memory store closes with its last user
     step = CacheStep(policies, backend, gw.settings.cache.max_entry_bytes)
     add_source = getattr(gw.route, "add_stale_source", None)
     if callable(add_source):
