@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.config.check import secret_warnings
 from bastion.config.loader import ConfigError, load_settings
 
 SHAPE = """\
@@ -66,3 +67,13 @@ def test_wrong_cloud_fields_are_refused_with_the_line(
     [problem] = e.value.problems
     assert words in problem.message
     assert problem.line == line
+
+
+def test_unresolvable_cloud_credentials_are_warned_about(tmp_path: Path) -> None:
+    s = _load(tmp_path, SHAPE)
+    warnings = secret_warnings(s, {"AWS_ACCESS_KEY_ID": "AKIA0000"})  # type: ignore[arg-type]
+    assert any(w.startswith("providers.bedrock.aws_secret_access_key (env:AWS_SECRET_ACCESS_"
+                            "KEY): the environment variable") for w in warnings)
+    assert any(w.startswith("providers.vertex.credentials (file:/etc/bastion/service-"
+                            "account.json): the file") for w in warnings)
+    assert not any("aws_access_key_id" in w for w in warnings)
