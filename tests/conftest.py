@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +16,8 @@ import structlog
 
 from bastion.observe import logging as blog
 from bastion.testing import FakeUpstream, GatewayServer, fake_settings
+
+from .private_services import PrivatePostgres, PrivateRedis
 
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("BASTION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -46,6 +51,55 @@ def redis_url() -> str:
 def postgres_url() -> str:
     need_service("PostgreSQL", "127.0.0.1", 5432)
     return POSTGRES_URL
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Whatever a test does to logging (the demo and ``captured`` configure it, on
+    streams that close with the test), the next test starts from the same state."""
+    config, sink = structlog.get_config(), list(blog._sink)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook
+    yield
+    structlog.configure(**config)
+    blog._sink[:] = sink
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
+
+
+def _need_binaries(name: str, ok: bool) -> None:
+    if ok:
+        return
+    if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{name} binaries are missing, and BASTION_REQUIRE_SERVICES=1 requires them")
+    pytest.skip(f"{name} binaries are not installed; install them to run this test")
+
+
+@pytest.fixture(scope="session")
+def _private_pg_server() -> Iterator[PrivatePostgres]:
+    _need_binaries("PostgreSQL", PrivatePostgres.available())
+    pg = PrivatePostgres()
+    yield pg.start()
+    pg.destroy()
+
+
+@pytest.fixture
+def private_postgres(_private_pg_server: PrivatePostgres) -> PrivatePostgres:
+    """A PostgreSQL of the test session alone, running (a test may stop and restart it;
+    the next test gets it running again). Use a fresh ``?schema=`` per test."""
+    return _private_pg_server.start()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis of this test alone, running, on a free port; gone after the test."""
+    _need_binaries("Redis", PrivateRedis.available())
+    r = PrivateRedis().start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

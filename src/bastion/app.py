@@ -10,17 +10,20 @@ import os
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiohttp import web
+from aiohttp import web, web_response
 
+from bastion.auth_guard import AuthThrottle, require_strong_master_key
 from bastion.cache import build_steps as build_cache_steps
 from bastion.config.secrets import SecretError, SecretSource, default_resolvers
 from bastion.config.settings import AliasSettings, Settings, Timeouts
+from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.generation import Generation, Lasting
 from bastion.identity.build import build_admins, build_callers
-from bastion.keys import KeyService
+from bastion.keys import KeyService, key_hash_source
 from bastion.observe.genai import provider_name
+from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
@@ -28,10 +31,12 @@ from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import Refreshable, build_provider
 from bastion.steps.authenticate import Authenticate
+from bastion.steps.client_params import ClientParams
 from bastion.steps.meter import Meter
 from bastion.steps.output_guard import build_output_steps
 from bastion.steps.route import AliasRoute, Route, Target
 from bastion.stores.base import open_database
+from bastion.stores.outage import Opener
 from bastion.traffic import build_steps as build_traffic_steps
 
 if TYPE_CHECKING:
@@ -86,9 +91,16 @@ class Gateway:
         self.env = os.environ if env is None else env
         self.db = open_database(settings.state.database,
                                 "upgrade" if settings.state.auto_migrate else "check")
-        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env)
+        self.keys = KeyService(self.db, settings.state.key_cache_ttl_s, self.env,
+                               key_hash_source(settings, self.env),
+                               stale_s=settings.state.key_stale_s)
+        self.db_opener = Opener(self.db, get_logger("bastion.server"),
+                                after_open=self.keys.check_secret)
         self.metrics = Metrics()
-        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models))
+        self.drain = Drain()  # requests in flight, for a clean shutdown
+        self.close_timeout_s = 3.0  # how long close() may wait on a slow database
+        self.recorder = Recorder(self.db, self.metrics, frozenset(settings.models), settings.usage)
+        self.auth_throttle = AuthThrottle(settings.security.auth_throttle)
         # Shared state: one Redis client per worker when state.redis is set.
         # A blocking pool makes a burst wait its turn for a connection instead of failing;
         # short socket time-outs keep a hung Redis from hanging requests (each part
@@ -197,8 +209,9 @@ class Gateway:
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
-            Meter(self.recorder),
-            Authenticate(self.callers, settings.models),
+            Meter(self.recorder, self.drain),
+            Authenticate(self.callers, self.auth_throttle, settings.models),
+            ClientParams(settings.models),
             *build_traffic_steps(self),
             *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
@@ -212,7 +225,8 @@ class Gateway:
         await gen.close(self.lasting)
 
     async def start(self) -> None:
-        await self.db.open()
+        await require_strong_master_key(self.master_key, self.settings.admin.master_key)
+        await self.db_opener.start()  # an unreachable database is retried, not fatal
         self.recorder.start()
         for hook in self.process_start:
             await hook()
@@ -224,7 +238,8 @@ class Gateway:
         await self.close_generation(self.generation)
         for hook in reversed(self.process_close):
             await hook()
-        await self.recorder.close()
+        await self.recorder.close(self.close_timeout_s)
+        await self.db_opener.close()
         await self.tracer.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -239,6 +254,14 @@ class Gateway:
             self.master_key.invalidate()
 
     async def check_master_key(self, request: web.Request) -> None:
+        """Refuse ``request`` unless it carries the master key; failures are throttled
+        per client address and logged (:mod:`bastion.auth_guard`)."""
+        throttle = self.auth_throttle
+        addr = throttle.address(request.remote, request.headers)
+        await throttle.guard(addr, "master_key", request.path,
+                             lambda: self._check_master_key(request))
+
+    async def _check_master_key(self, request: web.Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if self.master_key is None:
@@ -273,6 +296,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None,
     gw = Gateway(settings, env)
     gw.config_source = config_source
     from bastion.api.middleware import add_fallback
+
+    # No version banner: aiohttp fills in "Server: Python/3.x aiohttp/3.y" on every
+    # answer (its own protocol errors included) from this module attribute; naming the
+    # product only costs nothing per response, unlike a response-prepare signal.
+    setattr(web_response, "SERVER_SOFTWARE", "bastion")  # noqa: B010 - not re-exported
 
     # No middlewares: aiohttp builds a middleware chain per request; every handler is
     # guarded once at registration instead (api/middleware.py).

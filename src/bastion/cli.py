@@ -51,7 +51,7 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from bastion.keys import KeyService
+    from bastion.keys import KeyService, key_hash_source
     from bastion.stores.base import open_database
 
     settings = _settings(config)
@@ -61,7 +61,7 @@ def _with_keys(config: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
                            "upgrade" if settings.state.auto_migrate else "check")
         await db.open()
         try:
-            return await fn(KeyService(db))
+            return await fn(KeyService(db, secret=key_hash_source(settings)))
         finally:
             await db.close()
 

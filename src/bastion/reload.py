@@ -12,9 +12,9 @@ guards, cache and resilience settings and provider credentials all take effect
 for the next request.
 
 What a running process cannot change (the listening address, workers, state
-stores, logging, the tracer's endpoint, the moderations target, admin sign-in
-settings ``auth.admin``, and the CORS rules registered at start-up) keeps its
-running value; a reload that changes it says so (``restart_needed``) and logs it.
+stores, logging, the usage log, the authentication throttle (``security``), the
+tracer's endpoint, the moderations target, admin sign-in settings ``auth.admin``,
+and the CORS rules registered at start-up) keeps its running value; a reload that changes it says so (``restart_needed``) and logs it.
 Every reload attempt, refused or not, is one ``config.reload`` audit entry.
 
 With ``--workers N`` each worker reloads itself: the server forwards ``SIGHUP`` to
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 SIGNAL_ACTOR = "system:signal"  # who reloads on SIGHUP, in the log and the audit
 # Sections a running process keeps (see the module docstring).
-RESTART_ONLY = ("state", "server", "logging", "moderations")
+RESTART_ONLY = ("state", "server", "logging", "moderations", "usage", "security")
 RESTART_ONLY_RESILIENCE = ("otlp_endpoint", "service_name")
 
 
@@ -96,6 +96,18 @@ def keep_running_parts(old: Settings, new: Settings) -> tuple[Settings, tuple[st
     kept = new.model_copy(update={**{name: getattr(old, name) for name in RESTART_ONLY},
                                   "resilience": resilience, "auth": auth})
     return kept, tuple(differ)
+
+
+def current_settings(source: ConfigSource, running: Settings) -> Settings:
+    """The file's settings now, with ``running``'s restart-only parts (a worker restarted
+    after a reload starts like its siblings); ``running`` when the file is not valid."""
+    try:
+        return keep_running_parts(running, source.load())[0]
+    except ConfigError as e:
+        get_logger("bastion.config").warning(
+            "config_reload_refused", source=source.name, actor="worker-start",
+            pid=os.getpid(), problems=[str(p) for p in e.problems])
+        return running
 
 
 async def _retire(gw: Gateway, gen: Generation, after_s: float) -> None:

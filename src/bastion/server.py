@@ -1,9 +1,20 @@
-"""Running the gateway: uvloop, N worker processes sharing the port, signals.
+"""Running the gateway: uvloop, N worker processes sharing the port, signals, shutdown.
 
 Each worker is a separate process with its own event loop, built from the same
-settings; they share the listening port through ``SO_REUSEPORT``. SIGHUP makes
-every worker re-read provider keys and the config file (see :mod:`bastion.reload`);
-SIGTERM/SIGINT stop them gracefully.
+settings; they share the listening port through ``SO_REUSEPORT``. With more than
+one worker a supervisor process starts, watches and restarts them
+(:mod:`bastion.supervisor`). SIGHUP makes every worker re-read provider keys and
+the config file (:mod:`bastion.reload`); SIGTERM/SIGINT stop them gracefully:
+
+1. the worker stops accepting connections and closes idle keep-alive ones;
+2. requests in flight may finish until ``server.shutdown_timeout_s`` is nearly
+   over (a short reserve is kept for the next steps);
+3. whatever is still running is cut (:mod:`bastion.core.drain`): a stream ends
+   with an error event in the client's dialect, a whole answer with a 503, and the
+   usage log records it as ``cut`` with what was delivered;
+4. the stores are closed (queued usage written, or spilled if the database is down).
+
+The start-up banner is printed once the port is really listened on.
 """
 
 from __future__ import annotations
@@ -11,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import multiprocessing as mp
 import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -74,75 +86,113 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, reuse_port: bool, announce: bool = False,
+def shutdown_plan(timeout_s: float) -> tuple[float, float]:
+    """``(drain_s, reserve_s)``: how long requests may finish on their own, and what is
+    kept after that for cutting the rest and closing the stores."""
+    reserve = min(2.0, timeout_s * 0.3)
+    return timeout_s - reserve, reserve
+
+
+async def _serve(settings: Settings, reuse_port: bool,
+                 on_listening: Callable[[], None] | None = None,
                  source: ConfigSource | None = None) -> None:
     app = create_app(settings, config_source=source)
-    gw = app[GATEWAY]
-    if reuse_port:  # one of several workers: a reload through the admin API reaches all
-        gw.reload_peers = functools.partial(os.kill, os.getppid(), signal.SIGHUP)
     # handler_cancellation: a client that leaves cancels its request, so the upstream
     # call (and its cost) stops too, streams waiting on a silent provider included.
     # keepalive_timeout also bounds a connection that never completes its headers
     # (aiohttp's default is an hour): a slowloris client cannot hold sockets for long.
+    # shutdown_timeout: by the time aiohttp's own shutdown runs, every request has
+    # finished or been cut (see the module docstring), so it has little to wait for.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            handler_cancellation=True, keepalive_timeout=75.0,
-                           shutdown_timeout=10.0)
+                           shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port,
                        reuse_port=reuse_port, backlog=2048)
-    await site.start()
-    if announce:  # only once the port is bound: "listening" is then true
-        print(banner(settings), file=sys.stderr, flush=True)
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise SystemExit(f"bastion: cannot listen on {settings.server.host}:"
+                         f"{settings.server.port}: {e.strerror or e}") from None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    gw = app[GATEWAY]
     loop.add_signal_handler(signal.SIGHUP, on_sighup, gw)
-    get_logger("bastion.server").info("worker_started", pid=os.getpid(),
-                                      port=settings.server.port)
+    if reuse_port:  # one of several workers: a reload through the admin API reaches all
+        gw.reload_peers = functools.partial(os.kill, os.getppid(), signal.SIGHUP)
+    log = get_logger("bastion.server")
+    log.info("worker_started", pid=os.getpid(), port=settings.server.port)
+    if on_listening is not None:
+        on_listening()
     await stop.wait()
+    started = time.monotonic()
+    drain_s, reserve_s = shutdown_plan(settings.server.shutdown_timeout_s)
+    await site.stop()  # no new connections
+    if runner.server is not None:
+        runner.server.pre_shutdown()  # idle keep-alive connections close now
+    log.info("worker_stopping", pid=os.getpid(), in_flight=gw.drain.count,
+             shutdown_timeout_s=settings.server.shutdown_timeout_s)
+    if not await gw.drain.wait_idle(started + drain_s):
+        cut = gw.drain.cut()
+        log.warning("requests_cut_at_shutdown", pid=os.getpid(), requests=cut)
+        await gw.drain.wait_idle(started + drain_s + reserve_s / 2)
+    gw.close_timeout_s = max(0.1, reserve_s / 2 - 0.5)
     await runner.cleanup()
+    log.info("worker_stopped", pid=os.getpid(), took_s=round(time.monotonic() - started, 2))
 
 
-def _worker(settings: Settings, reuse_port: bool, announce: bool = False,
-            source: ConfigSource | None = None) -> None:
+def run_worker(settings: Settings, reuse_port: bool,
+               on_listening: Callable[[], None] | None = None,
+               source: ConfigSource | None = None) -> None:
+    """One worker process's life: logging, uvloop, serve until SIGTERM/SIGINT.
+    ``source`` is what SIGHUP and ``POST /admin/reload`` re-read."""
     configure_logging(settings.logging.level, settings.logging.log_prompts,
                       settings.logging.format)
     install_uvloop()
-    asyncio.run(_serve(settings, reuse_port, announce, source))
+    asyncio.run(_serve(settings, reuse_port, on_listening, source))
 
 
 class PortInUse(Exception):
     """The configured port is taken; the message says which and how to choose another."""
 
 
+def refuse_weak_master_key(settings: Settings) -> None:
+    """Exit with a clear message (status 2) when the master key is too short, before any
+    worker starts (each worker checks again, :meth:`Gateway.start`)."""
+    from bastion.auth_guard import WeakMasterKey, require_strong_master_key
+    from bastion.config.secrets import SecretSource, default_resolvers
+
+    ref = settings.admin.master_key
+    if not ref:
+        return
+    try:
+        asyncio.run(require_strong_master_key(
+            SecretSource(ref, default_resolvers(os.environ)), ref))
+    except WeakMasterKey as e:
+        print(f"bastion: refusing to start: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 def serve(settings: Settings, source: ConfigSource | None = None) -> None:
     """Run the gateway in the foreground until SIGTERM/SIGINT. Raises :class:`PortInUse`
     (before printing anything) when the port is taken. ``source`` is what SIGHUP and
     ``POST /admin/reload`` re-read."""
+    refuse_weak_master_key(settings)
     host, port = settings.server.host, settings.server.port
     if port and not port_free(host, port):
         raise PortInUse(f"Port {port} on {host} is already in use. Stop what is using it, "
                         "or choose another port with --port (or server.port in the config).")
     for warning in secret_warnings(settings):
         print(f"Warning: {warning}", file=sys.stderr, flush=True)
-    workers = settings.server.workers
-    if workers == 1:
-        _worker(settings, reuse_port=False, announce=True, source=source)
+    if settings.server.workers == 1:
+        def listening() -> None:
+            print(banner(settings), file=sys.stderr, flush=True)
+
+        run_worker(settings, reuse_port=False, on_listening=listening, source=source)
         return
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(settings, True, i == 0, source), daemon=False)
-             for i in range(workers)]
-    for p in procs:
-        p.start()
+    from bastion.supervisor import Supervisor
 
-    def forward(signum: int, _frame: object) -> None:
-        for p in procs:
-            if p.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    for p in procs:
-        p.join()
+    raise SystemExit(Supervisor(settings, source).run())

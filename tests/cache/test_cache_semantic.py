@@ -1,5 +1,5 @@
 """The semantic cache over real HTTP: embeddings from an alias of the gateway (a
-FakeUpstream whose embeddings are bags of words), the guard, tenants, and pgvector."""
+FakeUpstream whose embeddings are bags of words), the verifier, tenants, and pgvector."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from conftest import CacheKit
 
 # Words the bag-of-words embedder ignores: it cannot tell a negation or a number apart,
-# which is the blind spot of real embedders that the guard is there for.
+# which is the blind spot of real embedders that the verifier is there for.
 _STOP = {"the", "a", "an", "is", "are", "of", "on", "in", "me", "tell", "what", "please",
          "not", "for", "to", "and", "it", "its", "can", "you", "do", "does"}
 
@@ -68,10 +68,10 @@ def check_semantic_behaviour(kit: CacheKit, gw: GatewayServer, up: FakeUpstream)
     first = "What is the capital city of France?"
     assert kit.ask(red, first) == ("You said: " + first, "miss")
     # A paraphrase gets the cached answer (note: the first prompt's answer).
-    assert kit.ask(red, "Tell me the capital of France, please") == ("You said: " + first, "hit")
+    assert kit.ask(red, "Hi! What's the capital city of France?") == ("You said: " + first, "hit")
     assert chat_calls(up) == 1
     # Another team never sees it.
-    assert kit.ask(kit.client(gw, team="blue"), "Tell me the capital of France")[1] == "miss"
+    assert kit.ask(kit.client(gw, team="blue"), "What's the capital city of France?")[1] == "miss"
     assert chat_calls(up) == 2
     # Same words to the embedder, different question: the guard refuses the hit.
     kit.ask(red, "Is the museum open on Sunday?")
@@ -82,7 +82,7 @@ def check_semantic_behaviour(kit: CacheKit, gw: GatewayServer, up: FakeUpstream)
     assert kit.ask(red, "Book a table for 4 people please")[1] == "hit"
     assert chat_calls(up) == 7
     # Parameters other than the last message must be identical.
-    assert kit.ask(red, "Tell me the capital of France, please", max_tokens=20)[1] == "miss"
+    assert kit.ask(red, "Hi! What's the capital city of France?", max_tokens=20)[1] == "miss"
 
 
 def test_semantic_hits_paraphrases_and_refuses_near_misses(
@@ -91,7 +91,7 @@ def test_semantic_hits_paraphrases_and_refuses_near_misses(
     check_semantic_behaviour(kit, gw, bag_upstream)
 
 
-def test_without_the_guard_near_misses_would_hit(
+def test_without_the_guard_cosine_alone_decides(
         kit: CacheKit, bag_upstream: FakeUpstream) -> None:
     gw = kit.gateway(semantic_settings(kit, bag_upstream, guard=False))
     c = kit.client(gw)
@@ -122,7 +122,7 @@ def pgvector(postgres_url: str, namespace: str) -> Iterator[tuple[str, str]]:
 
     async def drop() -> None:
         conn = await asyncpg.connect(postgres_url)
-        for suffix in ("semantic", "entries"):
+        for suffix in ("semantic_v2", "entries"):
             await conn.execute(f"DROP TABLE IF EXISTS {namespace}_{suffix}")
         await conn.close()
 
@@ -150,7 +150,7 @@ def test_pgvector_store_and_postgres_backend(
 
     async def count() -> int:
         conn = await asyncpg.connect(url)
-        n = await conn.fetchval(f"SELECT count(*) FROM {ns}_semantic")  # noqa: S608 - test table
+        n = await conn.fetchval(f"SELECT count(*) FROM {ns}_semantic_v2")  # noqa: S608 - test table
         await conn.close()
         return int(n)
 

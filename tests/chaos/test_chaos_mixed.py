@@ -262,8 +262,9 @@ def test_mixed_traffic_through_failing_providers_loses_nothing() -> None:
         assert gw.run(gateway_tasks()) <= tasks_before, "tasks left on the gateway loop"
         for name, provider in gw.gateway.providers.items():
             # in-flight upstream connections: every response was released
-            connector = provider._session.connector  # type: ignore[attr-defined]
-            assert not connector._acquired, f"{name}: connections never released"
+            http = provider._http  # type: ignore[attr-defined]
+            assert not http.session.connector._acquired, f"{name}: connections never released"
+            assert http.in_use == 0, f"{name}: connection slots never released"
     finally:
         gw.stop()
         a.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 
 from typer.testing import CliRunner
@@ -10,7 +11,7 @@ from bastion.cli import app
 from bastion.demo import run_demo
 
 
-def test_demo_walkthrough() -> None:
+def test_demo_walkthrough(captured: io.StringIO) -> None:  # logging restored afterwards
     lines: list[str] = []
     assert run_demo(lines.append, serve=False, port=0) == 0
     text = "\n".join(lines)
@@ -20,7 +21,7 @@ def test_demo_walkthrough() -> None:
     assert "x-bastion-degraded: static" in text
 
 
-def test_demo_takes_a_free_port_when_its_own_is_taken() -> None:
+def test_demo_takes_a_free_port_when_its_own_is_taken(captured: io.StringIO) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()

@@ -111,9 +111,15 @@ PROVEN: dict[str, str] = {
     "models.*.cache.scope":
         "tests/cache/test_cache_exact.py::test_key_scope_and_global_scope",
     "models.*.cache.semantic.threshold":
-        "tests/cache/test_cache_semantic.py::test_local_model_paraphrase_and_negation",
+        "tests/cache/test_semantic_verified.py::test_threshold_is_the_cosine_a_candidate_needs",
     "models.*.cache.semantic.guard":
-        "tests/cache/test_cache_semantic.py::test_without_the_guard_near_misses_would_hit",
+        "tests/cache/test_cache_semantic.py::test_without_the_guard_cosine_alone_decides",
+    "models.*.cache.semantic.max_wrong_rate":
+        "tests/cache/test_semantic_verified.py::test_the_error_budget_sets_how_sure_the_verifier_must_be",
+    "models.*.cache.semantic.shadow_rate":
+        "tests/cache/test_semantic_verified.py::test_shadow_verification_measures_wrong_answers_and_stops_serving_them",
+    "models.*.cache.high_stakes":
+        "tests/cache/test_semantic_verified.py::test_a_high_stakes_alias_never_serves_a_semantic_hit",
     "models.*.resilience.retry.attempts_before_fallback":
         "tests/resilience/test_resilience_policies.py::test_policy_retries_only_what_is_worth_it",
     "models.*.resilience.degrade":
@@ -192,6 +198,40 @@ PROVEN: dict[str, str] = {
         "tests/api/test_moderations.py::test_forwarded_to_the_configured_provider",
     "moderations.timeout_ms":
         "tests/api/test_moderations.py::test_timeout_ms_bounds_the_provider_call",
+    "providers.*.max_connections":
+        "tests/providers/test_http.py::test_local_pool_waits_never_open_the_breaker",
+    "providers.*.max_response_bytes":
+        "tests/providers/test_http.py::test_an_answer_over_the_cap_is_refused_without_holding_it",
+    "providers.*.max_event_bytes":
+        "tests/providers/test_http.py::test_an_endless_stream_event_is_cut_and_the_loop_stays_free",
+    "state.key_hash_secret":
+        "tests/core/test_key_hash_secret.py::test_a_configured_secret_stays_out_of_the_database",
+    "security.auth_throttle.enabled":
+        "tests/security/test_auth_guard.py::test_the_throttle_is_a_setting",
+    "security.auth_throttle.max_failures":
+        "tests/security/test_auth_guard.py::test_master_key_guesses_are_throttled_per_address",
+    "security.auth_throttle.block_s":
+        "tests/security/test_auth_guard.py::test_master_key_guesses_are_throttled_per_address",
+    "security.auth_throttle.client_address_header":
+        "tests/security/test_auth_guard.py::test_master_key_guesses_are_throttled_per_address",
+    "security.auth_throttle.window_s":
+        "tests/security/test_auth_guard.py::test_failures_outside_the_window_do_not_add_up",
+    "security.auth_throttle.log_interval_s":
+        "tests/security/test_auth_guard.py::test_failures_are_logged_at_a_bounded_rate_without_the_key",
+    "models.*.client_params.allow":
+        "tests/steps/test_client_params.py::test_an_alias_may_allow_them",
+    "traffic.defaults.key.concurrency":
+        "tests/traffic/test_traffic_concurrency.py::test_one_key_cannot_hold_more_than_its_share",
+    "traffic.users.*.concurrency":
+        "tests/traffic/test_traffic_concurrency.py::test_a_user_limit_spans_the_users_keys",
+    "traffic.defaults.user.concurrency":
+        "tests/traffic/test_traffic_concurrency.py::test_user_and_team_limits_from_defaults_and_entries",
+    "traffic.defaults.team.concurrency":
+        "tests/traffic/test_traffic_concurrency.py::test_user_and_team_limits_from_defaults_and_entries",
+    "traffic.teams.*.concurrency":
+        "tests/traffic/test_traffic_concurrency.py::test_user_and_team_limits_from_defaults_and_entries",
+    "traffic.default_output_tokens":
+        "tests/traffic/test_traffic_output_limit.py::test_twenty_requests_without_max_tokens_stay_within_the_budget",
     "guards.output.mode":
         "tests/steps/test_guard_settings.py::test_output_setting",
     "guards.output.leak":
@@ -367,6 +407,20 @@ PROVEN: dict[str, str] = {
         "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
     "traffic.defaults.user.rpm":
         "tests/identity/test_callers.py::test_a_service_key_names_users_by_header_or_body",
+    "state.key_stale_s":
+        "tests/core/test_keys_outage.py::test_stale_records_are_used_for_key_stale_s_only",
+    "server.workers":
+        "tests/traffic/test_traffic_ledger_socket.py::test_two_workers_share_one_rate_limit_and_one_budget",
+    "server.shutdown_timeout_s":
+        "tests/server/test_server.py::test_shutdown_ends_streams_with_an_error_event_and_bills_them",
+    "usage.queue_max_rows":
+        "tests/observe/test_usage_writer.py::test_without_a_spill_file_the_queue_keeps_at_most_queue_max_rows",
+    "usage.spill_dir":
+        "tests/observe/test_usage_writer.py::test_usage_served_during_an_outage_is_written_when_the_database_returns",
+    "usage.spill_max_mb":
+        "tests/observe/test_usage_writer.py::test_spill_files_are_bounded",
+    "usage.retry_max_s":
+        "tests/observe/test_usage_writer.py::test_retry_max_s_bounds_the_wait_after_recovery",
 }
 
 PENDING: dict[str, int] = {
@@ -398,12 +452,10 @@ GAPS: frozenset[str] = frozenset({
     "server.port",
     "server.host",
     "state.replicas",
-    "server.workers",
     "server.body_timeout_s",
     "logging.level",
     "logging.log_prompts",
     "logging.format",
-    "providers.*.max_connections",
     "providers.*.fake.reply",
     "providers.*.fake.latency_ms",
     "providers.*.fake.faults[].status",
@@ -420,7 +472,6 @@ GAPS: frozenset[str] = frozenset({
     "models.*.resilience.retry.max_delay_ms",
     "models.*.resilience.retry.max_retry_after_ms",
     "traffic.enabled",
-    "traffic.default_output_tokens",
     "traffic.key_budget_period",
     "traffic.defaults.key.monthly_tokens",
     "traffic.defaults.key.budget_period",
@@ -441,7 +492,6 @@ GAPS: frozenset[str] = frozenset({
     "traffic.alerts.webhook_timeout_ms",
     "traffic.queue.poll_ms",
     "traffic.on_redis_error.rate_limits",
-    "traffic.tokenize_in_thread_chars",
     "traffic.estimate_over_chars",
     "traffic.hold_s",
     "cache.max_entry_bytes",

@@ -56,8 +56,8 @@ def test_a_reload_keeps_what_did_not_change(upstream_factory: Any) -> None:
         old_b = first.providers["b"]
         assert first in g.retired
         gw.run(g.close_generation(first))
-        assert old_b._session.closed  # type: ignore[attr-defined]
-        assert not g.providers["a"]._session.closed  # type: ignore[attr-defined]
+        assert old_b._http.session.closed  # type: ignore[attr-defined]
+        assert not g.providers["a"]._http.session.closed  # type: ignore[attr-defined]
         assert first not in g.retired
         client.chat.completions.create(model="other", messages=[{"role": "user",
                                                                  "content": "still"}])

@@ -265,7 +265,8 @@ def test_key_usage_counts_traffic(gateway: GatewayServer) -> None:
     r = admin(gateway, "GET", f"/admin/keys/{body['id']}/usage")
     assert r.status_code == 200
     usage = r.json()
-    assert usage["requests"] == 5
+    assert usage["requests"] == usage["served"] == 4
+    assert usage["refused"] == 1
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (prompt, completion)
     assert usage["spend_usd"] >= 0
     assert admin(gateway, "GET", f"/admin/keys/{other['id']}/usage").json()["requests"] == 1

@@ -34,7 +34,7 @@ from bastion.testing import Behavior, FakeUpstream
 from bastion.testing.upstream import OPENAI_ROUTES
 from bastion.testing.upstream_gemini import GEMINI_ROUTES, gemini_error_body
 
-MASTER = "canary-test-master-key-000111"
+MASTER = "canary-test-master-key-000111222333444"
 TIMEOUTS = {"connect": 1000, "first_byte": 600, "total": 3000}
 
 

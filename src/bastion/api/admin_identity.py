@@ -109,10 +109,14 @@ class IdentityAdminRoutes:
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         """A session token for a name and password (no other credential needed)."""
+        throttle = self.gw.auth_throttle  # password guesses count like key guesses
+        addr = throttle.address(request.remote, request.headers)
         try:
+            throttle.check(addr)
             spec = decode(await self._body(request), msgspec.json.Decoder(Login).decode)
             session = await self.accounts.login(spec.name, spec.password)
             if session is None:
+                throttle.failed(addr, "password", request.path)
                 # Only a name that is an account is written down: people type passwords
                 # into name fields.
                 try:

@@ -29,7 +29,7 @@ from bastion.api.streaming import write_sse
 from bastion.core.context import Context, Reply
 from bastion.core.errors import GatewayError
 from bastion.providers.fake import estimate_tokens
-from bastion.steps.authenticate import check_alias
+from bastion.steps.authenticate import authenticate_client, check_alias
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -86,7 +86,8 @@ class AnthropicRoutes:
         """An estimate (about four characters a token) of the request's input tokens."""
         rid = request_id(request)
         try:
-            ident = await self.gw.callers.identify(request.headers)
+            ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle,
+                                              request.remote, request.headers, request.path)
             areq, _size = await self._read(request)
             check_alias(ident, areq.model, self.gw.route.aliases)
             req, _ = to_canonical(areq)

@@ -12,6 +12,7 @@ so ``message_delta`` is sent once the canonical stream has ended. A
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from bastion.api.anthropic_translate import message_id
 from bastion.api.anthropic_wire import (
@@ -158,20 +159,21 @@ async def anthropic_sse(stream: ChunkStream, alias: str,
     finish: str | None = None
     usage: Usage | None = None
     out: list[bytes] = []
-    try:
-        async for chunk in stream:
-            if not started:
-                started = True
-                yield _start_frame(chunk, alias, ch)
-            if chunk.usage is not None:
-                usage = chunk.usage
-            finish = _frames(chunk, blocks, out) or finish
-            if out:
-                yield b"".join(out)
-                out.clear()
-    except GatewayError as e:
-        yield sse_frame(b"error", anthropic_error_body(e))
-        return
+    async with aclosing(stream):  # type: ignore[type-var]  # a client that left closes it all
+        try:
+            async for chunk in stream:
+                if not started:
+                    started = True
+                    yield _start_frame(chunk, alias, ch)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                finish = _frames(chunk, blocks, out) or finish
+                if out:
+                    yield b"".join(out)
+                    out.clear()
+        except GatewayError as e:
+            yield sse_frame(b"error", anthropic_error_body(e))
+            return
     if not started:
         yield sse_frame(_START, MessageStart(message=AMessage(id=message_id(""), model=alias)))
     blocks.close(out)

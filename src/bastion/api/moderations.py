@@ -27,6 +27,7 @@ from bastion.core.errors import (
     UpstreamUnavailable,
 )
 from bastion.providers.moderation import ModerationRequest, Moderator
+from bastion.steps.authenticate import authenticate_client
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -51,7 +52,8 @@ class ModerationRoutes:
         started = time.monotonic()
         status, code = 200, None
         try:
-            await self.gw.callers.identify(request.headers)
+            await authenticate_client(self.gw.callers, self.gw.auth_throttle, request.remote,
+                                      request.headers, request.path)
             server = self.gw.settings.server
             body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
             req = decode(body, _decoder.decode)

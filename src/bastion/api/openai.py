@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -28,6 +29,7 @@ from bastion.core.types import (
     chat_request_decoder,
     embedding_request_decoder,
 )
+from bastion.steps.authenticate import authenticate_client
 
 if TYPE_CHECKING:
     from bastion.app import Gateway
@@ -40,15 +42,16 @@ async def openai_sse(ctx: Context, stream: ChunkStream) -> AsyncIterator[bytes]:
     """Canonical chunks as OpenAI SSE frames; a gateway error ends the stream with an
     error frame and ``[DONE]``."""
     want_usage = bool(ctx.chat.stream_options and ctx.chat.stream_options.include_usage)
-    try:
-        async for chunk in stream:
-            if chunk.usage is not None and not want_usage:
-                if not chunk.choices:
-                    continue
-                chunk.usage = None
-            yield b"data: " + _enc.encode(chunk) + b"\n\n"
-    except GatewayError as e:
-        yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
+    async with aclosing(stream):  # type: ignore[type-var]  # a client that left closes it all
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None and not want_usage:
+                    if not chunk.choices:
+                        continue
+                    chunk.usage = None
+                yield b"data: " + _enc.encode(chunk) + b"\n\n"
+        except GatewayError as e:
+            yield b"data: " + _enc.encode(openai_error_body(e)) + b"\n\n"
     yield DONE
 
 
@@ -116,7 +119,8 @@ class OpenAIRoutes:
         return await self.render(request, ctx, reply)
 
     async def _allowed(self, request: web.Request) -> list[str]:
-        ident = await self.gw.callers.identify(request.headers)
+        ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle, request.remote,
+                                          request.headers, request.path)
         return [a for a in self.gw.route.aliases if ident.may_use(a)]
 
     async def models(self, request: web.Request) -> web.StreamResponse:

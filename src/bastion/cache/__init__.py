@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bastion.cache.pg import PgPool
     from bastion.cache.semantic.embedder import Embedder
     from bastion.cache.semantic.lookup import SemanticLookup
+    from bastion.cache.semantic.shadow import ShadowMetrics
     from bastion.cache.semantic.store import VectorStore
     from bastion.config.settings import AliasSettings, Settings
 
@@ -48,6 +49,7 @@ class _Parts:
         self.pool: PgPool | None = None
         self.store: VectorStore | None = None
         self.embedders: dict[str, Embedder] = {}
+        self.metrics: ShadowMetrics | None = None
 
     def pg(self) -> PgPool:
         if self.pool is None:
@@ -117,14 +119,31 @@ class _Parts:
 
     def semantic(self, name: str, a: AliasSettings, fingerprint: bytes) -> SemanticLookup | None:
         sem = a.cache.semantic
-        if sem is None:
-            return None
+        if sem is None or a.cache.high_stakes:
+            return None  # a high-stakes alias is answered from the exact cache only
         from bastion.cache.semantic.lookup import SemanticLookup
+        from bastion.cache.semantic.shadow import Shadow
+        from bastion.cache.semantic.verifier import Verifier
 
+        verifier = Verifier() if sem.guard else None
+        threshold = verifier.threshold_for(sem.max_wrong_rate) if verifier else sem.threshold
+        store = self.vectors()
+        shadow = None
+        if sem.shadow_rate > 0:
+            shadow = Shadow(name, sem.shadow_rate, sem.max_wrong_rate, threshold, store,
+                            on_result=self.semantic_metrics().observe)
+            self.gw.on_close.append(shadow.aclose)
         return SemanticLookup(
-            embedder=self.embedder(sem.embedder), embedder_id=sem.embedder,
-            store=self.vectors(), fingerprint=fingerprint, threshold=sem.threshold,
-            guard=sem.guard, max_chars=sem.max_chars)
+            embedder=self.embedder(sem.embedder), embedder_id=sem.embedder, store=store,
+            fingerprint=fingerprint, floor=sem.threshold, verifier=verifier,
+            threshold=threshold, max_chars=sem.max_chars, shadow=shadow)
+
+    def semantic_metrics(self) -> ShadowMetrics:
+        if self.metrics is None:
+            from bastion.cache.semantic.shadow import ShadowMetrics
+
+            self.metrics = ShadowMetrics(self.gw.metrics.registry)
+        return self.metrics
 
 
 def build_steps(gw: Gateway) -> list[Step]:
@@ -135,7 +154,7 @@ def build_steps(gw: Gateway) -> list[Step]:
         c = a.cache
         if a.kind != "chat" or c.enabled == "off":
             continue
-        fp = alias_fingerprint(name, [t.target for t in a.targets])
+        fp = alias_fingerprint(name, [t.target for t in a.targets], a.system_prompt)
         policies[name] = AliasPolicy(enabled=c.enabled, ttl_s=c.ttl_s,
                                      stale_ttl_s=c.stale_ttl_s, scope=c.scope,
                                      fingerprint=fp, semantic=parts.semantic(name, a, fp))

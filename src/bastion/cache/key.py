@@ -8,8 +8,13 @@ requests that differ only in key order or in those fields share an entry. The al
 fingerprint changes when the alias's targets change, so a re-pointed alias does not
 serve answers from its old model.
 
-The semantic cache partitions by the same hash computed with the last user message
-blanked: a semantic hit needs everything but that message to be identical.
+Parameters the canonical request cannot carry also shape the answer: the Anthropic
+dialect's own (``top_k``, ``thinking``, ``output_config``, … in ``ctx.state["anthropic"]``)
+and its ``anthropic-beta`` header. :func:`answer_shaping` adds them to the key, so two
+requests that differ only there never share an entry.
+
+The semantic cache partitions by the same hash over the request without its
+conversation (see :mod:`bastion.cache.semantic.context`), shaping included.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import hashlib
 import msgspec
 
 from bastion.config.cache_settings import CacheScope
-from bastion.core.context import Identity
-from bastion.core.types import ChatRequest, Message
+from bastion.core.context import Context, Identity
+from bastion.core.types import ChatRequest
 
 KEY_VERSION = b"v1"
 _canonical = msgspec.json.Encoder(order="sorted")
@@ -47,14 +52,30 @@ def tenant_scope(identity: Identity | None, scope: CacheScope) -> str:
     return "k:" + identity.key_id
 
 
-def canonical_bytes(req: ChatRequest) -> bytes:
-    """The request as sorted-key JSON without the fields that cannot change the answer."""
-    return _canonical.encode(msgspec.structs.replace(req, **_IRRELEVANT))
+def answer_shaping(ctx: Context) -> bytes:
+    """What else can change the answer besides the canonical request: the Anthropic
+    channel's parameters and beta header (empty for other dialects)."""
+    ch = ctx.state.get("anthropic")
+    params = getattr(ch, "params", None)
+    betas = getattr(ch, "betas", None)
+    if not params and not betas:
+        return b""
+    return _canonical.encode({"anthropic": params or {}, "betas": betas})
 
 
-def alias_fingerprint(alias: str, targets: list[str]) -> bytes:
-    """A short digest of an alias's configuration that, when changed, empties its cache."""
-    return hashlib.blake2b("\n".join([alias, *targets]).encode(), digest_size=8).digest()
+def canonical_bytes(req: ChatRequest, shaping: bytes = b"") -> bytes:
+    """The request as sorted-key JSON without the fields that cannot change the answer,
+    followed by ``shaping`` (:func:`answer_shaping`) when there is any."""
+    body = _canonical.encode(msgspec.structs.replace(req, **_IRRELEVANT))
+    return body + b"\0" + shaping if shaping else body
+
+
+def alias_fingerprint(alias: str, targets: list[str], system_prompt: str | None = None
+                      ) -> bytes:
+    """A short digest of an alias's configuration that, when changed, empties its cache:
+    its name, targets and server-side system prompt."""
+    parts = [alias, *targets] + ([] if system_prompt is None else ["\0sys", system_prompt])
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=8).digest()
 
 
 def cache_key(scope: str, fingerprint: bytes, canonical: bytes) -> str:
@@ -63,27 +84,6 @@ def cache_key(scope: str, fingerprint: bytes, canonical: bytes) -> str:
     h.update(b"\0" + scope.encode() + b"\0" + fingerprint + b"\0")
     h.update(canonical)
     return h.hexdigest()
-
-
-def last_user_index(req: ChatRequest) -> int | None:
-    for i in range(len(req.messages) - 1, -1, -1):
-        if req.messages[i].role == "user":
-            return i
-    return None
-
-
-def semantic_partition(scope: str, fingerprint: bytes, req: ChatRequest) -> tuple[str, str] | None:
-    """``(partition, text)``: the key of everything but the last user message, and that
-    message's text; ``None`` when there is no user message or it is not plain text."""
-    i = last_user_index(req)
-    if i is None:
-        return None
-    msg = req.messages[i]
-    if not isinstance(msg.content, str) or msg.name is not None:
-        return None
-    blank = [*req.messages[:i], Message(role="user", content=""), *req.messages[i + 1:]]
-    canonical = canonical_bytes(msgspec.structs.replace(req, messages=blank))
-    return cache_key("sem:" + scope, fingerprint, canonical), msg.content
 
 
 def is_deterministic(req: ChatRequest) -> bool:

@@ -35,13 +35,20 @@ from typing import Literal
 from bastion.api.replay import replay_as_stream
 from bastion.cache.assemble import StreamAssembler
 from bastion.cache.base import CacheBackend, Entry, decode_entry, encode_entry
-from bastion.cache.key import cache_key, canonical_bytes, is_deterministic, tenant_scope
+from bastion.cache.key import (
+    answer_shaping,
+    cache_key,
+    canonical_bytes,
+    is_deterministic,
+    tenant_scope,
+)
 from bastion.cache.semantic.lookup import SemanticLookup, SemanticProbe
 from bastion.config.cache_settings import CacheScope
 from bastion.core.context import ChunkStream, Context, Reply
 from bastion.core.errors import InvalidRequest
+from bastion.core.offload import run_bounded
 from bastion.core.pipeline import Next
-from bastion.core.types import ChatChunk, ChatResponse
+from bastion.core.types import ChatChunk, ChatRequest, ChatResponse
 
 HEADER = "x-bastion-cache"
 STATE_KEY = "cache_key"
@@ -92,6 +99,10 @@ def cacheable(resp: ChatResponse) -> bool:
     return True
 
 
+def _exact_key(scope: str, fingerprint: bytes, req: ChatRequest, shaping: bytes) -> str:
+    return cache_key(scope, fingerprint, canonical_bytes(req, shaping))
+
+
 def _degraded(ctx: Context, reply: Reply) -> bool:
     return bool(ctx.decisions.get("degraded")) or "x-bastion-degraded" in reply.headers
 
@@ -105,9 +116,12 @@ class CacheStep:
         self.backend = backend
         self.max_entry_bytes = max_entry_bytes
 
-    def key_for(self, ctx: Context, policy: AliasPolicy) -> str:
+    async def key_for(self, ctx: Context, policy: AliasPolicy) -> str:
+        """The exact-match key: encoding and hashing scan the whole request, so they run
+        where its size says (:mod:`bastion.core.offload`)."""
         scope = tenant_scope(ctx.identity, policy.scope)
-        return cache_key(scope, policy.fingerprint, canonical_bytes(ctx.chat))
+        return await run_bounded(ctx.body_bytes, _exact_key, scope, policy.fingerprint,
+                                 ctx.chat, answer_shaping(ctx))
 
     async def load(self, key: str) -> Entry | None:
         data = await self.backend.get(key)
@@ -120,7 +134,7 @@ class CacheStep:
         mode = request_mode(ctx.headers)
         if not applies(policy, mode, ctx):
             return await call_next(ctx)
-        key = self.key_for(ctx, policy)
+        key = await self.key_for(ctx, policy)
         ctx.state[STATE_KEY] = key
         probe: SemanticProbe | None = None
         if mode != "refresh":
@@ -132,20 +146,29 @@ class CacheStep:
         if policy.semantic is not None:
             probe = await policy.semantic.probe(ctx, tenant_scope(ctx.identity, policy.scope),
                                                 lookup=mode != "refresh")
-            hit = await self._semantic_hit(ctx, probe)
+            hit = await self._semantic_hit(ctx, policy.semantic, probe, call_next)
             if hit is not None:
                 return hit
         ctx.decisions["cache"] = "refresh" if mode == "refresh" else "miss"
         return await self._on_the_way_back(ctx, key, policy, probe, await call_next(ctx))
 
-    async def _semantic_hit(self, ctx: Context, probe: SemanticProbe | None) -> Reply | None:
+    async def _semantic_hit(self, ctx: Context, lookup: SemanticLookup,
+                            probe: SemanticProbe | None, call_next: Next) -> Reply | None:
         if probe is None or probe.match is None:
             return None
-        entry = await self.load(probe.match.entry_key)
+        match = probe.match
+        entry = await self.load(match.candidate.entry_key)
         if entry is None or not entry.fresh():
             return None
         ctx.decisions["cache_kind"] = "semantic"
-        ctx.decisions["cache_similarity"] = round(probe.match.similarity, 4)
+        ctx.decisions["cache_similarity"] = round(match.candidate.similarity, 4)
+        ctx.decisions["cache_verifier"] = match.reason
+        ctx.decisions["cache_verifier_score"] = round(match.score, 4)
+        shadow = lookup.shadow
+        if shadow is not None and shadow.wanted():
+            ctx.decisions["cache_shadow"] = True
+            shadow.start(ctx, call_next, probe.partition, match.candidate.entry_key,
+                         match.score, match.candidate.threshold, entry.response)
         return self._hit(ctx, entry.response)
 
     async def _on_the_way_back(self, ctx: Context, key: str, policy: AliasPolicy,
@@ -207,6 +230,6 @@ class CacheStep:
             return None
         key = ctx.state.get(STATE_KEY)
         if not isinstance(key, str):
-            key = self.key_for(ctx, policy)
+            key = await self.key_for(ctx, policy)
         entry = await self.load(key)
         return entry.response if entry is not None else None

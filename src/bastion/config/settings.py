@@ -29,8 +29,10 @@ from bastion.config.guard_output_settings import (
 )
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.telemetry_settings import TelemetrySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
+from bastion.config.usage_settings import UsageSettings
 
 _SECRET_REF = re.compile(r"^(env|file|aws-sm|vault):\S+$")
 
@@ -70,6 +72,12 @@ class StateSettings(Strict):
     # replica count: local limits are divided by it when Redis is unreachable
     replicas: int = Field(1, ge=1)
     key_cache_ttl_s: float = Field(5.0, ge=0)
+    # HMAC secret of virtual keys: a reference, so it is kept apart from the database
+    # (unset: BASTION_KEY_HASH_SECRET, else one kept in the database; docs/security.md)
+    key_hash_secret: SecretRef | None = None
+    # While the database is unreachable, a key's last good record is used this long
+    # past its cache TTL (0: never); a revocation made meanwhile applies once it is back.
+    key_stale_s: float = Field(300.0, ge=0)
     # Apply pending schema migrations at start-up (under a lock); off: refuse to start
     # until `bastion db upgrade` has run.
     auto_migrate: bool = True
@@ -83,6 +91,9 @@ class ServerSettings(Strict):
     # A request body must arrive within this many seconds of the headers (slow or stalled
     # clients get 408 and the connection is closed, so they cannot hold a worker's sockets).
     body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # On SIGTERM, requests in flight may finish for about this long; then the rest are
+    # cut (streams end with an error event) and the worker exits within it.
+    shutdown_timeout_s: float = Field(10.0, ge=1, le=3600)
 
 
 class LoggingSettings(Strict):
@@ -151,7 +162,10 @@ class ProviderSettings(Strict, CloudProviderFields):  # bedrock/vertex fields: c
     compliance: Compliance = Field(default_factory=Compliance)
     timeout_ms: Timeouts | None = None
     key_ttl_s: float | None = Field(None, gt=0, description="re-read the key this often")
-    max_connections: int = Field(256, ge=1)
+    # calls in flight to this provider from one worker (a stream holds one until it ends)
+    max_connections: int = Field(10_000, ge=1)
+    max_response_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="a whole answer")
+    max_event_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="one stream event")
     fake: FakeSettings | None = None
 
 
@@ -204,6 +218,7 @@ class AliasSettings(Strict):
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
+    client_params: AliasClientParams = Field(default_factory=AliasClientParams)
 
     @field_validator("review")
     @classmethod
@@ -239,6 +254,8 @@ class Settings(Strict):
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

@@ -23,7 +23,8 @@ class ClientLimits(_Strict):
 
     ``rpm``/``tpm`` count over ``traffic.window_s`` (60 s unless changed);
     ``daily_tokens``/``monthly_tokens`` are calendar quotas (UTC);
-    ``budget_usd`` is spent over ``budget_period``.
+    ``budget_usd`` is spent over ``budget_period``; ``concurrency`` caps the requests
+    (streams included, until they end) in progress at once.
     """
 
     rpm: int | None = Field(None, ge=1)
@@ -33,6 +34,7 @@ class ClientLimits(_Strict):
     budget_usd: float | None = Field(None, ge=0)
     budget_period: Period | None = None
     priority: int | None = None  # capacity-queue priority (higher first)
+    concurrency: int | None = Field(None, ge=1)
 
 
 class ClientDefaults(_Strict):
@@ -88,10 +90,8 @@ class TrafficSettings(_Strict):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     redis_prefix: str = "bastion:traffic:"
     on_redis_error: RedisFailure = Field(default_factory=RedisFailure)
-    tokenize_in_thread_chars: int = Field(
-        65536, ge=0, description="prompts longer than this are tokenised off the event loop")
     estimate_over_chars: int = Field(
-        4_000_000, ge=0, description="prompts longer than this are estimated, not tokenised")
+        4_000_000, ge=0, description="request bodies larger than this are estimated, not tokenised")
     hold_s: float = Field(600.0, gt=0, description="a reservation left unsettled expires")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -128,9 +127,17 @@ class Reply:
 async def wrap_stream(
     inner: ChunkStream, fn: Callable[[ChunkStream], ChunkStream]
 ) -> ChunkStream:
-    """Run ``fn`` over ``inner`` and close ``inner`` however the outer stream ends."""
-    async with aclosing(inner):  # type: ignore[type-var]
-        outer = fn(inner)
-        async with aclosing(outer):  # type: ignore[type-var]
-            async for chunk in outer:
-                yield chunk
+    """Run ``fn`` over ``inner`` and close ``inner`` however the outer stream ends.
+
+    When the consumer stops early, ``inner`` is closed before ``fn``'s stream, so
+    clean-up runs innermost first, as it does when a stream ends or fails: a step's
+    ``finally`` sees what the steps inside it settled (the usage of a cut stream)."""
+    outer = fn(inner)
+    try:
+        async for chunk in outer:
+            yield chunk
+    finally:
+        try:
+            await inner.aclose()  # type: ignore[attr-defined]
+        finally:
+            await outer.aclose()  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── AdminAuthFailed               401 invalid_master_key
     │   ├── InvalidAdminToken         401 invalid_admin_token
     │   └── InvalidCredentials        401 invalid_credentials (admin login)
+    ├── AuthThrottled                 429 too_many_auth_failures (Retry-After)
     ├── ModelNotAllowed               403 model_not_allowed
     ├── UserNotAllowed                403 user_not_allowed (naming an end user)
     ├── OriginNotAllowed              403 origin_not_allowed (browser origin)
@@ -32,6 +33,8 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── ContentFiltered               400 content_filtered
     ├── OutputSchemaMismatch          502 output_schema_mismatch
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
+    ├── StoreUnavailable              503 service_unavailable  (Retry-After; the database)
+    ├── ServerShuttingDown            503 server_shutting_down (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
     ├── ConfigRejected                422 invalid_config (a reload's new config)
@@ -43,6 +46,10 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
         ├── ProviderTimeout           connect / first byte / total deadline passed
         ├── ProviderConnectionError   refused, reset, DNS
         ├── ProviderBadResponse       malformed JSON or an unexpected shape
+        │   └── ProviderAnswerTooLarge  a body or stream event over the provider's cap
+        ├── ProviderRedirected        a 3xx answer (never followed: keys stay home)
+        ├── ProviderBusy              no free connection slot here (not the provider's
+        │                             fault: never counted by its circuit breaker)
         └── ProviderStreamBroken      the stream ended before its end event
 """
 
@@ -119,6 +126,17 @@ class AdminAuthFailed(AuthenticationFailed):
     code = "invalid_master_key"
     default_message = ("This admin route needs the master key (the value of "
                        "BASTION_MASTER_KEY on the gateway) as a Bearer token.")
+
+
+class AuthThrottled(GatewayError):
+    """Too many failed authentications from one client address (see bastion.auth_guard)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "too_many_auth_failures"
+    default_message = ("Too many failed authentication attempts from this address. "
+                       "Please wait and check the key you are sending.")
+    log_level = logging.WARNING
 
 
 class InvalidAdminToken(AdminAuthFailed):
@@ -249,6 +267,37 @@ class UpstreamUnavailable(GatewayError):
     log_level = logging.WARNING
 
 
+class StoreUnavailable(GatewayError):
+    """The database cannot be reached (down, restarting, not connected yet). Raised by
+    the stores at their boundary in place of the driver's connection errors."""
+
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+    default_message = ("The gateway cannot reach its database right now. Please try again "
+                       "in a few seconds.")
+    log_level = logging.WARNING
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = 5.0,
+                 param: str | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, param=param)
+
+
+class ServerShuttingDown(GatewayError):
+    """The server is stopping and cut the request (a stream ends with this event)."""
+
+    status = 503
+    type = "server_error"
+    code = "server_shutting_down"
+    default_message = ("This gateway is restarting and had to stop this answer. Please send "
+                       "the request again.")
+    log_level = logging.WARNING
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = 1.0,
+                 param: str | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, param=param)
+
+
 class UpstreamRejected(GatewayError):
     """The provider refused the request itself (e.g. a context window overflow)."""
 
@@ -290,6 +339,9 @@ class ProviderError(GatewayError):
     default_message = "The AI provider returned an error."
     log_level = logging.WARNING
     retryable: ClassVar[bool] = True
+    # False for failures on this side of the wire (no free local connection slot):
+    # circuit breakers do not count them against the provider
+    provider_fault: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -330,6 +382,24 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     default_message = "The AI provider sent an answer the gateway could not read."
+
+
+class ProviderAnswerTooLarge(ProviderBadResponse):
+    default_message = "The AI provider sent an answer larger than this gateway accepts."
+    retryable = False
+
+
+class ProviderRedirected(ProviderError):
+    default_message = ("The AI provider answered with a redirect, which the gateway never "
+                       "follows (its keys must not reach another host).")
+    log_level = logging.ERROR
+    retryable = False
+
+
+class ProviderBusy(ProviderError):
+    default_message = "The gateway has no free connection to this AI provider right now."
+    retryable = False
+    provider_fault = False
 
 
 class ProviderStreamBroken(ProviderError):

@@ -1,12 +1,15 @@
-"""Cheap unique ids for requests, messages and tool calls.
+"""Cheap unique, unguessable ids for requests, messages and tool calls.
 
-Unique, not secret: a random per-process prefix (renewed in forked workers) and a
-counter. ``os.urandom`` per request costs tens of microseconds on some machines;
-this costs well under one.
+An id is a keyed BLAKE2b hash of a per-process counter, under a random key
+(renewed in forked workers): unique like the counter, but two ids say nothing
+about how many requests came between them, so they reveal no traffic volume.
+``os.urandom`` per request costs tens of microseconds on some machines; this
+costs about one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 
@@ -16,11 +19,12 @@ class _IdSource:
         self.reset()
 
     def reset(self) -> None:
-        self.prefix = os.urandom(8).hex()
+        self.key = os.urandom(32)
         self.counter = itertools.count(1)
 
     def next(self) -> str:
-        return f"{self.prefix}{next(self.counter):016x}"
+        n = next(self.counter).to_bytes(16, "little")
+        return hashlib.blake2b(n, digest_size=16, key=self.key).hexdigest()
 
 
 _source = _IdSource()

@@ -17,6 +17,8 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
+from bastion.observe.log_errors import exception_fields, route_stdlib
+
 _SECRETS = re.compile(
     r"(bst_[A-Za-z0-9_\-]{8,}|bat_[A-Za-z0-9_\-]{8,}|"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*|"
@@ -146,13 +148,18 @@ def configure_logging(
         _sink.append(_Sink(stream or sys.stderr, getattr(logging, level.upper(), logging.INFO)))
     renderer: structlog.types.Processor = (
         _render if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False))
+    # errors: type, message and a bounded traceback as fields (before the redactor)
+    chain: list[structlog.types.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        exception_fields,
+        make_redactor(log_prompts),
+    ]
+    # libraries' logging records, warnings and uncaught exceptions: the same lines
+    route_stdlib(stream or sys.stderr, getattr(logging, level.upper(), logging.INFO), chain,
+                 renderer)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            make_redactor(log_prompts),
-            renderer,
-        ],
+        processors=[*chain, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             getattr(logging, level.upper(), logging.INFO)),
         logger_factory=structlog.WriteLoggerFactory(file=stream or sys.stderr),

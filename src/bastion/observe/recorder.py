@@ -1,25 +1,45 @@
 """The end of every request: a usage row, one log line and metrics.
 
-Usage rows are written in batches by a background task, so the request path
-never waits for the database.
+Usage rows go to :class:`~bastion.observe.usage_writer.UsageWriter`, which writes
+them in batches from a background task and keeps them through database outages,
+so the request path never waits for (or touches) the database or the disk.
+Each row records the request's outcome: served, refused by the gateway, failed
+upstream, cancelled by the client or cut by the server (see
+:data:`~bastion.stores.base.OUTCOMES`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import itertools
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.config.usage_settings import UsageSettings
 from bastion.core.context import Context
+from bastion.core.drain import CUT
 from bastion.core.errors import GatewayError
 from bastion.observe.logging import emit, get_logger
 from bastion.observe.metrics import Metrics
+from bastion.observe.usage_spill import SpillFile
+from bastion.observe.usage_writer import UsageWriter
+from bastion.steps.billing import UPSTREAM
 from bastion.stores.base import Database, UsageRow
 
-_QUEUE_MAX = 100_000
-_BATCH = 500
+
+def outcome_of(ctx: Context, err: GatewayError | None) -> str:
+    """What became of the request (see :data:`~bastion.stores.base.OUTCOMES`)."""
+    if ctx.decisions.get(CUT):
+        return "cut"
+    if ctx.status == 499:
+        return "cancelled"
+    if err is None and ctx.status < 400:
+        return "served"
+    if UPSTREAM in ctx.state or ctx.status >= 500:
+        return "failed"
+    return "refused"
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,47 +53,34 @@ class _Series:
 
 class Recorder:
     def __init__(self, db: Database | None, metrics: Metrics,
-                 aliases: frozenset[str] = frozenset()) -> None:
+                 aliases: frozenset[str] = frozenset(),
+                 usage: UsageSettings | None = None) -> None:
         self.db = db
         self.metrics = metrics
         self.aliases = aliases
         self._series_cache: dict[tuple[str, str, int, str], _Series] = {}
         self.log = get_logger("bastion.request")
-        self._rows: list[UsageRow] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        # unique across processes and restarts: a random prefix per process, a counter
+        self._row_prefix = os.urandom(8).hex()
+        self._row_seq = itertools.count()
+        u = usage or UsageSettings()
+        spill = (SpillFile(u.spill_dir, int(u.spill_max_mb * 1024 * 1024))
+                 if u.spill_dir else None)
+        self.writer = (UsageWriter(db, metrics, spill, queue_max=u.queue_max_rows,
+                                   retry_max_s=u.retry_max_s) if db is not None else None)
 
     def start(self) -> None:
-        if self.db is not None and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._writer())
+        if self.writer is not None:
+            self.writer.start()
 
-    async def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+    async def close(self, timeout_s: float = 3.0) -> None:
+        if self.writer is not None:
+            await self.writer.close(timeout_s)
 
     async def flush(self) -> None:
-        """Write every queued row now (tests and shutdown)."""
-        if self.db is not None and self._rows:
-            rows, self._rows = self._rows, []
-            await self.db.record_usage(rows)
-
-    async def _writer(self) -> None:
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            await asyncio.sleep(0.05)  # gather a batch
-            while self._rows:
-                rows, self._rows = self._rows[:_BATCH], self._rows[_BATCH:]
-                assert self.db is not None
-                try:
-                    await self.db.record_usage(rows)
-                except Exception as e:  # noqa: BLE001 - the writer must survive a bad batch
-                    self.log.error("usage_write_failed", error=type(e).__name__, rows=len(rows))
-        await self.flush()
+        """Write every queued row now (tests, reports and shutdown)."""
+        if self.writer is not None:
+            await self.writer.flush()
 
     def _series(self, alias: str, target: str, status: int, code: str) -> _Series:
         """The metric children for one label set, looked up once and kept.
@@ -107,19 +114,17 @@ class Recorder:
         latency_ms = round(elapsed * 1000, 2)
         key_id = ident.key_id if ident is not None else None
         user = ident.user if ident is not None else None
-        if self.db is not None and ident is not None:
-            if len(self._rows) < _QUEUE_MAX:
-                self._rows.append(UsageRow(
-                    ts=time.time(), request_id=ctx.request_id, key_id=key_id, user=user,
-                    team=ident.team, alias=ctx.alias, target=ctx.target, status=ctx.status,
-                    prompt_tokens=pt, completion_tokens=ct, cost_usd=ctx.cost_usd,
-                    latency_ms=latency_ms, error_code=ctx.error_code,
-                    cached=ctx.decisions.get("cache") == "hit",
-                    degraded=ctx.decisions.get("degraded"),
-                ))
-                self._wake.set()
-            else:
-                self.metrics.usage_dropped.inc()
+        outcome = outcome_of(ctx, err)
+        if self.writer is not None and ident is not None:
+            self.writer.add(UsageRow(
+                ts=time.time(), request_id=ctx.request_id, key_id=key_id, user=user,
+                team=ident.team, alias=ctx.alias, target=ctx.target, status=ctx.status,
+                prompt_tokens=pt, completion_tokens=ct, cost_usd=ctx.cost_usd,
+                latency_ms=latency_ms, error_code=ctx.error_code,
+                cached=ctx.decisions.get("cache") == "hit",
+                degraded=ctx.decisions.get("degraded"), outcome=outcome,
+                row_id=f"{self._row_prefix}{next(self._row_seq):x}",
+            ))
         series = self._series(ctx.alias, target, ctx.status, ctx.error_code or "")
         series.requests.inc()
         series.latency.observe(elapsed)
@@ -133,6 +138,7 @@ class Recorder:
             "alias": ctx.alias, "target": ctx.target, "dialect": ctx.dialect,
             "stream": ctx.stream, "status": ctx.status, "latency_ms": latency_ms,
             "prompt_tokens": pt, "completion_tokens": ct, "cost_usd": round(ctx.cost_usd, 8),
+            "outcome": outcome,
         }
         if ctx.error_code:
             fields["error_code"] = ctx.error_code

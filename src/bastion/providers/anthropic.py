@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-import aiohttp
 import msgspec
 
 from bastion.api.anthropic_wire import AnthropicChannel, channel, encoder, message_decoder
@@ -32,7 +31,15 @@ from bastion.core.types import (
 )
 from bastion.providers.anthropic_wire import StreamReader, build_request, to_chat_response
 from bastion.providers.base import Call, Provider
-from bastion.providers.http import new_session, post, provider_key, read_body, sse_events
+from bastion.providers.http import (
+    ProviderHTTP,
+    http_for,
+    post,
+    provider_key,
+    read_body,
+    sse_events,
+    without_secrets,
+)
 
 if TYPE_CHECKING:
     from bastion.providers.registry import BuildContext
@@ -47,7 +54,7 @@ class AnthropicProvider:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: ProviderHTTP,
         *,
         base_url: str = DEFAULT_BASE_URL,
         api_key: SecretSource | None = None,
@@ -55,7 +62,7 @@ class AnthropicProvider:
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._url = base_url.rstrip("/").removesuffix("/v1") + "/v1/messages"
         self._key = api_key
         self._base_headers = {"content-type": "application/json",
@@ -82,9 +89,9 @@ class AnthropicProvider:
         ch = channel.get()
         body = self._body(req, call.model, False, ch)
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._endpoint(call.model, False), body,
+        async with post(self._http, self._endpoint(call.model, False), body,
                         await self._headers(ch), call.timeouts) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             msg = message_decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -96,10 +103,14 @@ class AnthropicProvider:
         body = self._body(req, call.model, True, ch)
         start = asyncio.get_running_loop().time()
         reader = StreamReader(ch)
-        async with post(self._session, self._endpoint(call.model, True), body,
-                        await self._headers(ch), call.timeouts) as resp:
+        headers = await self._headers(ch)
+        async with post(self._http, self._endpoint(call.model, True), body, headers,
+                        call.timeouts) as resp:
             async for event, data in sse_events(resp, start + call.timeouts.first_byte,
-                                                start + call.timeouts.total):
+                                                start + call.timeouts.total,
+                                                self._http.max_event_bytes):
+                if event == "error":  # a mid-stream error event may echo the key
+                    data = without_secrets(data, headers)
                 chunk = reader.feed(event, data)
                 if chunk is not None:
                     yield chunk
@@ -112,14 +123,14 @@ class AnthropicProvider:
                                  "to an OpenAI, Gemini or compatible provider.")
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()
 
 
 def build(name: str, settings: ProviderSettings, key: SecretSource | None,
           ctx: BuildContext) -> Provider:
     """Registry entry (``bastion.providers.anthropic:build``)."""
     return AnthropicProvider(
-        name, new_session(settings.max_connections),
+        name, http_for(settings),
         base_url=settings.base_url or DEFAULT_BASE_URL, api_key=key,
         api_version=settings.api_version, extra_headers=settings.headers,
     )

@@ -37,6 +37,7 @@ from bastion.config.secrets import SecretSource
 from bastion.config.settings import ProviderSettings
 from bastion.core.context import MORE_COMING
 from bastion.core.errors import (
+    ProviderAnswerTooLarge,
     ProviderAuthError,
     ProviderBadRequest,
     ProviderBadResponse,
@@ -57,15 +58,22 @@ from bastion.core.types import (
 from bastion.providers import bedrock_wire as wire
 from bastion.providers.aws_auth import AwsCredentialChain, AwsSigner, ConfiguredKeys
 from bastion.providers.base import Call, Provider
-from bastion.providers.eventstream import EventStreamDecoder, EventStreamError, Message
+from bastion.providers.eventstream import (
+    EventStreamDecoder,
+    EventStreamError,
+    EventStreamTooLarge,
+    Message,
+)
 from bastion.providers.gemini_wire import float32_base64
 from bastion.providers.http import (
+    ProviderHTTP,
     error_for_status,
-    new_session,
+    http_for,
     post,
     provider_key,
     read_body,
     retry_after_s,
+    without_secrets,
 )
 
 if TYPE_CHECKING:
@@ -84,11 +92,11 @@ def bedrock_error(status: int, headers: Mapping[str, str], body: bytes) -> Provi
 
 
 async def event_messages(resp: aiohttp.ClientResponse, first_byte_deadline: float,
-                         deadline: float) -> AsyncIterator[Message]:
-    """The event-stream messages of ``resp``, under the same time rules as
+                         deadline: float, max_event_bytes: int) -> AsyncIterator[Message]:
+    """The event-stream messages of ``resp``, under the same time and size rules as
     :func:`bastion.providers.http.sse_events`."""
     loop = asyncio.get_running_loop()
-    decoder = EventStreamDecoder()
+    decoder = EventStreamDecoder(max_event_bytes)
     first = True
     while True:
         try:
@@ -109,6 +117,9 @@ async def event_messages(resp: aiohttp.ClientResponse, first_byte_deadline: floa
             raise ProviderTimeout()
         try:
             messages = decoder.feed(data)
+        except EventStreamTooLarge as e:
+            raise ProviderAnswerTooLarge(f"The AI provider sent {e} (the limit is "
+                                         f"{max_event_bytes:,}).") from None
         except EventStreamError:
             raise ProviderBadResponse() from None
         for i, m in enumerate(messages):
@@ -121,12 +132,12 @@ class BedrockProvider:
     """Adapter for AWS Bedrock (see the module docstring)."""
 
     def __init__(
-        self, name: str, session: aiohttp.ClientSession, *, region: str,
+        self, name: str, http: ProviderHTTP, *, region: str,
         signer: AwsSigner | None = None, api_key: SecretSource | None = None,
         base_url: str | None = None, extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._base = (base_url or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
         self._signer = signer
         self._key = api_key
@@ -159,9 +170,9 @@ class BedrockProvider:
         url, headers = await self._post(call.model, "converse", body)
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
         try:
-            async with post(self._session, url, body, headers, call.timeouts,
+            async with post(self._http, url, body, headers, call.timeouts,
                             bedrock_error) as resp:
-                raw = await read_body(resp, deadline)
+                raw = await read_body(resp, deadline, self._http.max_response_bytes)
         except ProviderError as e:
             self._auth_failed(e)
             raise
@@ -176,12 +187,14 @@ class BedrockProvider:
         start = asyncio.get_running_loop().time()
         state = wire.StreamState(call.model)
         try:
-            async with post(self._session, url, body, headers, call.timeouts,
+            async with post(self._http, url, body, headers, call.timeouts,
                             bedrock_error) as resp:
                 async for m in event_messages(resp, start + call.timeouts.first_byte,
-                                              start + call.timeouts.total):
-                    if m.message_type != "event":
-                        raise wire.stream_exception(m.event_type, m.payload)
+                                              start + call.timeouts.total,
+                                              self._http.max_event_bytes):
+                    if m.message_type != "event":  # its message may echo what we sent
+                        raise wire.stream_exception(m.event_type,
+                                                    without_secrets(m.payload, headers))
                     chunk = state.feed(m.event_type, m.payload)
                     if chunk is not None:
                         yield chunk
@@ -200,9 +213,10 @@ class BedrockProvider:
         url, headers = await self._post(model, "invoke", body)
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
         try:
-            async with post(self._session, url, body, headers, call.timeouts,
+            async with post(self._http, url, body, headers, call.timeouts,
                             bedrock_error) as resp:
-                return await read_body(resp, deadline), resp.headers
+                return (await read_body(resp, deadline, self._http.max_response_bytes),
+                        resp.headers)
         except ProviderError as e:
             self._auth_failed(e)
             raise
@@ -264,7 +278,7 @@ class BedrockProvider:
                                  usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()
 
 
 class _Titan(msgspec.Struct, rename="camel"):
@@ -288,7 +302,7 @@ def build(name: str, settings: ProviderSettings, key: SecretSource | None,
           ctx: BuildContext) -> Provider:
     """Registry entry (``bastion.providers.bedrock:build``)."""
     assert settings.region is not None  # the settings refuse a bedrock provider without
-    session = new_session(settings.max_connections)
+    http = http_for(settings)
     signer = None
     if key is None:
         keys = None
@@ -298,8 +312,8 @@ def build(name: str, settings: ProviderSettings, key: SecretSource | None,
                 ctx.secret(settings.aws_secret_access_key, settings.key_ttl_s),
                 ctx.secret(settings.aws_session_token, settings.key_ttl_s)
                 if settings.aws_session_token else None)
-        chain = AwsCredentialChain(keys, ctx.env, settings.region, session)
+        chain = AwsCredentialChain(keys, ctx.env, settings.region, http.session)
         ctx.sources.append(chain)
         signer = AwsSigner(chain, settings.region, name)
-    return BedrockProvider(name, session, region=settings.region, signer=signer, api_key=key,
+    return BedrockProvider(name, http, region=settings.region, signer=signer, api_key=key,
                            base_url=settings.base_url, extra_headers=settings.headers)

@@ -36,6 +36,10 @@ class EventStreamError(Exception):
     """The bytes are not a valid event stream (bad CRC, impossible lengths)."""
 
 
+class EventStreamTooLarge(EventStreamError):
+    """A message longer than the decoder accepts (the provider's ``max_event_bytes``)."""
+
+
 HeaderValue = str | bytes | int | bool
 
 
@@ -97,10 +101,11 @@ def parse_headers(data: bytes) -> dict[str, HeaderValue]:
 class EventStreamDecoder:
     """Bytes in, whole :class:`Message` objects out (see the module docstring)."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_max")
 
-    def __init__(self) -> None:
+    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
         self._buf = bytearray()
+        self._max = max_message
 
     @property
     def pending(self) -> int:
@@ -114,8 +119,10 @@ class EventStreamDecoder:
             total, hlen, crc = _PRELUDE.unpack_from(self._buf)
             if zlib.crc32(self._buf[:8]) != crc:
                 raise EventStreamError("event-stream prelude checksum mismatch")
-            if total < _MIN_MESSAGE + hlen or total > MAX_MESSAGE or hlen > _MAX_HEADERS:
+            if total < _MIN_MESSAGE + hlen or hlen > _MAX_HEADERS:
                 raise EventStreamError("event-stream message length out of range")
+            if total > self._max:
+                raise EventStreamTooLarge(f"an event-stream message of {total:,} bytes")
             if len(self._buf) < total:
                 break
             frame = bytes(self._buf[:total])

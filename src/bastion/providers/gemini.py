@@ -23,7 +23,6 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from bastion.config.secrets import SecretSource
@@ -48,8 +47,9 @@ from bastion.core.types import (
 from bastion.providers import gemini_wire as wire
 from bastion.providers.base import Call, Provider
 from bastion.providers.http import (
+    ProviderHTTP,
     error_for_status,
-    new_session,
+    http_for,
     post,
     provider_key,
     read_body,
@@ -104,7 +104,7 @@ class GeminiProvider:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: ProviderHTTP,
         *,
         base_url: str = DEFAULT_BASE_URL,
         api_key: SecretSource | None = None,
@@ -112,7 +112,7 @@ class GeminiProvider:
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         base = base_url.rstrip("/")
         if not _VERSIONED.search(base):
             base = f"{base}/{api_version or DEFAULT_API_VERSION}"
@@ -133,9 +133,9 @@ class GeminiProvider:
     async def complete(self, req: ChatRequest, call: Call) -> ChatResponse:
         body = json_encoder.encode(wire.to_gemini(req))
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._url(call.model, "generateContent"), body,
+        async with post(self._http, self._url(call.model, "generateContent"), body,
                         await self._headers(), call.timeouts, gemini_error) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             return wire.to_response(wire.response_decoder.decode(raw), call.model)
         except msgspec.DecodeError:
@@ -146,10 +146,11 @@ class GeminiProvider:
         start = asyncio.get_running_loop().time()
         state = wire.StreamState(call.model, int(time.time()))
         url = self._url(call.model, "streamGenerateContent") + "?alt=sse"
-        async with post(self._session, url, body, await self._headers(), call.timeouts,
+        async with post(self._http, url, body, await self._headers(), call.timeouts,
                         gemini_error) as resp:
             async for _event, data in sse_events(resp, start + call.timeouts.first_byte,
-                                                 start + call.timeouts.total):
+                                                 start + call.timeouts.total,
+                                                 self._http.max_event_bytes):
                 try:
                     event = wire.response_decoder.decode(data)
                 except msgspec.DecodeError:
@@ -170,9 +171,9 @@ class GeminiProvider:
         model = call.model.removeprefix("models/")
         body = json_encoder.encode(wire.embed_body(model, texts, req.dimensions))
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._url(model, "batchEmbedContents"), body,
+        async with post(self._http, self._url(model, "batchEmbedContents"), body,
                         await self._headers(), call.timeouts, gemini_error) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             out = wire.embed_decoder.decode(raw).embeddings
         except msgspec.DecodeError:
@@ -187,14 +188,14 @@ class GeminiProvider:
                                  usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()
 
 
 def build(name: str, settings: ProviderSettings, key: SecretSource | None,
           ctx: BuildContext) -> Provider:
     """Registry entry (``bastion.providers.gemini:build``)."""
     return GeminiProvider(
-        name, new_session(settings.max_connections),
+        name, http_for(settings),
         base_url=settings.base_url or DEFAULT_BASE_URL, api_key=key,
         api_version=settings.api_version, extra_headers=settings.headers,
     )

@@ -28,7 +28,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import aiohttp
 import msgspec
 
 from bastion.config.secrets import Resolver, SecretSource
@@ -36,7 +35,7 @@ from bastion.config.settings import Settings
 from bastion.core.errors import ProviderBadResponse
 from bastion.core.types import JSON
 from bastion.providers.base import CallTimeouts
-from bastion.providers.http import new_session, post, provider_key, read_body
+from bastion.providers.http import ProviderHTTP, http_for, post, provider_key, read_body
 
 # OpenAI's moderation categories, in its order; every result names all of them.
 CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -86,10 +85,10 @@ def result_for(scores: Mapping[str, float], threshold: float = 0.5) -> JSON:
 class ProviderModerator:
     """Forwards to ``{base_url}/moderations`` of an OpenAI-style provider."""
 
-    def __init__(self, name: str, session: aiohttp.ClientSession, base_url: str, model: str,
+    def __init__(self, name: str, http: ProviderHTTP, base_url: str, model: str,
                  key: SecretSource | None, timeouts: CallTimeouts) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._url = base_url.rstrip("/") + "/moderations"
         self.model = model
         self._key = key
@@ -101,8 +100,8 @@ class ProviderModerator:
             headers["Authorization"] = f"Bearer {await provider_key(self._key, self.name)}"
         body = msgspec.json.encode({"input": req.input, "model": self.model})
         deadline = asyncio.get_running_loop().time() + self._timeouts.total
-        async with post(self._session, self._url, body, headers, self._timeouts) as resp:
-            raw = await read_body(resp, deadline)
+        async with post(self._http, self._url, body, headers, self._timeouts) as resp:
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             out = msgspec.json.decode(raw)
         except msgspec.DecodeError:
@@ -112,7 +111,7 @@ class ProviderModerator:
         return out
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()
 
 
 def build_moderator(settings: Settings, resolvers: Mapping[str, Resolver]) -> Moderator | None:
@@ -127,6 +126,6 @@ def build_moderator(settings: Settings, resolvers: Mapping[str, Resolver]) -> Mo
     ps = settings.providers[name]  # checked by the settings validator
     key = SecretSource(ps.api_key, resolvers, ps.key_ttl_s) if ps.api_key else None
     t = settings.moderations.timeout_ms / 1000
-    return ProviderModerator(name, new_session(8), ps.base_url or _DEFAULT_URLS[ps.type],
+    return ProviderModerator(name, http_for(ps), ps.base_url or _DEFAULT_URLS[ps.type],
                              model, key, CallTimeouts(connect=min(t, 2.0), first_byte=t, total=t))
 

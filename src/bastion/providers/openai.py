@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-import aiohttp
 import msgspec
 
 from bastion.config.secrets import SecretSource
@@ -32,7 +31,7 @@ from bastion.core.types import (
     json_encoder,
 )
 from bastion.providers.base import Call
-from bastion.providers.http import post, provider_key, read_body, sse_events
+from bastion.providers.http import ProviderHTTP, post, provider_key, read_body, sse_events
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -43,7 +42,7 @@ class OpenAIProvider:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: ProviderHTTP,
         *,
         base_url: str = "https://api.openai.com/v1",
         api_key: SecretSource | None = None,
@@ -52,7 +51,7 @@ class OpenAIProvider:
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._base = base_url.rstrip("/")
         self._key = api_key
         self._style = style
@@ -75,14 +74,23 @@ class OpenAIProvider:
                     f"?api-version={self._api_version}")
         return f"{self._base}/{path}"
 
+    def _compatible(self, req: ChatRequest) -> ChatRequest:
+        """OpenAI-compatible servers (Ollama, llama.cpp, older vLLM) know ``max_tokens``;
+        a limit given only as ``max_completion_tokens`` travels as ``max_tokens``."""
+        if self._style == "openai_compatible" and req.max_tokens is None and \
+                req.max_completion_tokens is not None:
+            return msgspec.structs.replace(req, max_tokens=req.max_completion_tokens,
+                                           max_completion_tokens=None)
+        return req
+
     async def complete(self, req: ChatRequest, call: Call) -> ChatResponse:
-        body = json_encoder.encode(msgspec.structs.replace(req, model=call.model, stream=None,
-                                                           stream_options=None))
+        body = json_encoder.encode(msgspec.structs.replace(
+            self._compatible(req), model=call.model, stream=None, stream_options=None))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + call.timeouts.total
-        async with post(self._session, self._url("chat/completions", call.model), body,
+        async with post(self._http, self._url("chat/completions", call.model), body,
                         await self._headers(), call.timeouts) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             return chat_response_decoder.decode(raw)
         except msgspec.DecodeError:
@@ -92,14 +100,16 @@ class OpenAIProvider:
         # Always ask for usage: the gateway meters streams; the front door drops the
         # usage chunk again if the client did not ask for it.
         body = json_encoder.encode(msgspec.structs.replace(
-            req, model=call.model, stream=True, stream_options=StreamOptions(include_usage=True)))
+            self._compatible(req), model=call.model, stream=True,
+            stream_options=StreamOptions(include_usage=True)))
         loop = asyncio.get_running_loop()
         start = loop.time()
-        async with post(self._session, self._url("chat/completions", call.model), body,
+        async with post(self._http, self._url("chat/completions", call.model), body,
                         await self._headers(), call.timeouts) as resp:
             done = False
             async for _event, data in sse_events(resp, start + call.timeouts.first_byte,
-                                                 start + call.timeouts.total):
+                                                 start + call.timeouts.total,
+                                                 self._http.max_event_bytes):
                 if data == b"[DONE]":
                     done = True
                     break
@@ -113,13 +123,13 @@ class OpenAIProvider:
     async def embed(self, req: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         body = json_encoder.encode(msgspec.structs.replace(req, model=call.model))
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._url("embeddings", call.model), body,
+        async with post(self._http, self._url("embeddings", call.model), body,
                         await self._headers(), call.timeouts) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             return embedding_response_decoder.decode(raw)
         except msgspec.DecodeError:
             raise ProviderBadResponse() from None
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()

@@ -11,7 +11,7 @@ from typing import Protocol
 from bastion.config.secrets import Resolver, SecretSource
 from bastion.config.settings import ProviderSettings
 from bastion.providers.base import Provider
-from bastion.providers.http import new_session
+from bastion.providers.http import http_for
 
 
 class Refreshable(Protocol):
@@ -63,7 +63,7 @@ def _openai(name: str, s: ProviderSettings, key: SecretSource | None,
     if s.type == "azure_openai" and not s.base_url:
         raise ValueError(f"providers.{name}: azure_openai needs base_url (your resource URL)")
     return OpenAIProvider(
-        name, new_session(s.max_connections), base_url=s.base_url or _DEFAULT_URLS[s.type],
+        name, http_for(s), base_url=s.base_url or _DEFAULT_URLS[s.type],
         api_key=key, style=s.type, api_version=s.api_version, extra_headers=s.headers,
     )
 

@@ -31,7 +31,6 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from bastion.api.anthropic_wire import AnthropicChannel
@@ -60,7 +59,7 @@ from bastion.providers.google_auth import (
     TokenSource,
     TokenUnavailable,
 )
-from bastion.providers.http import new_session, post, read_body
+from bastion.providers.http import ProviderHTTP, http_for, post, read_body
 
 if TYPE_CHECKING:
     from bastion.providers.registry import BuildContext
@@ -86,9 +85,9 @@ async def bearer(tokens: TokenSource, provider: str) -> str:
 class _Gemini(GeminiProvider):
     """The Gemini API adapter pointed at Vertex, with a bearer token instead of a key."""
 
-    def __init__(self, name: str, session: aiohttp.ClientSession, prefix: str,
+    def __init__(self, name: str, http: ProviderHTTP, prefix: str,
                  tokens: TokenSource, extra_headers: dict[str, str]) -> None:
-        super().__init__(name, session, extra_headers=extra_headers)
+        super().__init__(name, http, extra_headers=extra_headers)
         self._base = prefix + "/publishers/google"
         self._tokens = tokens
 
@@ -104,9 +103,9 @@ class _Gemini(GeminiProvider):
             payload["parameters"] = {"outputDimensionality": req.dimensions}
         body = json_encoder.encode(payload)
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._session, self._url(model, "predict"), body,
+        async with post(self._http, self._url(model, "predict"), body,
                         await self._headers(), call.timeouts, gemini_error) as resp:
-            raw = await read_body(resp, deadline)
+            raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             out = _predictions.decode(raw).predictions
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -161,9 +160,9 @@ _predictions = msgspec.json.Decoder(_Predictions)
 class _Claude(AnthropicProvider):
     """The Anthropic adapter pointed at Vertex's rawPredict endpoints."""
 
-    def __init__(self, name: str, session: aiohttp.ClientSession, prefix: str,
+    def __init__(self, name: str, http: ProviderHTTP, prefix: str,
                  tokens: TokenSource, extra_headers: dict[str, str]) -> None:
-        super().__init__(name, session, extra_headers=extra_headers)
+        super().__init__(name, http, extra_headers=extra_headers)
         self._base_headers.pop("anthropic-version", None)  # it travels in the body
         self._models = prefix + "/publishers/anthropic/models/"
         self._tokens = tokens
@@ -193,17 +192,17 @@ def default_base(location: str) -> str:
 class VertexProvider:
     """Adapter for Vertex AI (see the module docstring)."""
 
-    def __init__(self, name: str, session: aiohttp.ClientSession, tokens: TokenSource, *,
+    def __init__(self, name: str, http: ProviderHTTP, tokens: TokenSource, *,
                  project: str, location: str, base_url: str | None = None,
                  extra_headers: dict[str, str] | None = None) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._tokens = tokens
         root = (base_url or default_base(location)).rstrip("/").removesuffix("/v1")
         prefix = f"{root}/v1/projects/{quote(project, safe='')}/locations/{quote(location)}"
         extra = dict(extra_headers or {})
-        self._gemini = _Gemini(name, session, prefix, tokens, extra)
-        self._claude = _Claude(name, session, prefix, tokens, extra)
+        self._gemini = _Gemini(name, http, prefix, tokens, extra)
+        self._claude = _Claude(name, http, prefix, tokens, extra)
 
     def _pick(self, call: Call) -> tuple[_Gemini | _Claude, Call]:
         publisher, sep, model = call.model.partition("/")
@@ -254,7 +253,7 @@ class VertexProvider:
         return await self._with_fresh_token(lambda: self._gemini.embed(req, call))
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()
 
 
 def build(name: str, settings: ProviderSettings, key: SecretSource | None,
@@ -262,13 +261,14 @@ def build(name: str, settings: ProviderSettings, key: SecretSource | None,
     """Registry entry (``bastion.providers.vertex:build``)."""
     assert settings.project is not None  # the settings refuse a vertex provider without
     assert settings.location is not None
-    session = new_session(settings.max_connections)
+    http = http_for(settings)
     ref = settings.credentials
     if ref is None and ctx.env.get("GOOGLE_APPLICATION_CREDENTIALS"):
         ref = "file:" + ctx.env["GOOGLE_APPLICATION_CREDENTIALS"]
-    tokens: TokenSource = (ServiceAccountTokens(ctx.secret(ref, settings.key_ttl_s), session)
-                           if ref is not None else MetadataTokens(ctx.env, session))
+    tokens: TokenSource = (ServiceAccountTokens(ctx.secret(ref, settings.key_ttl_s),
+                                                http.session)
+                           if ref is not None else MetadataTokens(ctx.env, http.session))
     ctx.sources.append(tokens)
-    return VertexProvider(name, session, tokens, project=settings.project,
+    return VertexProvider(name, http, tokens, project=settings.project,
                           location=settings.location, base_url=settings.base_url,
                           extra_headers=settings.headers)

@@ -17,6 +17,7 @@ from bastion.providers.base import CallTimeouts, Provider
 from bastion.resilience.breaker import BreakerBoard, BreakerConfig
 from bastion.resilience.budget import RetryBudget
 from bastion.resilience.retry import RetryPolicy
+from bastion.steps.billing import Unreported
 from bastion.steps.route import AliasRoute, Route, Target
 
 if TYPE_CHECKING:
@@ -92,4 +93,5 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
         idle_timeout_s=r.stream_idle_timeout_ms / 1000,
         genai=GenAI(gw.metrics, settings.telemetry.capture_content,
                     settings.telemetry.content_max_chars),
+        unreported=Unreported(settings.traffic.default_output_tokens),
     )

@@ -5,9 +5,10 @@ service key names included; see :mod:`bastion.identity`); the alias must exist (
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
+from bastion.auth_guard import AuthThrottle
 from bastion.core.context import Context, Identity, Reply
 from bastion.core.errors import ModelNotAllowed, ModelNotFound
 from bastion.core.pipeline import Next
@@ -31,6 +32,14 @@ def presented_key(headers: object) -> str | None:
     return str(key).strip() if key else None
 
 
+async def authenticate_client(callers: Callers, throttle: AuthThrottle, peer: str | None,
+                              headers: Mapping[str, str], path: str) -> Identity:
+    """The caller behind ``headers`` (virtual key or JWT), throttled per client address
+    (:mod:`bastion.auth_guard`): every route that takes a caller's credential comes here."""
+    addr = throttle.address(peer, headers)
+    return await throttle.guard(addr, "caller", path, lambda: callers.identify(headers))
+
+
 def check_alias(ident: Identity, alias: str, aliases: Collection[str]) -> None:
     """404 for an alias that does not exist (whoever calls), 403 for one out of scope."""
     if alias not in aliases:
@@ -41,12 +50,15 @@ def check_alias(ident: Identity, alias: str, aliases: Collection[str]) -> None:
 
 
 class Authenticate:
-    def __init__(self, callers: Callers, aliases: Collection[str]) -> None:
+    def __init__(self, callers: Callers, throttle: AuthThrottle,
+                 aliases: Collection[str]) -> None:
         self.callers = callers
+        self.throttle = throttle
         self.aliases = frozenset(aliases)
 
     async def __call__(self, ctx: Context, call_next: Next) -> Reply:
-        ident = await self.callers.identify(ctx.headers)
+        ident = await authenticate_client(self.callers, self.throttle, ctx.client_ip,
+                                          ctx.headers, ctx.kind)
         ident = self.callers.acting_for(ident, ctx.headers, ctx.request.user)
         ctx.identity = ident
         check_alias(ident, ctx.alias, self.aliases)

@@ -45,7 +45,7 @@ from bastion.guards.output.remote import MODEL, RemoteModeration
 from bastion.guards.output.schema import check_json, wanted_schema
 from bastion.guards.system_prompt import SystemPromptInfo
 from bastion.providers.base import CallTimeouts
-from bastion.providers.http import new_session
+from bastion.providers.http import http_for
 from bastion.providers.moderation import ProviderModerator
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _remote(gw: Gateway, name: str, timeout_ms: int,
                if ps.api_key else None)
         t = timeout_ms / 1000
         made[name] = RemoteModeration(ProviderModerator(
-            name, new_session(8), ps.base_url, MODEL, key,
+            name, http_for(ps), ps.base_url, MODEL, key,
             CallTimeouts(connect=min(t, 2.0), first_byte=t, total=t)))
         gw.on_close.append(made[name].aclose)
     return made[name]

@@ -66,6 +66,7 @@ from bastion.resilience.fallback import (
 )
 from bastion.resilience.retry import Attempt, RetryPolicy
 from bastion.resilience.stall import StallWatch
+from bastion.steps.billing import UPSTREAM, Unreported, chunk_chars, response_chars, text_tokens
 
 
 def _log() -> Any:
@@ -140,6 +141,7 @@ class Route:
         retry: RetryPolicy | None = None, tracer: Tracer | None = None,
         idle_timeout_s: float = 30.0, compliance: CompliancePredicate = default_compliance,
         genai: GenAI | None = None,
+        unreported: Unreported | None = None,
     ) -> None:
         self.aliases = aliases
         self.metrics = metrics
@@ -150,6 +152,7 @@ class Route:
         self.tracer: Tracer = tracer or NoopTracer()
         self.idle_timeout_s = idle_timeout_s
         self.compliance = compliance
+        self.unreported = unreported or Unreported()
         self.stale_sources: list[StaleSource] = []
         self._latency_children: dict[str, Any] = {}
         # Provider-capacity admission per attempt, set by bastion.traffic when it is on:
@@ -255,6 +258,8 @@ class Route:
             return reply
 
     async def _breaker_failure(self, target: Target, e: ProviderError) -> None:
+        if not e.provider_fault:
+            return  # a full pool on this side says nothing about the provider's health
         open_for = (e.retry_after_s if isinstance(e, ProviderRateLimited) and e.retry_after_s
                     else None)
         await self.breakers.failure(target.name, open_for)
@@ -296,27 +301,39 @@ class Route:
     async def _attempt(self, ctx: Context, route: AliasRoute, target: Target,
                        call: Call, obs: Observed) -> Reply:
         req = ctx.request
-        if isinstance(req, EmbeddingRequest):
-            emb = await target.provider.embed(req, call)
-            if emb.usage is not None:
+        ctx.state[UPSTREAM] = target
+        stream_req = isinstance(req, ChatRequest) and bool(req.stream)
+        try:
+            if isinstance(req, EmbeddingRequest):
+                emb = await target.provider.embed(req, call)
                 settle_usage(ctx, target, Usage(prompt_tokens=emb.usage.prompt_tokens,
                                                 total_tokens=emb.usage.total_tokens))
-            obs.end(emb.usage.prompt_tokens if emb.usage else None, None, emb)
-            return Reply(response=emb)
-        if not req.stream:
-            resp = await target.provider.complete(req, call)
-            settle_usage(ctx, target, resp.usage)
-            u = resp.usage
-            obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None, resp)
-            return Reply(response=resp)
+                obs.end(emb.usage.prompt_tokens, None, emb)
+                return Reply(response=emb)
+            if not stream_req:
+                resp = await target.provider.complete(req, call)
+                if resp.usage is None:
+                    self.unreported.charge(ctx, target, text_tokens(response_chars(resp)),
+                                           "estimated")
+                else:
+                    settle_usage(ctx, target, resp.usage)
+                u = resp.usage
+                obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None,
+                        resp)
+                return Reply(response=resp)
+        except asyncio.CancelledError:
+            self.unreported.abandoned(ctx, target, stream=False)  # the provider is working
+            raise
         stream = target.provider.stream(req, call)
         try:
             first = await anext(stream)
         except StopAsyncIteration:
             await stream.aclose()
             raise ProviderStreamBroken("The AI provider sent an empty stream.") from None
-        except BaseException:
+        except BaseException as e:
             await stream.aclose()
+            if isinstance(e, asyncio.CancelledError):
+                self.unreported.abandoned(ctx, target, stream=True)
             raise
         if obs.span is not None:
             obs.chunk(first)
@@ -335,8 +352,11 @@ class Route:
         watch: StallWatch | None = None
         failure: BaseException | None = None
         noting = obs.span is not None
+        chars = 0  # text delivered, to charge a stream whose usage never comes
+        complete = False
         try:
             settle_usage(ctx, target, first.usage)
+            chars += chunk_chars(first)
             yield first
             deadline = ctx.deadline
             if deadline is not None and deadline <= time.monotonic():
@@ -347,6 +367,7 @@ class Route:
                 try:
                     chunk = await anext(rest)
                 except StopAsyncIteration:
+                    complete = True
                     return
                 except asyncio.CancelledError:
                     if not watch.stalled:
@@ -358,6 +379,8 @@ class Route:
                     settle_usage(ctx, target, chunk.usage)
                 if noting:
                     obs.chunk(chunk)
+                if chunk.choices:
+                    chars += chunk_chars(chunk)
                 yield chunk
         except ProviderError as e:
             failure = e
@@ -373,6 +396,7 @@ class Route:
         finally:
             if watch is not None:
                 watch.close()
+            self.unreported.stream_ended(ctx, target, chars, complete)
             u = ctx.usage
             obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None,
                     error=failure)

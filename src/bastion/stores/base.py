@@ -60,14 +60,50 @@ class UsageRow:
     error_code: str | None = None
     cached: bool = False
     degraded: str | None = None
+    outcome: str = "served"  # one of OUTCOMES
+    row_id: str | None = None  # unique per row: a write retried after a failure lands once
+
+
+#: What became of a request: ``served`` (answered, from a provider, the cache or a
+#: degraded answer), ``refused`` (stopped by the gateway before any provider call:
+#: limits, budgets, scope, guards), ``failed`` (every provider failed),
+#: ``cancelled`` (the client left) and ``cut`` (the server cut it at shutdown).
+OUTCOMES = ("served", "refused", "failed", "cancelled", "cut")
+
+#: The outcome of a usage row in SQL; rows written before outcomes were recorded
+#: are classified by their status.
+OUTCOME_SQL = ("COALESCE(outcome, CASE WHEN status < 400 THEN 'served' WHEN status = 499 "
+               "THEN 'cancelled' WHEN status >= 500 THEN 'failed' ELSE 'refused' END)")
 
 
 @dataclass(slots=True)
 class UsageTotals:
+    """A key's usage. ``requests`` counts those passed on to be answered (every
+    outcome but ``refused``); tokens and spend are what providers were paid for."""
+
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     spend_usd: float = 0.0
+    served: int = 0
+    refused: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    cut: int = 0
+
+    @classmethod
+    def from_groups(cls, groups: Sequence[Sequence[Any]]) -> UsageTotals:
+        """Totals from ``(outcome, count, prompt, completion, cost)`` rows."""
+        t = cls()
+        for outcome, n, pt, ct, cost in groups:
+            if outcome in OUTCOMES:
+                setattr(t, outcome, getattr(t, outcome) + int(n))
+            if outcome != "refused":
+                t.requests += int(n)
+            t.prompt_tokens += int(pt or 0)
+            t.completion_tokens += int(ct or 0)
+            t.spend_usd += float(cost or 0)
+        return t
 
 
 class SQL(Protocol):

@@ -123,6 +123,16 @@ CREATE TABLE admin_tokens (
   expires_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION);
 CREATE INDEX admin_tokens_account ON admin_tokens(account);
 """),
+    Migration(4, "usage: outcome (served, refused, failed, cancelled, cut) and a row key that "
+                 "makes retried writes land once", sqlite="""
+ALTER TABLE usage ADD COLUMN outcome TEXT;
+ALTER TABLE usage ADD COLUMN row_id TEXT;
+CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
+""", postgres="""
+ALTER TABLE usage ADD COLUMN outcome TEXT;
+ALTER TABLE usage ADD COLUMN row_id TEXT;
+CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
+"""),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -19,9 +19,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from bastion.stores.base import KeyRecord, OnOpen, UsageRow, UsageTotals
+from bastion.core.errors import StoreUnavailable
+from bastion.stores.base import OUTCOME_SQL, KeyRecord, OnOpen, UsageRow, UsageTotals
 from bastion.stores.migrations import Status, migrate_postgres
+from bastion.stores.outage import converts_outages
 
+_CONNECT_TIMEOUT_S = 5.0
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _SELECT_KEY = ("SELECT id, name, prefix, created_at, user_id, team, models, rpm, tpm, "
@@ -34,11 +37,14 @@ _INSERT_KEY = ("INSERT INTO keys(id, name, prefix, created_at, user_id, team, mo
                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
 _INSERT_USAGE = ("INSERT INTO usage(ts, request_id, key_id, user_id, team, alias, target, status, "
                  "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
-                 "degraded) "
-                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+                 "degraded, outcome, row_id) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+                 "$17) ON CONFLICT (row_id) DO NOTHING")
 _USAGE_OF_USER = ("SELECT ts, request_id, key_id, user_id, team, alias, target, status, "
                   "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
-                  "degraded FROM usage WHERE user_id = $1 ORDER BY ts")
+                  "degraded, outcome, row_id FROM usage WHERE user_id = $1 ORDER BY ts")
+_USAGE_TOTALS = (f"SELECT {OUTCOME_SQL} AS o, COUNT(*), SUM(prompt_tokens), "  # noqa: S608
+                 "SUM(completion_tokens), SUM(cost_usd) FROM usage WHERE key_id = $1 GROUP BY o")
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
@@ -68,7 +74,7 @@ def _key_args(rec: KeyRecord) -> tuple[Any, ...]:
 def _usage_args(r: UsageRow) -> tuple[Any, ...]:
     return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
             r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
-            r.cached, r.degraded)
+            r.cached, r.degraded, r.outcome, r.row_id)
 
 
 def _usage(row: Any) -> UsageRow:
@@ -76,7 +82,7 @@ def _usage(row: Any) -> UsageRow:
         ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
         target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
         cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=row[13],
-        degraded=row[14])
+        degraded=row[14], outcome=row[15] or "served", row_id=row[16])
 
 
 @lru_cache(maxsize=512)
@@ -92,6 +98,18 @@ def _rowcount(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+_OUTAGES = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+            asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InsufficientResourcesError)
+
+
+def is_outage(e: BaseException) -> bool:
+    """Refused, reset or timed-out connections, a server shutting down or starting up,
+    no connection slot free: the database cannot be used right now."""
+    return isinstance(e, _OUTAGES)
+
+
+@converts_outages(is_outage)
 class PostgresDatabase:
     """:class:`~bastion.stores.base.Database` on PostgreSQL (asyncpg pool, 1 to ``max_size``)."""
 
@@ -112,14 +130,16 @@ class PostgresDatabase:
     @property
     def pool(self) -> Any:
         if self._pool is None:
-            raise RuntimeError("PostgresDatabase is not open; call open() first")
+            raise StoreUnavailable("The gateway is not connected to its database yet.")
         return self._pool
 
     async def open(self) -> None:
         if self._pool is not None:
             return
+        # timeout: a database that does not answer fails the connect in seconds, not a
+        # minute (asyncpg's default), so callers can answer 503 and try again later.
         pool = await asyncpg.create_pool(
-            self._dsn, min_size=self._min, max_size=self._max,
+            self._dsn, min_size=self._min, max_size=self._max, timeout=_CONNECT_TIMEOUT_S,
             server_settings={"search_path": self.schema},
         )
         try:
@@ -207,10 +227,7 @@ class PostgresDatabase:
                 await conn.executemany(_INSERT_USAGE, [_usage_args(r) for r in rows])
 
     async def usage_totals(self, key_id: str) -> UsageTotals:
-        row = await self.pool.fetchrow(
-            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
-            " COALESCE(SUM(cost_usd), 0) FROM usage WHERE key_id = $1", key_id)
-        return UsageTotals(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+        return UsageTotals.from_groups(await self.pool.fetch(_USAGE_TOTALS, key_id))
 
     async def usage_for_user(self, user: str) -> list[UsageRow]:
         rows = await self.pool.fetch(_USAGE_OF_USER, user)

@@ -12,15 +12,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from bastion.stores.base import KeyRecord, OnOpen, UsageRow, UsageTotals
+from bastion.core.errors import StoreUnavailable
+from bastion.stores.base import OUTCOME_SQL, KeyRecord, OnOpen, UsageRow, UsageTotals
 from bastion.stores.migrations import Status, migrate_sqlite
+from bastion.stores.outage import converts_outages
 
 T = TypeVar("T")
 
 KEY_COLS = ("id, name, prefix, created_at, user, team, models, rpm, tpm, budget_usd, "
             "expires_at, revoked_at, metadata")
 USAGE_COLS = ("ts, request_id, key_id, user, team, alias, target, status, prompt_tokens, "
-              "completion_tokens, cost_usd, latency_ms, error_code, cached, degraded")
+              "completion_tokens, cost_usd, latency_ms, error_code, cached, degraded, outcome, "
+              "row_id")
 
 
 def key_from_row(row: tuple[Any, ...]) -> KeyRecord:
@@ -41,7 +44,7 @@ def key_to_row(rec: KeyRecord) -> tuple[Any, ...]:
 def usage_to_row(r: UsageRow) -> tuple[Any, ...]:
     return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
             r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
-            int(r.cached), r.degraded)
+            int(r.cached), r.degraded, r.outcome, r.row_id)
 
 
 def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
@@ -49,9 +52,20 @@ def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
         ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
         target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
         cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=bool(row[13]),
-        degraded=row[14])
+        degraded=row[14], outcome=row[15] or "served", row_id=row[16])
 
 
+# SQLite's primary result codes that mean "the file cannot be used right now" (busy,
+# locked, read-only, I/O error, full, cannot open, lock protocol), not "bad query".
+_OUTAGE_CODES = frozenset({5, 6, 8, 10, 13, 14, 15})
+
+
+def is_outage(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and (
+        getattr(e, "sqlite_errorcode", 0) & 0xFF) in _OUTAGE_CODES
+
+
+@converts_outages(is_outage)
 class SQLiteDatabase:
     """:class:`~bastion.stores.base.Database` on a SQLite file (WAL mode), or in memory
     (``:memory:``: nothing survives a restart; tests and throwaway runs)."""
@@ -66,7 +80,8 @@ class SQLiteDatabase:
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def job() -> T:
-            assert self._conn is not None
+            if self._conn is None:
+                raise StoreUnavailable("The gateway's database is not open yet.")
             with self._conn:
                 return fn(self._conn)
 
@@ -193,17 +208,17 @@ class SQLiteDatabase:
 
     async def record_usage(self, rows: list[UsageRow]) -> None:
         def q(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT INTO usage({USAGE_COLS}) VALUES ({','.join('?' * 15)})",  # noqa: S608
-                          [usage_to_row(r) for r in rows])
+            c.executemany(f"INSERT INTO usage({USAGE_COLS}) VALUES ({','.join('?' * 17)}) "  # noqa: S608
+                          "ON CONFLICT(row_id) DO NOTHING", [usage_to_row(r) for r in rows])
 
         await self._run(q)
 
     async def usage_totals(self, key_id: str) -> UsageTotals:
         def q(c: sqlite3.Connection) -> UsageTotals:
-            row = c.execute("SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), "
-                            "COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) "
-                            "FROM usage WHERE key_id = ?", (key_id,)).fetchone()
-            return UsageTotals(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+            rows = c.execute(f"SELECT {OUTCOME_SQL} AS o, COUNT(*), SUM(prompt_tokens), "  # noqa: S608
+                             "SUM(completion_tokens), SUM(cost_usd) FROM usage "
+                             "WHERE key_id = ? GROUP BY o", (key_id,)).fetchall()
+            return UsageTotals.from_groups(rows)
 
         return await self._run(q)
 

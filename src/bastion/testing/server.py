@@ -14,7 +14,7 @@ from bastion.config.loader import apply_env_overrides
 from bastion.config.settings import Settings
 from bastion.testing.loopthread import LoopThread
 
-MASTER_KEY = "test-master-key-0123456789"
+MASTER_KEY = "test-master-key-0123456789abcdef0123456789"
 
 
 def fake_settings(**models: Any) -> dict[str, Any]:

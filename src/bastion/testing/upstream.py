@@ -28,6 +28,9 @@ BehaviorKind = Literal["ok", "status", "hang", "slow_first_byte", "malformed", "
                        "reset", "stall_stream"]
 # "ok" with ``delay_s`` answers after that long; "stall_stream" sends half a stream,
 # then holds the connection open for ``delay_s`` (default: an hour) without a byte.
+# ``sent`` sets how many frames a stall or cut sends first (default half); ``usage=False``
+# leaves ``usage`` out of the answer (as some servers do); ``interval_s`` spaces a
+# stream's frames that far apart.
 
 
 @dataclass(slots=True)
@@ -38,6 +41,9 @@ class Behavior:
     delay_s: float = 0.0
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    sent: int | None = None
+    usage: bool = True
+    interval_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -52,26 +58,30 @@ Handler = Callable[["FakeUpstream", web.Request, Any, Behavior], Awaitable[web.S
 
 
 async def sse(request: web.Request, frames: list[bytes], cut: bool = False,
-              delay_s: float = 0.0, stall_s: float = 0.0) -> web.StreamResponse:
-    """Send ``frames``; with ``cut``, send half of them and drop the connection; with
-    ``stall_s``, send half of them and go quiet that long."""
+              delay_s: float = 0.0, stall_s: float = 0.0, sent: int | None = None,
+              interval_s: float = 0.0) -> web.StreamResponse:
+    """Send ``frames`` (``interval_s`` apart); with ``cut``, send ``sent`` of them (default
+    half) and drop the connection; with ``stall_s``, send that many and go quiet that long."""
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
     if delay_s:
         await asyncio.sleep(delay_s)
+    first = frames[: max(1, len(frames) // 2) if sent is None else sent]
     if stall_s:
-        for f in frames[: max(1, len(frames) // 2)]:
+        for f in first:
             await resp.write(f)
         await asyncio.sleep(stall_s)
         return resp
     if cut:
-        for f in frames[: max(1, len(frames) // 2)]:
+        for f in first:
             await resp.write(f)
         assert request.transport is not None
         request.transport.abort()
         return resp
     for f in frames:
         await resp.write(f)
+        if interval_s:
+            await asyncio.sleep(interval_s)
     await resp.write_eof()
     return resp
 
@@ -82,17 +92,20 @@ async def openai_chat(up: FakeUpstream, request: web.Request, body: Any,
     call = Call(model=req.model)
     if not req.stream:
         resp = await up.fake.complete(msgspec.structs.replace(req, stream=None), call)
+        if not b.usage:
+            resp.usage = None
         if b.kind == "malformed":
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
         return web.Response(body=json_encoder.encode(resp), content_type="application/json")
     frames = [b"data: " + json_encoder.encode(c) + b"\n\n"
-              async for c in up.fake.stream(req, call)]
+              async for c in up.fake.stream(req, call) if b.usage or c.usage is None]
     if b.kind == "malformed":
         frames.insert(1, b"data: {not json\n\n")
     frames.append(b"data: [DONE]\n\n")
     return await sse(request, frames, cut=b.kind == "cut_stream",
                      delay_s=b.delay_s if b.kind == "slow_first_byte" else 0.0,
-                     stall_s=(b.delay_s or 3600) if b.kind == "stall_stream" else 0.0)
+                     stall_s=(b.delay_s or 3600) if b.kind == "stall_stream" else 0.0,
+                     sent=b.sent, interval_s=b.interval_s)
 
 
 async def openai_embeddings(up: FakeUpstream, request: web.Request, body: Any,

@@ -22,6 +22,8 @@ from bastion.core.pipeline import Step
 if TYPE_CHECKING:
     from bastion.app import Gateway
     from bastion.traffic.gate import CapacityGate
+    from bastion.traffic.ledger_redis import RedisLedger
+    from bastion.traffic.ledger_socket import SocketLedger
 
 
 def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
@@ -32,6 +34,7 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     from bastion.traffic.gate import CapacityGate
     from bastion.traffic.ledger import MemoryLedger
     from bastion.traffic.ledger_redis import RedisLedger, connect
+    from bastion.traffic.ledger_socket import LEDGER_SOCKET_ENV, SocketLedger
     from bastion.traffic.shared import SharedLedger
     from bastion.traffic.tiers import capacities
     from bastion.traffic.tokens import TokenCounter
@@ -42,14 +45,21 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     # burst instead of failing it; see ledger_redis.connect.
     url = gw.settings.state.redis
     client = connect(url, fail.timeout_ms / 1000) if url else None
-    redis = (RedisLedger(client, s.redis_prefix, fail.timeout_ms / 1000)
-             if client is not None else None)
+    remote: RedisLedger | SocketLedger | None = (
+        RedisLedger(client, s.redis_prefix, fail.timeout_ms / 1000)
+        if client is not None else None)
+    replicas = gw.settings.state.replicas
+    socket_path = gw.env.get(LEDGER_SOCKET_ENV)
+    if remote is None and socket_path:
+        # workers of one `bastion serve --workers N` without Redis: one ledger process
+        remote = SocketLedger(socket_path, fail.timeout_ms / 1000)
+        replicas *= gw.settings.server.workers  # the share each keeps if it is down
     # The in-process counters outlive config reloads (see bastion.generation).
     local = gw.lasting_part(("traffic.memory_ledger",), MemoryLedger)
-    ledger = SharedLedger(redis, local, gw.settings.state.replicas,
+    ledger = SharedLedger(remote, local, replicas,
                           budgets=fail.budgets, rate_limits=fail.rate_limits,
                           retry_s=fail.retry_s)
-    counter = TokenCounter(s.tokenize_in_thread_chars, s.estimate_over_chars)
+    counter = TokenCounter(s.estimate_over_chars)
     gate = CapacityGate(capacities(gw.settings), ledger, gw.metrics, counter, s.window_s,
                         s.hold_s, s.queue.max_depth, s.queue.poll_ms / 1000,
                         s.default_output_tokens)
@@ -71,6 +81,8 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
         await alerts.aclose()
         if client is not None:
             await client.aclose()
+        if isinstance(remote, SocketLedger):
+            await remote.aclose()
 
     gw.on_start.append(start)
     gw.on_close.append(close)

@@ -5,17 +5,21 @@ reserves, in one atomic step, everything the request may cost its key, user
 and team: one request against each ``rpm``, prompt + allowed output against
 each ``tpm`` and token quota, and the worst-case cost (prompt x the highest
 input price among the alias's targets + allowed output x the highest output
-price) against each budget. A refusal is 429 ``rate_limit_exceeded`` with
+price) against each budget. When a budget applies and the request sets no output
+limit, the reserved allowance (``default_output_tokens``) becomes its
+``max_completion_tokens`` upstream, so the provider cannot bill more output than was
+reserved and spend stays within the budget but for one request's worth of
+miscounted prompt. A refusal is 429 ``rate_limit_exceeded`` with
 ``Retry-After``, or ``budget_exceeded``. Provider capacity is reserved per
 attempt by the route step through :class:`~bastion.traffic.gate.CapacityGate`
 (or here, on the primary target, when the route does not call the gate).
 
 On the way back it settles every reservation with the real ``ctx.usage`` and
 ``ctx.cost_usd``: at once for a whole answer or a refusal, and for a stream
-when the stream ends, however it ends. A stream that ends before the
-provider's usage arrives is charged an estimate (the counted prompt and the
-streamed text at four characters a token), written to ``ctx.usage`` so the
-usage log and the budget agree (``decisions["usage"] = "estimated"``).
+when the stream ends, however it ends. When the provider did not report usage
+(a client that left, a stream cut short, an answer without ``usage``) the route
+has already charged what is known (:mod:`bastion.steps.billing`), so the usage
+log and the budget agree.
 """
 
 from __future__ import annotations
@@ -28,16 +32,17 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from bastion.core.context import ChunkStream, Context, Identity, Reply
 from bastion.core.errors import BudgetExceeded, RateLimited
 from bastion.core.pipeline import Next
-from bastion.core.types import ChatChunk, ChatRequest, Usage
-from bastion.pricing import cost_usd
+from bastion.core.types import ChatChunk, ChatRequest
 from bastion.traffic.alerts import BudgetAlerts
 from bastion.traffic.clients import ClientPlan
 from bastion.traffic.gate import STATE, CapacityGate, Ticket, usage_amounts
 from bastion.traffic.headers import ratelimit_headers
-from bastion.traffic.ledger import NANO, Charge
+from bastion.traffic.ledger import CONCURRENT, NANO, Charge
 from bastion.traffic.shared import Reservation, SharedLedger
 from bastion.traffic.tokens import TokenCounter, method_for
 
@@ -63,6 +68,9 @@ class AliasPlan:
 def _refusal(c: Charge, v_retry: float | None, window_s: float) -> Exception:
     who = {"key": "This API key", "user": "This key's user", "caller": "This user",
            "team": "This key's team"}.get(c.label.split(" ", 1)[0], "This key")
+    if c.unit == CONCURRENT:
+        return RateLimited(f"{who} already has {c.limit} requests in progress, its limit. "
+                           "Please retry when one has finished.", retry_after_s=1.0)
     if c.windowed:
         what = "requests" if c.unit == "requests" else "tokens"
         if v_retry is None:
@@ -125,7 +133,7 @@ class Admit:
         if not ap.limited and not self.plan.has_limits(ident):
             return await call_next(ctx)  # nothing to count or reserve: no tokenising
         req = ctx.request
-        counts = {m: await self.counter.count(req, m) for m in ap.methods}
+        counts = await self.counter.count(ctx, ap.methods)
         prompt = max(counts.values())
         out = 0
         if isinstance(req, ChatRequest):
@@ -135,6 +143,12 @@ class Admit:
         ctx.state[STATE] = ticket
         worst = math.ceil(prompt * ap.in_nano_per_token + out * ap.out_nano_per_token)
         charges = self.plan.charges(ident, prompt + out, worst)
+        if isinstance(req, ChatRequest) and req.output_limit() is None and any(
+                c.unit == "nano_usd" for c in charges):
+            # The reserved allowance is the request's limit upstream too: without it a
+            # provider may write (and bill) far more than the budget reserved.
+            ctx.request = msgspec.structs.replace(req, max_completion_tokens=ap.default_out)
+            ctx.decisions["output_limit"] = ap.default_out
         if charges:
             ticket.client = await self._reserve(ctx, ident, ticket, charges)
         gate: AbstractAsyncContextManager[None] = nullcontext()
@@ -149,7 +163,7 @@ class Admit:
         if reply.stream is None:
             self._finish(ctx, ticket)
             return reply
-        return reply.map_stream(lambda s: self._watch(ctx, ticket, ap, s))
+        return reply.map_stream(lambda s: self._watch(ctx, ticket, s))
 
     async def _reserve(self, ctx: Context, ident: Identity, ticket: Ticket,
                        charges: list[Charge]) -> Reservation:
@@ -177,35 +191,18 @@ class Admit:
         prompt = max(ticket.counts.values())
         amounts = usage_amounts(ctx, 0)
         if ticket.client is not None:
-            real = {"tokens": amounts["tokens"], "nano_usd": math.ceil(ctx.cost_usd * NANO)}
+            real = {"tokens": amounts["tokens"], "nano_usd": math.ceil(ctx.cost_usd * NANO),
+                    CONCURRENT: 0}
             self.ledger.settle_soon(ticket.client, real, self.alerts)
             ticket.client = None
         for queue, res in ticket.deferred:
             self.gate.settle(queue, res, usage_amounts(ctx, prompt) if ctx.usage else {})
         ticket.deferred.clear()
 
-    def _estimate(self, ctx: Context, ticket: Ticket, ap: AliasPlan, chars: int) -> None:
-        """Charge a stream that ended without the provider's usage (see module doc)."""
-        target = ap.targets.get(ctx.target or "")
-        if target is None:
-            return
-        pt = ticket.counts.get(method_for(target.model), max(ticket.counts.values()))
-        ct = (chars + 3) // 4
-        ctx.usage = Usage(prompt_tokens=pt, completion_tokens=ct, total_tokens=pt + ct)
-        ctx.cost_usd = cost_usd(target.price, pt, ct)
-        ctx.decisions["usage"] = "estimated"
-
-    async def _watch(self, ctx: Context, ticket: Ticket, ap: AliasPlan,
-                     stream: ChunkStream) -> AsyncIterator[ChatChunk]:
-        chars = 0
+    async def _watch(self, ctx: Context, ticket: Ticket, stream: ChunkStream
+                     ) -> AsyncIterator[ChatChunk]:
         try:
             async for chunk in stream:
-                if ctx.usage is None:
-                    for ch in chunk.choices:
-                        if ch.delta.content:
-                            chars += len(ch.delta.content)
                 yield chunk
         finally:
-            if ctx.usage is None and chars:
-                self._estimate(ctx, ticket, ap, chars)
             self._finish(ctx, ticket)

@@ -2,10 +2,13 @@
 
 Each scope (``k:<key id>``, ``u:<user>``, ``t:<team>``) may have ``rpm`` and
 ``tpm`` (sliding windows of ``traffic.window_s``), ``daily_tokens`` and
-``monthly_tokens`` (UTC calendar quotas) and ``budget_usd`` (nano-dollars,
+``monthly_tokens`` (UTC calendar quotas), ``budget_usd`` (nano-dollars,
 over its ``budget_period``; a key's lifetime budget is seeded from the usage
-log the first time a ledger sees it). A key's own ``rpm``/``tpm``/``budget_usd``
-come from the key; ``traffic.defaults.key`` fills what the key leaves unset;
+log the first time a ledger sees it) and ``concurrency`` (requests in progress:
+a quota held while the request runs and settled to nothing when it ends; a
+reservation left unsettled by a crash expires after ``traffic.hold_s``). A key's
+own ``rpm``/``tpm``/``budget_usd`` come from the key; ``traffic.defaults.key``
+fills what the key leaves unset;
 ``traffic.users``/``teams`` entries override ``traffic.defaults.user``/``team``
 field by field.
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from bastion.config.traffic_settings import ClientLimits, Period, TrafficSettings
 from bastion.core.context import Identity
-from bastion.traffic.ledger import NANO, Charge
+from bastion.traffic.ledger import CONCURRENT, NANO, Charge
 
 _DAY_S = 86400
 _CACHE_MAX = 10_000
@@ -113,6 +116,7 @@ class ClientPlan:
         return any(
             lim.rpm is not None or lim.tpm is not None or lim.daily_tokens is not None
             or lim.monthly_tokens is not None or lim.budget_usd is not None
+            or lim.concurrency is not None
             for _, _, lim in self.limits_of(ident))
 
     def priority(self, ident: Identity) -> int:
@@ -134,6 +138,9 @@ class ClientPlan:
             if lim.tpm is not None:
                 out.append(Charge(scope + ":tpm", lim.tpm, tokens, self.window_ms,
                                   label=label + " tpm", unit="tokens"))
+            if lim.concurrency is not None:
+                out.append(Charge(scope + ":running", lim.concurrency, 1,
+                                  label=label + " concurrency", unit=CONCURRENT))
             for field, period in (("daily_tokens", "day"), ("monthly_tokens", "month")):
                 cap = getattr(lim, field)
                 if cap is not None:

@@ -103,7 +103,7 @@ class CapacityGate:
         if ticket is not None and method in ticket.counts:
             prompt = ticket.counts[method]
         else:
-            prompt = await self.counter.count(ctx.request, method)
+            prompt = (await self.counter.count(ctx, (method,)))[method]
             if ticket is not None:
                 ticket.counts[method] = prompt
         if ticket is not None:

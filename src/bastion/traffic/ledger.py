@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 NANO = 1_000_000_000  # budgets are counted in nano-dollars
+CONCURRENT = "concurrent"  # the unit of concurrency quotas: held while running, settled to 0
 
 
 @dataclass(slots=True)
@@ -45,7 +46,7 @@ class Charge:
     seed_key_id: str | None = None  # quota only: seed a missing counter from the usage log
     alert_at: int = 0  # quota only: spend that triggers a one-off alert; 0 = none
     label: str = ""
-    unit: str = "requests"  # what the amount counts: requests, tokens, input, output, nano_usd
+    unit: str = "requests"  # requests, tokens, input, output, nano_usd, concurrent
 
     @property
     def windowed(self) -> bool:

@@ -166,12 +166,20 @@ return 1
 
 def connect(url: str, timeout_s: float, max_connections: int = 64) -> Any:
     """A Redis client for the ledger: short socket time-outs, and a pool that makes a
-    burst wait its turn for a connection (up to ``timeout_s``) instead of failing."""
+    burst wait its turn for a connection (up to ``timeout_s``) instead of failing.
+
+    A command that meets a dead connection (a pooled socket whose Redis restarted) is
+    tried once more on a fresh one, so a restart costs no refusals once Redis answers.
+    A time-out is not retried: a slow Redis must cost one short wait, not two."""
     import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout_s,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError, ConnectionError])
     return redis.asyncio.Redis(connection_pool=pool)
 
 
@@ -256,3 +264,12 @@ class RedisLedger:
 
     async def seed(self, charge: Charge, spent: int) -> None:
         await self._run(self._seed, [_key(self.prefix, charge)], [spent, charge.ttl_ms])
+
+    async def ping(self) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self.redis.ping()
+        except (TimeoutError, RedisError, OSError) as e:
+            raise LedgerUnavailable(type(e).__name__) from None

@@ -2,10 +2,12 @@
 
 :class:`SharedLedger` sends every reservation to Redis. When a call fails it
 switches to this process's :class:`MemoryLedger` for ``retry_s`` seconds (so a
-dead Redis costs one short timeout now and then, never one per request), and
-applies the policy of ``traffic.on_redis_error``:
+dead Redis costs one short timeout now and then, never one per request) while a
+background probe pings Redis every 0.2 s and switches back as soon as it answers,
+and applies the policy of ``traffic.on_redis_error``:
 
-* rate limits (window charges): ``local`` counts them here with every limit
+* rate limits (window charges) and concurrency limits: ``local`` counts them here
+  with every limit
   divided by ``state.replicas`` (so N replicas together stay near the limit),
   ``open`` admits without counting;
 * budgets and token quotas: ``closed`` refuses the request with
@@ -19,25 +21,37 @@ A reservation is settled on the ledger that made it (:class:`Reservation`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from bastion.core.errors import RateLimited
 from bastion.observe.logging import get_logger
-from bastion.traffic.ledger import Charge, Ledger, MemoryLedger, Verdict
-from bastion.traffic.ledger_redis import LedgerUnavailable, RedisLedger
+from bastion.traffic.ledger import CONCURRENT, Charge, Ledger, MemoryLedger, Verdict
+from bastion.traffic.ledger_redis import LedgerUnavailable
 
 _log = get_logger("bastion.traffic")
 
 _BATCH = 256
+_PROBE_S = 0.2
 _BACKLOG_MAX = 100_000
 UNVERIFIABLE = (
     "The gateway cannot check this key's budget right now, so it is holding requests "
     "back for a moment. Please try again in a few seconds."
 )
+
+
+class RemoteLedger(Ledger, Protocol):
+    """A ledger shared with other processes (Redis, or the ledger process of one
+    machine's workers); its calls raise :class:`LedgerUnavailable` when it is down."""
+
+    async def settle_many(self, items: list[tuple[list[Charge], str, list[int]]]
+                          ) -> list[list[int]]: ...
+
+    async def ping(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -56,7 +70,7 @@ class SharedLedger:
     Without Redis (``redis is None``) it is simply the memory ledger."""
 
     def __init__(
-        self, redis: RedisLedger | None, local: MemoryLedger, replicas: int = 1,
+        self, redis: RemoteLedger | None, local: MemoryLedger, replicas: int = 1,
         budgets: Literal["closed", "local"] = "closed",
         rate_limits: Literal["local", "open"] = "local", retry_s: float = 2.0,
     ) -> None:
@@ -71,6 +85,7 @@ class SharedLedger:
         self._backlog: deque[tuple[Reservation, list[int], Callable[[Charge], None] | None]] \
             = deque()
         self._settler: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
 
     @property
     def shared(self) -> bool:
@@ -94,13 +109,31 @@ class SharedLedger:
             _log.warning("redis_unavailable", concern="traffic", error=why,
                          fallback_s=self.retry_s)
         self._down_until = time.monotonic() + self.retry_s
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
+
+    async def _probe_until_up(self) -> None:
+        """While marked down, ping every :data:`_PROBE_S`: back on Redis as soon as it
+        answers, not ``retry_s`` later."""
+        assert self.redis is not None
+        while time.monotonic() < self._down_until:
+            await asyncio.sleep(_PROBE_S)
+            try:
+                await self.redis.ping()
+            except LedgerUnavailable:
+                continue
+            self._down_until = 0.0
+            self._timeouts = 0
+            _log.info("redis_available", concern="traffic")
+            return
 
     def _local_charges(self, charges: list[Charge]) -> list[Charge]:
         out: list[Charge] = []
         for c in charges:
-            if c.windowed and self.rate_limits == "open":
+            rate_like = c.windowed or c.unit == CONCURRENT  # not spend: local or open
+            if rate_like and self.rate_limits == "open":
                 continue
-            if not c.windowed and self.budgets == "closed":
+            if not rate_like and self.budgets == "closed":
                 raise RateLimited(UNVERIFIABLE, retry_after_s=self.retry_s + 1)
             limit = c.limit if self.replicas == 1 else max(1, c.limit // self.replicas)
             out.append(replace(c, limit=limit, seed_key_id=None))
@@ -184,6 +217,10 @@ class SharedLedger:
                         on_alert(r.charges[i])
 
     async def aclose(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         if self._settler is not None and not self._settler.done():
             await self._settler
 

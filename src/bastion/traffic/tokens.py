@@ -29,7 +29,9 @@ from typing import Any
 
 import msgspec
 
-from bastion.core.types import ChatRequest, EmbeddingRequest, Message
+from bastion.core.context import Context
+from bastion.core.offload import run_bounded
+from bastion.core.types import ChatRequest, EmbeddingRequest, Message, json_encoder
 
 ESTIMATE = "estimate"
 
@@ -237,12 +239,29 @@ def count_embeddings(req: EmbeddingRequest, method: str) -> int:
     return sum(len(ordinary(t)) for t in texts)
 
 
-class TokenCounter:
-    """Counts prompts without blocking the loop: big ones go to a thread, huge ones are
-    estimated (``thread_chars`` and ``estimate_chars`` thresholds)."""
+def request_work(ctx: Context) -> int:
+    """The total work of tokenising ``ctx``'s request: the raw body's size, which bounds
+    every string in it whatever field it sits in (content, tool-call arguments, tool
+    schemas, names). A request built without a body (tests, internal calls) is measured
+    by its encoding, once."""
+    if ctx.body_bytes:
+        return ctx.body_bytes
+    return len(json_encoder.encode(ctx.request))
 
-    def __init__(self, thread_chars: int = 65536, estimate_chars: int = 4_000_000) -> None:
-        self.thread_chars = thread_chars
+
+def _count_all(req: ChatRequest | EmbeddingRequest, methods: tuple[str, ...]) -> dict[str, int]:
+    if isinstance(req, EmbeddingRequest):
+        return {m: count_embeddings(req, m) for m in methods}
+    return {m: count_chat(req, m) for m in methods}
+
+
+class TokenCounter:
+    """Counts prompts without blocking the loop. Where the counting runs is decided once
+    per request by its total work (:func:`request_work`, :mod:`bastion.core.offload`):
+    small requests on the loop, others in a worker thread; requests over
+    ``estimate_chars`` are estimated instead of tokenised."""
+
+    def __init__(self, estimate_chars: int = 4_000_000) -> None:
         self.estimate_chars = estimate_chars
 
     async def prewarm(self, methods: set[str]) -> None:
@@ -250,15 +269,10 @@ class TokenCounter:
         for m in sorted(methods - {ESTIMATE}):
             await asyncio.to_thread(encoding, m)
 
-    async def count(self, req: ChatRequest | EmbeddingRequest, method: str) -> int:
-        if isinstance(req, EmbeddingRequest):
-            size = sum(len(t) for t in req.texts())
-            fn: Any = count_embeddings
-        else:
-            size = chat_chars(req)
-            fn = count_chat
-        if method != ESTIMATE and size > self.estimate_chars:
-            method = ESTIMATE
-        if method != ESTIMATE and size > self.thread_chars:
-            return int(await asyncio.to_thread(fn, req, method))
-        return int(fn(req, method))
+    async def count(self, ctx: Context, methods: tuple[str, ...]) -> dict[str, int]:
+        """Prompt tokens of ``ctx.request`` by each counting method in ``methods``."""
+        work = request_work(ctx)
+        if work > self.estimate_chars:
+            n = await run_bounded(work, _count_all, ctx.request, (ESTIMATE,))
+            return dict.fromkeys(methods, n[ESTIMATE])
+        return await run_bounded(work, _count_all, ctx.request, methods)

@@ -1,9 +1,18 @@
-"""The semantic store on PostgreSQL with pgvector: exact cosine search per partition.
+"""The semantic store on PostgreSQL with pgvector: an HNSW index per vector size.
 
-Vectors of any dimension go in one ``vector`` column; a lookup scans one partition
-(tenant + alias + request shape), found by a b-tree index, and orders it by cosine
-distance (``<=>``), so results are exact, not approximate. Needs the ``vector``
-extension (``CREATE EXTENSION vector``, done here when the role may).
+One table (``<namespace>_semantic_v2``) holds every partition; each row keeps the
+cached question (and conversation context) for the verifier and its own acceptance
+threshold for shadow verification. A lookup filters by partition and orders by
+cosine distance (``<=>``). For each vector size in use, a partial HNSW index on
+``embedding::vector(<dims>)`` (``vector_cosine_ops``) is created on first sight,
+so a large partition (100,000 entries) is searched through the graph instead of
+scanned; a small one is read through the partition's b-tree (PostgreSQL's
+planner chooses). ``hnsw.ef_search`` is raised and, where pgvector ≥ 0.8,
+``hnsw.iterative_scan`` lets a filtered search go on until it has ``k`` rows.
+
+Needs the ``vector`` extension (``CREATE EXTENSION vector``, done here when the
+role may). PostgreSQL slow or down is a miss, never a failed request (see
+:mod:`bastion.cache.pg`).
 """
 
 from __future__ import annotations
@@ -12,9 +21,15 @@ import time
 from typing import Any
 
 from bastion.cache.pg import PgPool, table_name
-from bastion.cache.semantic.store import Match
+from bastion.cache.semantic.store import Candidate
 
 _SWEEP_EVERY_S = 60.0
+EF_SEARCH = 100
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    parts = (text or "0").split(".")
+    return tuple(int(p) for p in parts if p.isdigit())
 
 
 def _literal(vector: list[float]) -> str:
@@ -26,49 +41,82 @@ class PgVectorStore:
 
     def __init__(self, pool: PgPool, namespace: str) -> None:
         self.pool = pool
-        self.table = table_name(namespace, "semantic")
+        self.table = table_name(namespace, "semantic_v2")
         self._next_sweep = 0.0
+        self._indexed: set[int] = set()
+        self._iterative = False
         pool.on_open(self._create)
 
     async def _create(self, conn: Any) -> None:
         t = self.table
         await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {t} (partition text NOT NULL, sig text NOT NULL, "
-            "entry_key text NOT NULL, embedding vector NOT NULL, "
+            f"CREATE TABLE IF NOT EXISTS {t} (partition text NOT NULL, "
+            "entry_key text NOT NULL, question text NOT NULL, context text NOT NULL, "
+            "threshold double precision, dims integer NOT NULL, embedding vector NOT NULL, "
             "expires_at double precision NOT NULL, PRIMARY KEY (partition, entry_key))")
-        await conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_sig ON {t} (partition, sig)")
+        version = await conn.fetchval(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        # hnsw.iterative_scan exists from pgvector 0.8; setting it on an older one is
+        # an error (the "hnsw" prefix is reserved), so ask only where it exists.
+        self._iterative = _version(version) >= (0, 8)
 
-    async def nearest(self, partition: str, vector: list[float], sig: str | None,
-                      threshold: float) -> Match | None:
-        sql = (f"SELECT entry_key, 1 - (embedding <=> $2::vector) AS sim FROM {self.table} "  # noqa: S608 - identifier from table_name()
-               "WHERE partition = $1 AND ($3::text IS NULL OR sig = $3) AND expires_at > $4 "
-               "ORDER BY embedding <=> $2::vector LIMIT 1")
+    async def _index(self, conn: Any, dims: int) -> None:
+        if dims in self._indexed:
+            return
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw_{dims} ON {self.table} "
+            f"USING hnsw ((embedding::vector({dims})) vector_cosine_ops) WHERE dims = {dims}")
+        self._indexed.add(dims)
+
+    async def nearest(self, partition: str, vector: list[float], k: int,
+                      floor: float) -> list[Candidate]:
+        d = len(vector)
+        sql = (f"SELECT entry_key, question, context, threshold, "  # noqa: S608 - identifier from table_name(), dims an int
+               f"1 - (embedding::vector({d}) <=> $2::vector({d})) AS sim FROM {self.table} "
+               f"WHERE dims = {d} AND partition = $1 AND expires_at > $3 "
+               f"ORDER BY embedding::vector({d}) <=> $2::vector({d}) LIMIT $4")
 
         async def q(conn: Any) -> Any:
-            return await conn.fetchrow(sql, partition, _literal(vector), sig, time.time())
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+                if self._iterative:
+                    await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                return await conn.fetch(sql, partition, _literal(vector), time.time(), k)
 
-        row = await self.pool.run(q)
-        if row is None or row["sim"] is None or row["sim"] < threshold:
-            return None
-        return Match(row["entry_key"], float(row["sim"]))
+        rows = await self.pool.run(q) or []
+        return [Candidate(r["entry_key"], float(r["sim"]), r["question"], r["context"],
+                          r["threshold"]) for r in rows if r["sim"] is not None
+                and r["sim"] >= floor]
 
-    async def add(self, partition: str, vector: list[float], sig: str, entry_key: str,
-                  keep_s: float) -> None:
+    async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
+                  context: str, keep_s: float) -> None:
         now = time.time()
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + _SWEEP_EVERY_S
-        upsert = (f"INSERT INTO {self.table} (partition, sig, entry_key, embedding, expires_at) "  # noqa: S608 - identifier from table_name()
-                  "VALUES ($1, $2, $3, $4::vector, $5) ON CONFLICT (partition, entry_key) DO "
-                  "UPDATE SET sig = EXCLUDED.sig, embedding = EXCLUDED.embedding, "
-                  "expires_at = EXCLUDED.expires_at")
+        upsert = (f"INSERT INTO {self.table} (partition, entry_key, question, context, dims, "  # noqa: S608 - identifier from table_name()
+                  "embedding, expires_at) VALUES ($1, $2, $3, $4, $5, $6::vector, $7) "
+                  "ON CONFLICT (partition, entry_key) DO UPDATE SET question = "
+                  "EXCLUDED.question, context = EXCLUDED.context, dims = EXCLUDED.dims, "
+                  "embedding = EXCLUDED.embedding, expires_at = EXCLUDED.expires_at, "
+                  "threshold = NULL")
         purge = f"DELETE FROM {self.table} WHERE expires_at < $1"  # noqa: S608 - identifier from table_name()
 
         async def q(conn: Any) -> None:
-            await conn.execute(upsert, partition, sig, entry_key, _literal(vector), now + keep_s)
+            await self._index(conn, len(vector))
+            await conn.execute(upsert, partition, entry_key, question, context, len(vector),
+                               _literal(vector), now + keep_s)
             if sweep:
                 await conn.execute(purge, now)
+
+        await self.pool.run(q)
+
+    async def set_threshold(self, partition: str, entry_key: str, threshold: float) -> None:
+        sql = f"UPDATE {self.table} SET threshold = $3 WHERE partition = $1 AND entry_key = $2"  # noqa: S608 - identifier from table_name()
+
+        async def q(conn: Any) -> None:
+            await conn.execute(sql, partition, entry_key, threshold)
 
         await self.pool.run(q)
 
