@@ -14,7 +14,8 @@ for the next request.
 What a running process cannot change (the listening address, workers, state
 stores, logging, the usage log, the authentication throttle (``security``), the
 tracer's endpoint, the moderations target, admin sign-in settings ``auth.admin``,
-and the CORS rules registered at start-up) keeps its running value; a reload that changes it says so (``restart_needed``) and logs it.
+and the CORS rules registered at start-up) keeps its running value; a reload that
+changes it says so (``restart_needed``) and logs it.
 Every reload attempt, refused or not, is one ``config.reload`` audit entry.
 
 With ``--workers N`` each worker reloads itself: the server forwards ``SIGHUP`` to
