@@ -55,7 +55,8 @@ class Done:
 @pytest.fixture
 def pair() -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
     with FakeUpstream(reply="from A") as a, FakeUpstream(reply="from B") as b:
-        a.default = Behavior("ok", delay_s=0.3)  # every answer of A is still under way a while
+        a.default = Behavior("ok", delay_s=1.0)  # every answer of A is under way a while,
+        # longer than a reload takes, so some are in flight across it
         yield a, b
 
 
@@ -103,7 +104,7 @@ def test_reload_under_load_changes_target_and_limit(
                                                         done, n)) for n in range(LOAD_THREADS)]
         for t in threads:
             t.start()
-        time.sleep(LOAD_S / 3)
+        time.sleep(0.3)  # the first answers of A are under way (until about 1 s)
         path.write_text(yaml.safe_dump(config("b/model", 2, a, b)))
         asked = time.monotonic()
         r = _reload(gw)
