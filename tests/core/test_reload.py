@@ -30,7 +30,7 @@ from bastion.testing import Behavior, FakeUpstream, GatewayServer
 
 MASTER = "reload-test-master-key-0123456789"
 LOAD_THREADS = 6
-LOAD_S = 2.0
+LOAD_S = 1.5
 
 
 def config(target: str, key_rpm: int, a: FakeUpstream, b: FakeUpstream) -> dict[str, Any]:
