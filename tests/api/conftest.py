@@ -49,7 +49,10 @@ def kind_gateway(request: pytest.FixtureRequest) -> Iterator[KindGateway]:
     routes = {"anthropic": ANTHROPIC_ROUTES, "gemini": GEMINI_ROUTES}.get(kind)
     up = None if kind == "fake" else FakeUpstream(routes=routes).start()
     settings = {"providers": {"p": provider_for(kind, up)},
-                "models": {"chat": {"targets": [f"p/{kind}-model"], "timeout_ms": _TIMEOUTS}}}
+                "models": {"chat": {"targets": [f"p/{kind}-model"], "timeout_ms": _TIMEOUTS}},
+                # tool results reach the provider as sent (spotlighting, on by default, is
+                # tested in tests/steps/test_injection.py)
+                "guards": {"injection": {"spotlight": "off"}}}
     try:
         with GatewayServer(settings, env=_ENV) as gw:
             yield KindGateway(kind, gw, gw.create_key(), up)

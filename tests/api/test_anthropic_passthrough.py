@@ -24,7 +24,8 @@ def setup() -> Iterator[tuple[anthropic.Anthropic, FakeUpstream]]:
     with FakeUpstream(routes=ANTHROPIC_ROUTES) as up:
         settings = {"providers": {"an": {"type": "anthropic", "base_url": up.base_url,
                                          "api_key": "env:ANTHROPIC_API_KEY"}},
-                    "models": {"chat": {"targets": ["an/claude-test"]}}}
+                    "models": {"chat": {"targets": ["an/claude-test"]}},
+                    "guards": {"injection": {"spotlight": "off"}}}  # tool results as sent
         with GatewayServer(settings, env={"ANTHROPIC_API_KEY": "sk-ant-x-0000"}) as gw:
             yield anthropic.Anthropic(base_url=gw.base_url, api_key=gw.create_key(),
                                       max_retries=0), up

@@ -34,7 +34,8 @@ def ac(openai_up: FakeUpstream) -> Iterator[anthropic.Anthropic]:
     """An Anthropic SDK client of a gateway whose provider speaks OpenAI."""
     settings = {"providers": {"oa": {"type": "openai", "base_url": openai_up.base_url + "/v1",
                                      "api_key": "env:OPENAI_API_KEY"}},
-                "models": {"chat": {"targets": ["oa/gpt-test"], "timeout_ms": TIMEOUTS}}}
+                "models": {"chat": {"targets": ["oa/gpt-test"], "timeout_ms": TIMEOUTS}},
+                "guards": {"injection": {"spotlight": "off"}}}  # tool results as sent
     with GatewayServer(settings, env={"OPENAI_API_KEY": "sk-openai-provider-key"}) as gw:
         yield anthropic.Anthropic(base_url=gw.base_url, api_key=gw.create_key(), max_retries=0)
 
@@ -50,7 +51,8 @@ def oc(anth_up: FakeUpstream) -> Iterator[openai.OpenAI]:
     """An OpenAI SDK client of a gateway whose provider speaks Anthropic."""
     settings = {"providers": {"an": {"type": "anthropic", "base_url": anth_up.base_url,
                                      "api_key": "env:ANTHROPIC_API_KEY"}},
-                "models": {"chat": {"targets": ["an/claude-test"], "timeout_ms": TIMEOUTS}}}
+                "models": {"chat": {"targets": ["an/claude-test"], "timeout_ms": TIMEOUTS}},
+                "guards": {"injection": {"spotlight": "off"}}}  # tool results as sent
     with GatewayServer(settings, env={"ANTHROPIC_API_KEY": "sk-ant-provider-key"}) as gw:
         yield openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(), max_retries=0)
 

@@ -100,6 +100,17 @@ PROVEN: dict[str, str] = {
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
     "models.*.kind":
         "tests/api/test_openai_door.py::test_alias_kind_must_match_the_endpoint",
+    # Routing (issue 17): strategies, sticky routing, experiments, capabilities.
+    "models.*.routing":
+        "tests/routing/test_strategies.py::test_weighted_three_to_one_over_400_requests",
+    "models.*.sticky":
+        "tests/routing/test_sticky.py::test_conversations_stay_on_one_target_and_move_when_its_breaker_opens",
+    "models.*.experiment":
+        "tests/routing/test_experiment.py::test_an_ab_alias_records_the_arm_on_each_usage_row",
+    "models.*.targets[].weight":
+        "tests/routing/test_strategies.py::test_weighted_three_to_one_over_400_requests",
+    "models.*.targets[].capabilities":
+        "tests/routing/test_needs.py::test_requests_go_only_to_targets_that_can_serve_them",
     "models.*.traffic.queue_timeout_ms":
         "tests/traffic/test_traffic_capacity.py::test_burst_of_three_times_rpm_never_exceeds_the_provider_limit",
     "models.*.cache.enabled":
@@ -407,6 +418,48 @@ PROVEN: dict[str, str] = {
         "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
     "traffic.defaults.user.rpm":
         "tests/identity/test_callers.py::test_a_service_key_names_users_by_header_or_body",
+    "guards.injection.action":
+        "tests/steps/test_injection.py::test_flag_passes_with_a_header_and_sanitize_removes_the_attack",
+    "guards.injection.threshold":
+        "tests/steps/test_injection.py::test_thresholds_decide",
+    "guards.injection.document_threshold":
+        "tests/steps/test_injection.py::test_thresholds_decide",
+    "guards.injection.indirect":
+        "tests/steps/test_injection.py::test_drop_replaces_a_poisoned_tool_result_and_flags",
+    "guards.injection.spotlight":
+        "tests/steps/test_injection.py::test_drop_replaces_a_poisoned_tool_result_and_flags",
+    "guards.injection.sources":
+        "tests/steps/test_injection.py::test_documents_extension_scanned_spotlighted_and_allow_listed",
+    "guards.injection.max_scan_chars":
+        "tests/steps/test_injection.py::test_too_much_text_is_a_clear_400",
+    "guards.injection.on_error":
+        "tests/steps/test_injection.py::test_a_failing_detector_follows_on_error",
+    "guards.client_system":
+        "tests/steps/test_system_prompt.py::test_client_system_keep_reject_demote",
+    "guards.canary":
+        "tests/steps/test_system_prompt.py::test_inline_prompt_without_canary",
+    "guards.system_prompts":
+        "tests/steps/test_system_prompt.py::test_named_template_filled_from_the_key_with_a_stable_canary",
+    "models.*.system_prompt.template":
+        "tests/steps/test_system_prompt.py::test_named_template_filled_from_the_key_with_a_stable_canary",
+    "models.*.guards.client_system":
+        "tests/steps/test_system_prompt.py::test_client_system_keep_reject_demote",
+    "models.*.guards.injection.action":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.threshold":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.document_threshold":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.indirect":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.spotlight":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.sources":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.max_scan_chars":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
+    "models.*.guards.injection.on_error":
+        "tests/steps/test_injection.py::test_every_injection_setting_can_be_set_per_alias",
     "state.key_stale_s":
         "tests/core/test_keys_outage.py::test_stale_records_are_used_for_key_stale_s_only",
     "server.workers":
@@ -424,10 +477,7 @@ PROVEN: dict[str, str] = {
 }
 
 PENDING: dict[str, int] = {
-    "guards.injection": 10,
     "guards.pii": 11,
-    "models.*.system_prompt": 10,
-    "models.*.guards.injection": 10,
     "models.*.guards.pii": 11,
     "models.*.review.min_confidence": 13,
     "models.*.review.action": 13,

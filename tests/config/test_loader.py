@@ -39,8 +39,8 @@ def test_defaults_with_no_file_and_no_env() -> None:
     assert (s.server.host, s.server.port, s.server.workers) == ("127.0.0.1", 8787, 1)
     assert s.admin.master_key == "env:BASTION_MASTER_KEY"
     assert s.logging.log_prompts is False
-    assert (s.guards.injection, s.guards.pii, s.guards.output.mode) == ("block", "pseudonymize",
-                                                                       "block")
+    assert (s.guards.injection.action, s.guards.pii, s.guards.output.mode) == (
+        "block", "pseudonymize", "block")
     # Serving canned answers must be said out loud at start-up.
     assert "FAKE provider" in banner(s)
 

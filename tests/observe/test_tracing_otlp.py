@@ -175,8 +175,11 @@ def test_spans_of_steps_and_attempts_reach_an_otlp_receiver(
         trace_ids[rid] = spans[0].trace_id
         ups = sorted((s for s in spans if s.attrs.get("gen_ai.operation.name") == "chat"),
                      key=lambda s: int(s.attrs["bastion.attempt"]))
-        # every upstream attempt sits inside the innermost step span, inside the root
+        # every upstream attempt sits inside the innermost step span, inside the root,
+        # and names the routing strategy and why its first target was first
         for u in ups:
+            assert (u.attrs["bastion.routing.strategy"],
+                    u.attrs["bastion.routing.why"]) == ("ordered", "first in order")
             chain = []
             node: Span | None = u
             while node is not None:

@@ -42,6 +42,7 @@ def anthropic_settings(base_url: str, **provider: Any) -> dict[str, Any]:
                      "timeout_ms": {"connect": 1000, "first_byte": 2000, "total": 5000}},
             "embeddings": {"targets": ["anth/claude-test-1"], "kind": "embeddings"},
         },
+        "guards": {"injection": {"spotlight": "off"}},  # tool results as sent
     }
 
 

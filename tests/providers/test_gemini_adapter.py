@@ -42,6 +42,7 @@ def gw(upstream_gem: FakeUpstream) -> Iterator[GatewayServer]:
                               "api_key": "env:GEMINI_KEY"}},
         "models": {"chat": {"targets": [f"gem/{MODEL}"], "timeout_ms": FAST},
                    "embeddings": {"targets": ["gem/text-embedding-004"], "kind": "embeddings"}},
+        "guards": {"injection": {"spotlight": "off"}},  # tool results as sent
         # one attempt, no breaker: each test sees exactly what the adapter made of one answer
         "resilience": {"retry": {"max_attempts": 1}, "breaker": {"enabled": False}},
     }

@@ -53,6 +53,7 @@ def settings_for(base_url: str, **provider: Any) -> dict[str, Any]:
                               "timeout_ms": FAST},
                    "embed": {"targets": ["vertex/text-embedding-005"], "kind": "embeddings"}},
         "resilience": {"retry": {"max_attempts": 1}, "breaker": {"enabled": False}},
+        "guards": {"injection": {"spotlight": "off"}},  # tool results as sent
     }
 
 

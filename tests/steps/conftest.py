@@ -100,14 +100,17 @@ def scripted() -> Iterator[Callable[[list[Message]], tuple[FakeUpstream, Scripte
 
 def settings_for(up: FakeUpstream, guards: dict[str, Any] | None = None,
                  alias_guards: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Gateway settings with one ``chat`` alias on ``up``."""
+    """Gateway settings with one ``chat`` alias on ``up``.
+
+    The input injection guard is off unless ``guards`` sets it: these tests drive attacks
+    through to the output checks and the tool firewall, which must hold on their own."""
     alias: dict[str, Any] = {"targets": ["up/gpt-test"]}
     if alias_guards is not None:
         alias["guards"] = alias_guards
     return {
         "providers": {"up": {"type": "openai", "base_url": up.base_url + "/v1",
                              "api_key": "env:UP_KEY"}},
-        "guards": guards or {},
+        "guards": {"injection": "off", **(guards or {})},
         "models": {"chat": alias},
     }
 

@@ -146,7 +146,8 @@ async def test_usage_totals_and_user_rows(db: Database) -> None:
         row("key_full", "alice", 10.0),
         row("key_full", "alice", 11.0, status=429, prompt_tokens=0, completion_tokens=0,
             cost_usd=0.0, error_code="rate_limit_exceeded", target=None, outcome="refused"),
-        row("key_full", "alice", 12.0, cached=True, degraded="static", prompt_tokens=7),
+        row("key_full", "alice", 12.0, cached=True, degraded="static", prompt_tokens=7,
+            arm="fake/m"),
     ]
     await db.record_usage([alice_rows[2], alice_rows[0]])
     await db.record_usage([alice_rows[1], row("key_bob", "bob", 13.0, prompt_tokens=100)])

@@ -1,13 +1,9 @@
-"""Fixtures of the traffic tests: fake upstreams, gateways, a clean Redis namespace."""
+"""Fixtures of the traffic tests: settings for gateways in front of fake upstreams (a clean
+Redis namespace per test is `redis_prefix`, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-import redis
 
 
 def traffic_config(upstreams: dict[str, str], *, targets: list[Any] | None = None,
@@ -28,15 +24,3 @@ def traffic_config(upstreams: dict[str, str], *, targets: list[Any] | None = Non
     if redis_url:
         cfg["state"] = {"database": "memory://", "redis": redis_url}
     return cfg
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
-    prefix = f"test:traffic:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()

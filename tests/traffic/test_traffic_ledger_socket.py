@@ -47,3 +47,28 @@ def test_two_workers_share_one_rate_limit_and_one_budget(tmp_path: Path) -> None
         assert 0.02 < spent["spend_usd"] <= 0.05 + 1e-9
     finally:
         assert gw.stop() == 0
+
+
+async def test_the_ledger_process_answers_peek_for_headroom_routing(tmp_path: Path) -> None:
+    """Headroom routing reads counters without reserving: the socket ledger says what a
+    window holds, and a reservation shows up in it."""
+    import asyncio
+
+    from bastion.traffic.ledger import Charge
+    from bastion.traffic.ledger_socket import SocketLedger, serve_ledger
+
+    path = str(tmp_path / "ledger.sock")
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    server = asyncio.create_task(serve_ledger(path, ready.set, stop))
+    await asyncio.wait_for(ready.wait(), 5)
+    ledger = SocketLedger(path)
+    try:
+        rpm = Charge(key="t:rpm", limit=10, amount=1, window_ms=60_000)
+        assert await ledger.peek([rpm]) == [0]
+        assert (await ledger.reserve([rpm], "r1", 5.0)).ok
+        assert await ledger.peek([rpm]) == [1]
+    finally:
+        await ledger.aclose()
+        stop.set()
+        await server

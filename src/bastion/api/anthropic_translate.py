@@ -94,7 +94,7 @@ def to_canonical(req: MessagesRequest) -> tuple[ChatRequest, AnthropicChannel]:
         max_completion_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
         stop=req.stop_sequences or None, tools=tools, tool_choice=tool_choice,
         parallel_tool_calls=parallel, user=user if isinstance(user, str) else None,
-        response_format=response_format,
+        response_format=response_format, documents=req.documents,
     )
     for name in PASSTHROUGH:
         value = getattr(req, name)

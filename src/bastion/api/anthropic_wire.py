@@ -110,6 +110,7 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     speed: str | None = None
     user_profile_id: str | None = None
     workspace_id: str | None = None
+    documents: list[Any] | None = None  # Bastion extension, as on the OpenAI door
 
 
 # MessagesRequest fields with no canonical counterpart: sent on unchanged to Anthropic

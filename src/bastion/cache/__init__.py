@@ -15,6 +15,7 @@ from bastion.cache.base import CacheBackend
 from bastion.cache.key import alias_fingerprint
 from bastion.cache.memory import MemoryBackend
 from bastion.cache.step import AliasPolicy, CacheStep
+from bastion.config.guard_settings import system_prompt_text
 from bastion.core.pipeline import Step
 
 if TYPE_CHECKING:
@@ -154,7 +155,8 @@ def build_steps(gw: Gateway) -> list[Step]:
         c = a.cache
         if a.kind != "chat" or c.enabled == "off":
             continue
-        fp = alias_fingerprint(name, [t.target for t in a.targets], a.system_prompt)
+        fp = alias_fingerprint(name, [t.target for t in a.targets], system_prompt_text(
+            a.system_prompt, gw.settings.guards.system_prompts))
         policies[name] = AliasPolicy(enabled=c.enabled, ttl_s=c.ttl_s,
                                      stale_ttl_s=c.stale_ttl_s, scope=c.scope,
                                      fingerprint=fp, semantic=parts.semantic(name, a, fp))

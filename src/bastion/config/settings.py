@@ -27,8 +27,22 @@ from bastion.config.guard_output_settings import (
     ToolFirewall,
     moderation_provider_problems,
 )
+from bastion.config.guard_settings import (
+    AliasInjection,
+    ClientSystem,
+    InjectionSettings,
+    SystemPrompt,
+    check_template,
+)
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.routing_settings import (
+    EXPERIMENT_NAME,
+    Capability,
+    RoutingStrategy,
+    StickyMode,
+    routing_problem,
+)
 from bastion.config.security_settings import AliasClientParams, SecuritySettings
 from bastion.config.telemetry_settings import TelemetrySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
@@ -174,6 +188,8 @@ class TargetSettings(Strict):
     price: Price | None = None
     timeout_ms: Timeouts | None = None
     limits: Limits | None = None
+    weight: float = Field(1.0, ge=0, le=1_000_000)  # routing: weighted, sticky (routing.md)
+    capabilities: list[Capability] | None = None  # None: serves every request
 
     @property
     def provider(self) -> str:
@@ -189,17 +205,22 @@ PIIMode = Literal["pseudonymize", "redact", "block", "allow"]
 
 
 class GuardSettings(Strict):
-    injection: GuardMode = "block"
+    injection: InjectionSettings = Field(default_factory=InjectionSettings)
     pii: PIIMode = "pseudonymize"
     output: OutputGuard = Field(default_factory=OutputGuard)
     tools: ToolFirewall = Field(default_factory=ToolFirewall)
+    client_system: ClientSystem = "keep"
+    canary: bool = True
+    system_prompts: dict[str, Annotated[str, AfterValidator(check_template)]] = Field(
+        default_factory=dict)
 
 
 class AliasGuards(Strict):
-    injection: GuardMode | None = None
+    injection: AliasInjection | None = None
     pii: PIIMode | None = None
     output: OutputGuard | None = None
     tools: ToolFirewall | None = None
+    client_system: ClientSystem | None = None
 
 
 class ReviewSettings(Strict):
@@ -209,7 +230,7 @@ class ReviewSettings(Strict):
 
 class AliasSettings(Strict):
     targets: list[TargetSettings]
-    system_prompt: str | None = None
+    system_prompt: SystemPrompt | None = None
     timeout_ms: Timeouts = Field(default_factory=Timeouts)
     fallback_message: str | None = None
     guards: AliasGuards = Field(default_factory=AliasGuards)
@@ -219,6 +240,17 @@ class AliasSettings(Strict):
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
     client_params: AliasClientParams = Field(default_factory=AliasClientParams)
+    routing: RoutingStrategy = "ordered"  # see docs/routing.md
+    sticky: StickyMode = "none"
+    experiment: str | None = Field(None, pattern=EXPERIMENT_NAME)
+
+    @model_validator(mode="after")
+    def _routing_does_something(self) -> AliasSettings:
+        problem = routing_problem(self.routing, self.sticky, self.experiment, self.kind,
+                                  self.targets)
+        if problem is not None:
+            raise SettingsError(*problem)
+        return self
 
     @field_validator("review")
     @classmethod
@@ -238,6 +270,18 @@ class AliasSettings(Strict):
                 {"target": t} if isinstance(t, str) else t for t in data["targets"]
             ]
         return data
+
+
+def _check_system_prompt(alias: str, a: AliasSettings, guards: GuardSettings) -> None:
+    sp = a.system_prompt
+    try:
+        if isinstance(sp, str):
+            check_template(sp)
+    except ValueError as e:
+        raise SettingsError(("models", alias, "system_prompt"), str(e)) from None
+    if sp is not None and not isinstance(sp, str) and sp.template not in guards.system_prompts:
+        raise SettingsError(("models", alias, "system_prompt", "template"),
+                            f"no template {sp.template!r} under guards.system_prompts")
 
 
 class Settings(Strict):
@@ -263,6 +307,7 @@ class Settings(Strict):
         if problem:
             raise SettingsError(("moderations", "target"), problem)
         for alias, a in self.models.items():
+            _check_system_prompt(alias, a, self.guards)
             if not a.targets:
                 raise SettingsError(("models", alias, "targets"), "give at least one target")
             for i, t in enumerate(a.targets):

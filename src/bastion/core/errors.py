@@ -28,8 +28,12 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── RateLimited                   429 rate_limit_exceeded  (Retry-After)
     ├── BudgetExceeded                429 budget_exceeded
     ├── PromptInjectionDetected       400 prompt_injection_detected
+    ├── InputTooLargeToScan           400 input_too_large_to_scan
+    ├── SystemMessageNotAllowed       400 system_message_not_allowed
+    ├── GuardUnavailable              503 guard_unavailable
     ├── PIIBlocked                    400 pii_blocked
     ├── NoCompliantProvider           422 no_compliant_provider
+    ├── NoCapableModel                422 no_capable_model (tools, images, … unsupported)
     ├── ContentFiltered               400 content_filtered
     ├── OutputSchemaMismatch          502 output_schema_mismatch
     ├── UpstreamUnavailable           503 upstream_unavailable (Retry-After)
@@ -222,6 +226,33 @@ class PromptInjectionDetected(GatewayError):
     log_level = logging.WARNING
 
 
+class InputTooLargeToScan(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "input_too_large_to_scan"
+    default_message = ("The request holds more text than the gateway's safety checks accept. "
+                       "Send less text in one request.")
+    log_level = logging.INFO
+
+
+class SystemMessageNotAllowed(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "system_message_not_allowed"
+    default_message = ("This model's system prompt is set by the gateway; requests may not "
+                       "carry system or developer messages.")
+    log_level = logging.INFO
+
+
+class GuardUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "guard_unavailable"
+    default_message = ("The gateway's safety checks could not run, so the request was not "
+                       "sent. Please try again.")
+    log_level = logging.ERROR
+
+
 class PIIBlocked(GatewayError):
     status = 400
     type = "invalid_request_error"
@@ -236,6 +267,14 @@ class NoCompliantProvider(GatewayError):
     code = "no_compliant_provider"
     default_message = "No configured provider may receive the data in this request."
     log_level = logging.WARNING
+
+
+class NoCapableModel(GatewayError):
+    status = 422
+    type = "invalid_request_error"
+    code = "no_capable_model"
+    default_message = "No model behind this name supports what this request uses."
+    log_level = logging.INFO
 
 
 class ContentFiltered(GatewayError):

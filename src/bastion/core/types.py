@@ -104,6 +104,9 @@ class ChatRequest(_Base, forbid_unknown_fields=True):
     verbosity: str | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+    # Bastion extension: retrieved documents, scanned as untrusted data and placed in the
+    # last user turn by the injection guard (never sent to a provider as a field).
+    documents: list[Any] | None = None
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from bastion.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingResponse, Message
+from bastion.core.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingResponse,
+    Message,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from bastion.observe.metrics import Metrics
@@ -128,6 +135,13 @@ class Observed:
         if self.first_s is None:
             self.first_s = time.monotonic() - self.started
             self.genai.ttft(self.labels, self.first_s)
+
+    def end_with(self, usage: Usage | None,
+                 response: ChatResponse | EmbeddingResponse | None = None,
+                 error: BaseException | None = None) -> None:
+        """:meth:`end` with the token counts of ``usage`` (when the provider gave them)."""
+        self.end(usage.prompt_tokens if usage else None,
+                 usage.completion_tokens if usage else None, response, error)
 
     def end(self, usage_in: int | None, usage_out: int | None,
             response: ChatResponse | EmbeddingResponse | None = None,

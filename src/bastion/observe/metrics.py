@@ -2,9 +2,10 @@
 
 Requests and latency per alias/target/status, tokens, cost, upstream attempts and
 failures, retries, fallbacks, degraded answers, breaker state and transitions,
-capacity queue depth and wait, and the OpenTelemetry GenAI histograms
-(``gen_ai_client_*``, ``gen_ai_server_time_to_first_token_seconds``). Label values are
-bounded: aliases, targets and models come from the config, never from the client.
+capacity queue depth and wait, routing choices, experiment arms, prompt-cache share,
+and the OpenTelemetry GenAI histograms (``gen_ai_client_*``,
+``gen_ai_server_time_to_first_token_seconds``). Label values are bounded: aliases,
+targets and models come from the config, never from the client.
 """
 
 from __future__ import annotations
@@ -74,6 +75,18 @@ class Metrics:
         self.genai_ttft = Histogram(
             "gen_ai_server_time_to_first_token_seconds", "Time to the first streamed chunk",
             _GENAI, buckets=GENAI_TTFT_BUCKETS, registry=r)
+        # Routing (bastion.routing): the target each request's strategy chose first, the
+        # arms of A/B experiments, the share of prompt tokens the provider served from
+        # its prompt cache (cumulative in this process; tokens{direction="cached"} too).
+        self.routed = Counter("bastion_routed", "Requests by the target routing chose first",
+                              ["alias", "target", "strategy"], registry=r)
+        self.experiment_requests = Counter(
+            "bastion_experiment_requests", "Requests of an A/B experiment by arm",
+            ["alias", "experiment", "arm"], registry=r)
+        self.cached_share = Gauge(
+            "bastion_cached_token_share",
+            "Share of prompt tokens read from the provider's prompt cache", ["alias"],
+            registry=r)
         self.usage_dropped = Counter("bastion_usage_rows_dropped",
                                      "Usage rows dropped because the writer fell behind",
                                      registry=r)

@@ -48,6 +48,7 @@ class _Series:
     latency: Any
     prompt_tokens: Any
     completion_tokens: Any
+    cached_tokens: Any
     cost: Any
 
 
@@ -59,6 +60,8 @@ class Recorder:
         self.metrics = metrics
         self.aliases = aliases
         self._series_cache: dict[tuple[str, str, int, str], _Series] = {}
+        # alias -> [prompt tokens, of which read from the provider's prompt cache]
+        self._prompt_cache: dict[str, list[int]] = {}
         self.log = get_logger("bastion.request")
         # unique across processes and restarts: a random prefix per process, a counter
         self._row_prefix = os.urandom(8).hex()
@@ -98,6 +101,7 @@ class Recorder:
                 m.latency.labels(label, target),
                 m.tokens.labels(label, target, "prompt"),
                 m.tokens.labels(label, target, "completion"),
+                m.tokens.labels(label, target, "cached"),
                 m.cost.labels(label, target),
             )
             if alias in self.aliases:
@@ -124,6 +128,7 @@ class Recorder:
                 cached=ctx.decisions.get("cache") == "hit",
                 degraded=ctx.decisions.get("degraded"), outcome=outcome,
                 row_id=f"{self._row_prefix}{next(self._row_seq):x}",
+                arm=ctx.decisions.get("arm"),
             ))
         series = self._series(ctx.alias, target, ctx.status, ctx.error_code or "")
         series.requests.inc()
@@ -131,6 +136,8 @@ class Recorder:
         if pt or ct:
             series.prompt_tokens.inc(pt)
             series.completion_tokens.inc(ct)
+            if pt and ctx.alias in self.aliases:
+                self._cached_share(ctx.alias, pt, usage, series)
         if ctx.cost_usd:
             series.cost.inc(ctx.cost_usd)
         fields: dict[str, Any] = {
@@ -147,6 +154,21 @@ class Recorder:
         level = err.log_level if err is not None else 20
         with contextlib.suppress(ValueError):  # a closed stream at shutdown
             emit(self.log, level, "request", fields)
+
+    def _cached_share(self, alias: str, prompt: int, usage: Any, series: _Series) -> None:
+        """Count the prompt tokens the provider read from its prompt cache (OpenAI
+        ``cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini
+        ``cachedContentTokenCount``, all in ``prompt_tokens_details.cached_tokens``)."""
+        details = usage.prompt_tokens_details
+        cached = int(details.get("cached_tokens") or 0) if details else 0
+        if cached:
+            series.cached_tokens.inc(cached)
+        totals = self._prompt_cache.get(alias)
+        if totals is None:
+            totals = self._prompt_cache[alias] = [0, 0]
+        totals[0] += prompt
+        totals[1] += cached
+        self.metrics.cached_share.labels(alias).set(totals[1] / totals[0])
 
     def route_line(self, request_id: str, method: str, path: str, status: int,
                    elapsed_s: float, error_code: str | None = None) -> None:

@@ -17,6 +17,7 @@ from bastion.providers.base import CallTimeouts, Provider
 from bastion.resilience.breaker import BreakerBoard, BreakerConfig
 from bastion.resilience.budget import RetryBudget
 from bastion.resilience.retry import RetryPolicy
+from bastion.routing import build_router
 from bastion.steps.billing import Unreported
 from bastion.steps.route import AliasRoute, Route, Target
 
@@ -94,4 +95,5 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
         genai=GenAI(gw.metrics, settings.telemetry.capture_content,
                     settings.telemetry.content_max_chars),
         unreported=Unreported(settings.traffic.default_output_tokens),
+        router=build_router(settings, gw.metrics),
     )

@@ -3,9 +3,12 @@
 For each request, within its deadline (``ctx.deadline``, by default the alias's
 total time-out, which bounds retries and fallbacks together):
 
-1. The alias's targets, in order, minus those that may not receive the request
+1. The alias's targets that may receive the request
    (:data:`~bastion.resilience.fallback.CompliancePredicate`; none left:
-   ``no_compliant_provider``) and those whose circuit breaker is open.
+   ``no_compliant_provider``) and can serve it (capabilities), in the order of the
+   alias's routing strategy (:mod:`bastion.routing`), minus those whose circuit
+   breaker is open. A strategy that spills (``headroom``) goes on to the next
+   target when this one's capacity is full instead of waiting for it.
 2. Each target is tried; a retryable failure (429, 5xx, connection, time-out) is
    retried on the same target with backoff and jitter, honouring ``Retry-After``,
    when the retry policy, the retry budget and the deadline allow it (see
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,12 +40,12 @@ from bastion.core.context import Context, Reply
 from bastion.core.errors import (
     InvalidRequest,
     ModelNotFound,
-    NoCompliantProvider,
     ProviderBadRequest,
     ProviderError,
     ProviderRateLimited,
     ProviderStreamBroken,
     ProviderTimeout,
+    RateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
 )
@@ -66,6 +69,8 @@ from bastion.resilience.fallback import (
 )
 from bastion.resilience.retry import Attempt, RetryPolicy
 from bastion.resilience.stall import StallWatch
+from bastion.routing import SPILL_STATE, Router
+from bastion.routing.stats import Lease
 from bastion.steps.billing import UPSTREAM, Unreported, chunk_chars, response_chars, text_tokens
 
 
@@ -141,7 +146,7 @@ class Route:
         retry: RetryPolicy | None = None, tracer: Tracer | None = None,
         idle_timeout_s: float = 30.0, compliance: CompliancePredicate = default_compliance,
         genai: GenAI | None = None,
-        unreported: Unreported | None = None,
+        unreported: Unreported | None = None, router: Router | None = None,
     ) -> None:
         self.aliases = aliases
         self.metrics = metrics
@@ -153,6 +158,7 @@ class Route:
         self.idle_timeout_s = idle_timeout_s
         self.compliance = compliance
         self.unreported = unreported or Unreported()
+        self.router = router or Router()
         self.stale_sources: list[StaleSource] = []
         self._latency_children: dict[str, Any] = {}
         # Provider-capacity admission per attempt, set by bastion.traffic when it is on:
@@ -186,12 +192,8 @@ class Route:
                                  "for this endpoint.", param="model")
         if ctx.deadline is None:
             ctx.deadline = ctx.started + route.total_timeout_s
-        targets: Sequence[Target] = route.targets
-        if ctx.data_classes or self.compliance is not default_compliance:
-            targets = [t for t in targets if self.compliance(ctx, t)]
-        if not targets:
-            ctx.decisions["skipped_noncompliant"] = len(route.targets)
-            raise NoCompliantProvider()
+        plan = await self.router.plan(ctx, route, self.compliance)
+        targets = plan.targets
         last: ProviderError | None = None
         for i, target in enumerate(targets):
             if not await self.breakers.allow(target.name):
@@ -199,11 +201,21 @@ class Route:
                 ctx.decisions.setdefault("breaker_open", []).append(target.name)
                 continue
             last_target = not any(self.breakers.would_allow(t.name) for t in targets[i + 1:])
+            spill = plan.spill and not last_target
+            if plan.spill:
+                ctx.state[SPILL_STATE] = spill
             try:
                 reply = await self._try_target(ctx, route, target, last_target)
             except ProviderError as e:
                 last = e
                 continue
+            except RateLimited:  # no capacity free on this target now
+                if not spill:
+                    raise
+                ctx.decisions.setdefault("spilled", []).append(target.name)
+                continue
+            finally:
+                ctx.state.pop(SPILL_STATE, None)
             if i > 0:
                 ctx.decisions["fallback"] = i
                 self.metrics.fallbacks.labels(route.name).inc()
@@ -252,7 +264,9 @@ class Route:
                 if not await self.breakers.allow(target.name):
                     raise
                 continue
-            self._ok_latency(target.name).observe(time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            self._ok_latency(target.name).observe(elapsed)
+            self.router.stats.observe(target.name, elapsed)
             await self.breakers.success(target.name)
             ctx.target = target.name
             return reply
@@ -290,6 +304,10 @@ class Route:
                 "bastion.target": target.name, "bastion.attempt": number,
                 "bastion.request_id": ctx.request_id, "bastion.stream": ctx.stream,
                 **self.genai.request_attrs(ctx.request, op, system, target.model)}
+            routing = ctx.decisions.get("routing")
+            if routing is not None:
+                attrs["bastion.routing.strategy"] = routing["strategy"]
+                attrs["bastion.routing.why"] = routing["why"]
             span = self.tracer.client_span(f"{op} {target.model}", attrs)
         obs = Observed(self.genai, (op, system, target.model), span)
         try:
@@ -300,6 +318,19 @@ class Route:
 
     async def _attempt(self, ctx: Context, route: AliasRoute, target: Target,
                        call: Call, obs: Observed) -> Reply:
+        """One call, counted in flight on ``target`` until its answer (or stream) ends."""
+        lease = self.router.stats.lease(target.name)
+        try:
+            reply = await self._answer(ctx, route, target, call, lease, obs)
+        except BaseException:
+            lease.release()
+            raise
+        if reply.stream is None:
+            lease.release()
+        return reply
+
+    async def _answer(self, ctx: Context, route: AliasRoute, target: Target, call: Call,
+                      lease: Lease, obs: Observed) -> Reply:
         req = ctx.request
         ctx.state[UPSTREAM] = target
         stream_req = isinstance(req, ChatRequest) and bool(req.stream)
@@ -317,9 +348,7 @@ class Route:
                                            "estimated")
                 else:
                     settle_usage(ctx, target, resp.usage)
-                u = resp.usage
-                obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None,
-                        resp)
+                obs.end_with(resp.usage, resp)
                 return Reply(response=resp)
         except asyncio.CancelledError:
             self.unreported.abandoned(ctx, target, stream=False)  # the provider is working
@@ -340,11 +369,11 @@ class Route:
         else:
             obs.first_chunk()
         idle = route.idle_timeout_s or self.idle_timeout_s
-        return Reply(stream=self._relay(ctx, target, first, stream, idle, obs))
+        return Reply(stream=self._relay(ctx, target, first, stream, idle, lease, obs))
 
     async def _relay(
         self, ctx: Context, target: Target, first: ChatChunk,
-        rest: AsyncGenerator[ChatChunk, None], idle_s: float, obs: Observed,
+        rest: AsyncGenerator[ChatChunk, None], idle_s: float, lease: Lease, obs: Observed,
     ) -> AsyncIterator[ChatChunk]:
         """The stream after its first chunk: usage is settled; a stall longer than
         ``idle_s``, the request's deadline or a late failure becomes a gateway error (the
@@ -377,10 +406,10 @@ class Route:
                 watch.end()
                 if chunk.usage is not None:
                     settle_usage(ctx, target, chunk.usage)
-                if noting:
-                    obs.chunk(chunk)
                 if chunk.choices:
                     chars += chunk_chars(chunk)
+                if noting:
+                    obs.chunk(chunk)
                 yield chunk
         except ProviderError as e:
             failure = e
@@ -394,12 +423,11 @@ class Route:
                 retry_after_s=e.retry_after_s or 5.0,
             ) from None
         finally:
+            lease.release()
             if watch is not None:
                 watch.close()
             self.unreported.stream_ended(ctx, target, chars, complete)
-            u = ctx.usage
-            obs.end(u.prompt_tokens if u else None, u.completion_tokens if u else None,
-                    error=failure)
+            obs.end_with(ctx.usage, error=failure)
             await rest.aclose()
 
     async def _degrade(self, ctx: Context, route: AliasRoute,

@@ -62,6 +62,7 @@ class UsageRow:
     degraded: str | None = None
     outcome: str = "served"  # one of OUTCOMES
     row_id: str | None = None  # unique per row: a write retried after a failure lands once
+    arm: str | None = None  # the A/B experiment arm (models.X.experiment), migration 5
 
 
 #: What became of a request: ``served`` (answered, from a provider, the cache or a

@@ -133,6 +133,11 @@ ALTER TABLE usage ADD COLUMN outcome TEXT;
 ALTER TABLE usage ADD COLUMN row_id TEXT;
 CREATE UNIQUE INDEX usage_row_id ON usage(row_id);
 """),
+    Migration(5, "usage: the A/B experiment arm of each request", sqlite="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+""", postgres="""
+ALTER TABLE usage ADD COLUMN arm TEXT;
+"""),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

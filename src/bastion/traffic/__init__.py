@@ -10,6 +10,7 @@ Parts, each behind one small interface:
 * :mod:`~bastion.traffic.tiers` reads provider capacity (config and tier presets);
 * :mod:`~bastion.traffic.queue` / :mod:`~bastion.traffic.gate` hold requests over
   provider capacity in a bounded priority queue with a deadline;
+* :mod:`~bastion.traffic.headroom` tells routing how much capacity each target has left;
 * :mod:`~bastion.traffic.admit` is the pipeline step.
 """
 
@@ -70,6 +71,12 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
     in_route = hasattr(route, "capacity")
     if in_route:
         route.capacity = gate.admit
+    if hasattr(route, "router"):  # routing: headroom reads what the gate counts
+        from bastion.traffic.headroom import GateHeadroom
+
+        headroom = GateHeadroom(gate)
+        gate.on_reserve = headroom.learn
+        route.router.use_headroom(headroom, gate.limited)
     step = Admit(gw, ClientPlan(s), ledger, gate, counter, alerts, gate_in_route=in_route)
 
     async def start() -> None:

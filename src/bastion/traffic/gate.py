@@ -10,7 +10,8 @@ fallback only when the route falls back to it)::
 ``admit`` reserves the request and its tokens (prompt + allowed output) on the
 target's counters, waiting in the target's :class:`CapacityQueue` when there is
 no room, until the alias's ``traffic.queue_timeout_ms`` or the request's
-deadline (then 429 ``rate_limit_exceeded`` with ``Retry-After``). When the
+deadline (then 429 ``rate_limit_exceeded`` with ``Retry-After``); at once when the
+route asks it not to wait (``routing.SPILL_STATE``: it tries the next target). When the
 block ends the reservation is settled: with the real ``usage`` for a whole
 answer, with the prompt alone for a failed attempt, and, for a stream, when
 the stream ends (the admit step settles what the :class:`Ticket` defers).
@@ -20,13 +21,14 @@ Targets without limits pass straight through.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bastion.core.context import Context
 from bastion.core.types import ChatRequest
 from bastion.observe.metrics import Metrics
+from bastion.routing.base import SPILL_STATE
 from bastion.traffic.ledger import Charge
 from bastion.traffic.queue import CapacityQueue
 from bastion.traffic.shared import Reservation, SharedLedger
@@ -93,6 +95,8 @@ class CapacityGate:
                 target, ledger, metrics, max_depth, poll_s, window_s,
                 min(req_limits) if req_limits else None)
         self.methods = {method_for(t.split("/", 1)[1]) for t in self.counters}
+        # told of every reservation (routing's headroom learns what is left from it)
+        self.on_reserve: Callable[[Reservation], None] | None = None
 
     def limited(self, target: str) -> bool:
         return target in self.counters
@@ -131,11 +135,15 @@ class CapacityGate:
         deadline = now + timeout
         if ctx.deadline is not None:
             deadline = min(deadline, ctx.deadline)
+        if ctx.state.get(SPILL_STATE):  # routing prefers the next target to a wait here
+            deadline = now
         rid = f"{ticket.rid}.{ticket.attempts}" if ticket is not None else ctx.request_id
         if ticket is not None:
             ticket.attempts += 1
         res = await queue.acquire(charges, rid, self.hold_s,
                                   ticket.priority if ticket is not None else 0, deadline)
+        if self.on_reserve is not None:
+            self.on_reserve(res)
         ok = False
         try:
             yield

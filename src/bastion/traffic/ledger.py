@@ -205,6 +205,24 @@ class MemoryLedger:
     async def reserve(self, charges: list[Charge], rid: str, hold_s: float) -> Verdict:
         return self.reserve_now(charges, rid, hold_s)
 
+    def peek_now(self, charges: list[Charge]) -> list[int]:
+        """What each counter holds now (window: the sum inside it; quota: spent and
+        reserved), reserving nothing; routing reads capacity left with it."""
+        now = self._now()
+        out: list[int] = []
+        for c in charges:
+            if c.windowed:
+                w = self._windows.get(c.key)
+                if w is not None:
+                    w.evict(now, c.window_ms / 1000)
+                out.append(w.total if w is not None else 0)
+            else:
+                q = self._quota(c)
+                if q is not None:
+                    q.expire(now)
+                out.append(q.spent + q.reserved if q is not None else 0)
+        return out
+
     def settle_now(self, charges: list[Charge], rid: str, actual: list[int]) -> list[int]:
         alerts: list[int] = []
         for i, (c, real) in enumerate(zip(charges, actual, strict=True)):

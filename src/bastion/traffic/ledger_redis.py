@@ -36,6 +36,19 @@ local function unpack_spec(spec)
   end
   return out
 end
+-- the sum inside window counter k (ms) now, evicting what left the window
+local function window_sum(k, win, now)
+  local zk, sk = k .. ':z', k .. ':s'
+  local sum = tonumber(redis.call('GET', sk) or '0')
+  local old = redis.call('ZRANGEBYSCORE', zk, '-inf', now - win)
+  if #old > 0 then
+    for j = 1, #old do sum = sum - amt(old[j]) end
+    redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - win)
+    if sum < 0 or redis.call('ZCARD', zk) == 0 then sum = 0 end
+    redis.call('SET', sk, sum, 'PX', win + 1000)
+  end
+  return sum
+end
 """
 
 RESERVE = _UNPACK + """
@@ -49,15 +62,8 @@ for i = 1, n do
   local k, f = KEYS[i], spec[i]
   local win, limit, amount = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
   if win > 0 then
-    local zk, sk = k .. ':z', k .. ':s'
-    local sum = tonumber(redis.call('GET', sk) or '0')
-    local old = redis.call('ZRANGEBYSCORE', zk, '-inf', now - win)
-    if #old > 0 then
-      for j = 1, #old do sum = sum - amt(old[j]) end
-      redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - win)
-      if sum < 0 or redis.call('ZCARD', zk) == 0 then sum = 0 end
-      redis.call('SET', sk, sum, 'PX', win + 1000)
-    end
+    local zk = k .. ':z'
+    local sum = window_sum(k, win, now)
     sums[i] = sum
     if sum + amount > limit then
       local retry = -1
@@ -155,6 +161,25 @@ end
 return table.concat(alerts, ',')
 """
 
+PEEK = _UNPACK + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wins = unpack_spec(ARGV[1])[1]
+local out = {}
+for i = 1, #KEYS do
+  local k, win = KEYS[i], tonumber(wins[i])
+  local sum = 0
+  if win > 0 then
+    sum = window_sum(k, win, now)
+  elseif redis.call('EXISTS', k) == 1 then
+    sum = tonumber(redis.call('HGET', k, 'spent') or '0')
+        + tonumber(redis.call('HGET', k, 'reserved') or '0')
+  end
+  out[#out + 1] = string.format('%d', sum)
+end
+return table.concat(out, ',')
+"""
+
 SEED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'spent', ARGV[1])
@@ -211,6 +236,7 @@ class RedisLedger:
         self._reserve = redis.register_script(RESERVE)
         self._settle = redis.register_script(SETTLE)
         self._seed = redis.register_script(SEED)
+        self._peek = redis.register_script(PEEK)
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         from redis.exceptions import RedisError
@@ -261,6 +287,12 @@ class RedisLedger:
         except (RedisError, OSError) as e:
             raise LedgerUnavailable(type(e).__name__) from None
         return [[int(x) for x in r.split(b",") if x] for r in res]
+
+    async def peek(self, charges: list[Charge]) -> list[int]:
+        """What each counter holds now (see ``MemoryLedger.peek_now``), in one call."""
+        raw = await self._run(self._peek, [_key(self.prefix, c) for c in charges],
+                              [",".join(str(c.window_ms) for c in charges)])
+        return [int(x) for x in raw.split(b",")]
 
     async def seed(self, charge: Charge, spent: int) -> None:
         await self._run(self._seed, [_key(self.prefix, charge)], [spent, charge.ttl_ms])

@@ -102,6 +102,10 @@ class SocketLedger:
     async def seed(self, charge: Charge, spent: int) -> None:
         await self._call("seed", charge, spent)
 
+    async def peek(self, charges: list[Charge]) -> list[int]:
+        """What each counter holds now, reserving nothing (routing's headroom)."""
+        return [int(x) for x in await self._call("peek", charges)]
+
     async def ping(self) -> None:
         await self._call("ping")
 
@@ -122,6 +126,8 @@ async def _answer(ledger: MemoryLedger, request: Any) -> Any:
     if op == "seed":
         await ledger.seed(msgspec.convert(args[0], Charge), int(args[1]))
         return None
+    if op == "peek":
+        return ledger.peek_now(_charges(args[0]))
     if op == "ping":
         return None
     raise ValueError(f"unknown ledger operation {op!r}")

@@ -51,6 +51,10 @@ class RemoteLedger(Ledger, Protocol):
     async def settle_many(self, items: list[tuple[list[Charge], str, list[int]]]
                           ) -> list[list[int]]: ...
 
+    async def peek(self, charges: list[Charge]) -> list[int]:
+        """What each counter holds now, reserving nothing (routing's headroom)."""
+        ...
+
     async def ping(self) -> None: ...
 
 
@@ -160,6 +164,25 @@ class SharedLedger:
         else:
             v = _expand(charges, local, v)
         return Reservation(self.local, local, rid, v)
+
+    async def left(self, charges: list[Charge]) -> list[float]:
+        """The share of each counter's limit still free (0 to 1), reserving nothing:
+        Redis's count when it is up; else this process's, against the limit divided by
+        ``state.replicas`` as :meth:`reserve` would count it (rate limits ``open``: 1)."""
+        if self.redis is not None and self.redis_up():
+            try:
+                used = await self.redis.peek(charges)
+            except LedgerUnavailable as e:
+                self._failed(e)
+            else:
+                self._timeouts = 0
+                return [max(0.0, 1 - u / c.limit) for c, u in zip(charges, used, strict=True)]
+        if self.redis is not None and self.rate_limits == "open":
+            return [1.0] * len(charges)
+        scale = self.replicas if self.redis is not None else 1
+        used = self.local.peek_now(charges)
+        return [max(0.0, 1 - u / max(1, c.limit // scale))
+                for c, u in zip(charges, used, strict=True)]
 
     async def settle(self, res: Reservation, real: dict[str, int]) -> list[Charge]:
         """Settle ``res`` with the real amount of each unit (a unit not in ``real``
