@@ -48,6 +48,7 @@ def test_a_reload_keeps_what_did_not_change(upstream_factory: Any) -> None:
         assert g.providers["a"] is first.providers["a"]  # same settings: same adapter
         assert g.providers["b"] is not first.providers["b"]  # changed: a new one
         assert g.route.breakers is first.route.breakers
+        assert g.route.router.stats is first.route.router.stats  # in flight, latencies
         assert g.route.breakers.get("a/m").snapshot()["state"] == "open"  # still open
         calls = a.calls + b.calls
         hit = client.chat.completions.with_raw_response.create(model="chat", messages=msgs)

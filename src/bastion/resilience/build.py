@@ -18,6 +18,7 @@ from bastion.resilience.breaker import BreakerBoard, BreakerConfig
 from bastion.resilience.budget import RetryBudget
 from bastion.resilience.retry import RetryPolicy
 from bastion.routing import build_router
+from bastion.routing.stats import TargetStats
 from bastion.steps.billing import Unreported
 from bastion.steps.route import AliasRoute, Route, Target
 
@@ -95,5 +96,7 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
         genai=GenAI(gw.metrics, settings.telemetry.capture_content,
                     settings.telemetry.content_max_chars),
         unreported=Unreported(settings.traffic.default_output_tokens),
-        router=build_router(settings, gw.metrics),
+        # in-flight counts and latencies outlive a reload (old requests release into them)
+        router=build_router(settings, gw.metrics, stats=gw.lasting_part(("routing.stats",),
+                                                                        TargetStats)),
     )
