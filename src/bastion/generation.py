@@ -12,7 +12,8 @@ longest time-out, see :func:`grace_s`).
 :class:`Lasting` holds the objects successive generations share when the
 settings they depend on did not change: a provider whose settings are the same
 (its connection pool and tokens stay warm), the circuit breakers, the in-memory
-rate-limit counters and response cache. Each is made once under a key that
+rate-limit counters, the routing statistics, the response cache and the semantic
+cache's local model and memory index. Each is made once under a key that
 names what it was built from, and closed when the last generation using it is.
 """
 
