@@ -49,6 +49,11 @@ $(TOOLSTAMP): requirements-tools.lock
 	$(TOOLS)/bin/pip install -q --require-hashes -r requirements-tools.lock
 	touch $@
 
+# The dashboard's screenshots in docs/screenshots/, taken by the browser test from the
+# real traffic it makes (Debian's chromium, headless).
+screenshots: $(STAMP)
+	BASTION_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/dashboard/test_browser.py
+
 # Regenerate the hashed lock files after changing dependencies in pyproject.toml.
 lock: $(TOOLSTAMP)
 	$(TOOLS)/bin/uv pip compile pyproject.toml requirements-build.in --generate-hashes --python-version 3.11 -o requirements.lock -q

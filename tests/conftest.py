@@ -117,6 +117,25 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 @pytest.fixture
+def dead_redis() -> str:
+    """A Redis URL where nothing listens: connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A Redis URL whose port accepts connections and never answers (a hung Redis)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    yield f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    s.close()
+
+
+@pytest.fixture
 def gateway() -> Iterator[GatewayServer]:
     # tool results reach the provider as sent (spotlighting, on by default, is tested in
     # tests/steps/test_injection.py)

@@ -43,6 +43,7 @@ from bastion.traffic import build_steps as build_traffic_steps
 if TYPE_CHECKING:
     from bastion.identity.callers import Callers
     from bastion.reload import ConfigSource
+    from bastion.review.service import Reviews
 
 T = TypeVar("T")
 
@@ -152,6 +153,10 @@ class Gateway:
         return self.generation.callers
 
     @property
+    def reviews(self) -> Reviews:
+        return self.generation.reviews
+
+    @property
     def route(self) -> Route:
         return self.generation.route
 
@@ -202,6 +207,11 @@ class Gateway:
         gen.master_key = (SecretSource(settings.admin.master_key, resolvers)
                           if settings.admin.master_key else None)
         gen.callers = build_callers(settings, self.keys, resolvers, gen.on_start, gen.on_close)
+        from bastion.review.service import Reviews
+
+        gen.reviews = Reviews(settings, self.db)  # per-alias review policies; the queue's DB
+        gen.on_start.append(gen.reviews.start)
+        gen.on_close.append(gen.reviews.close)
         # Resilience: retries, breakers (shared via Redis when set), fallbacks, tracing.
         from bastion.observe.tracing import trace_steps
         from bastion.resilience.build import build_route
@@ -213,6 +223,7 @@ class Gateway:
             Meter(self.recorder, self.drain),
             Authenticate(self.callers, self.auth_throttle, settings.models),
             ClientParams(settings.models),
+            *self.reviews.steps(),  # ← confidence; flag or hold (sees the client's answer)
             *build_traffic_steps(self),
             *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
@@ -321,6 +332,18 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None,
 
     ResilienceAdminRoutes(gw).register(app)
     IdentityAdminRoutes(gw).register(app)
+    from bastion.api.admin_review import ReviewAdminRoutes
+    from bastion.api.reviews import ReviewPollRoutes
+
+    ReviewPollRoutes(gw).register(app)
+    ReviewAdminRoutes(gw).register(app)
+    from bastion.api.admin_reports import ReportAdminRoutes
+
+    ReportAdminRoutes(gw).register(app)
+    if settings.dashboard.enabled:
+        from bastion.dashboard.routes import Dashboard
+
+        Dashboard(gw).register(app)
     from bastion.api.admin_reload import ReloadAdminRoutes
 
     ReloadAdminRoutes(gw).register(app)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bastion.identity.callers import Callers
     from bastion.providers.base import Provider
     from bastion.providers.registry import Refreshable
+    from bastion.review.service import Reviews
     from bastion.steps.route import Route
 
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class Generation:
     on_start: list[Closer] = field(default_factory=list)
     on_close: list[Closer] = field(default_factory=list)
     callers: Callers = field(init=False)  # who is calling: virtual keys, caller JWTs
+    reviews: Reviews = field(init=False)  # per-alias review policies over the review queue
     route: Route = field(init=False)
     pipeline: Pipeline = field(init=False)
 

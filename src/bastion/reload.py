@@ -13,7 +13,7 @@ for the next request.
 
 What a running process cannot change (the listening address, workers, state
 stores, logging, the usage log, the authentication throttle (``security``), the
-tracer's endpoint, the moderations target, admin sign-in settings ``auth.admin``,
+dashboard, the tracer's endpoint, the moderations target, admin sign-in settings ``auth.admin``,
 and the CORS rules registered at start-up) keeps its running value; a reload that
 changes it says so (``restart_needed``) and logs it.
 Every reload attempt, refused or not, is one ``config.reload`` audit entry.
@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 SIGNAL_ACTOR = "system:signal"  # who reloads on SIGHUP, in the log and the audit
 # Sections a running process keeps (see the module docstring).
-RESTART_ONLY = ("state", "server", "logging", "moderations", "usage", "security")
+RESTART_ONLY = ("state", "server", "logging", "moderations", "usage", "security",
+                "dashboard")
 RESTART_ONLY_RESILIENCE = ("otlp_endpoint", "service_name")
 
 

@@ -149,8 +149,7 @@ def run_worker(settings: Settings, reuse_port: bool,
                source: ConfigSource | None = None) -> None:
     """One worker process's life: logging, uvloop, serve until SIGTERM/SIGINT.
     ``source`` is what SIGHUP and ``POST /admin/reload`` re-read."""
-    configure_logging(settings.logging.level, settings.logging.log_prompts,
-                      settings.logging.format)
+    configure_logging(settings.logging.level, settings.logging.format)
     install_uvloop()
     asyncio.run(_serve(settings, reuse_port, on_listening, source))
 

@@ -125,7 +125,7 @@ class Supervisor:
 
     def run(self) -> int:
         s = self.settings
-        configure_logging(s.logging.level, s.logging.log_prompts, s.logging.format)
+        configure_logging(s.logging.level, s.logging.format)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         if self._ledger_path is not None:

@@ -3,64 +3,15 @@ FakeUpstream whose embeddings are bags of words), the verifier, tenants, and pgv
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
-import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import msgspec
 import pytest
-from aiohttp import web
 
 from bastion.testing import Behavior, FakeUpstream, GatewayServer
-from bastion.testing.upstream import OPENAI_ROUTES
 
-if TYPE_CHECKING:
-    from conftest import CacheKit
-
-# Words the bag-of-words embedder ignores: it cannot tell a negation or a number apart,
-# which is the blind spot of real embedders that the verifier is there for.
-_STOP = {"the", "a", "an", "is", "are", "of", "on", "in", "me", "tell", "what", "please",
-         "not", "for", "to", "and", "it", "its", "can", "you", "do", "does"}
-
-
-def bag_vector(text: str, dims: int = 256) -> list[float]:
-    vec = [0.0] * dims
-    for w in re.findall(r"[a-z]+", text.lower()):
-        if w not in _STOP:
-            vec[int.from_bytes(hashlib.sha256(w.encode()).digest()[:4], "big") % dims] += 1.0
-    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
-    return [v / norm for v in vec]
-
-
-async def bag_embeddings(up: FakeUpstream, request: web.Request, body: Any,
-                         b: Behavior) -> web.StreamResponse:
-    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
-    data = [{"object": "embedding", "index": i, "embedding": bag_vector(t)}
-            for i, t in enumerate(texts)]
-    return web.Response(body=msgspec.json.encode({
-        "object": "list", "data": data, "model": body["model"],
-        "usage": {"prompt_tokens": 1, "total_tokens": 1}}), content_type="application/json")
-
-
-def semantic_settings(kit: CacheKit, up: FakeUpstream, top: dict[str, Any] | None = None,
-                      **semantic: Any) -> dict[str, Any]:
-    s = kit.settings(up, {"semantic": {"threshold": 0.6, "embedder": "alias:embed",
-                                       **semantic}}, top=top)
-    s["models"]["embed"] = {"targets": ["up/bag-embed"], "kind": "embeddings"}
-    return s
-
-
-@pytest.fixture
-def bag_upstream(kit: CacheKit) -> FakeUpstream:
-    return kit.upstream(routes={**OPENAI_ROUTES, "/v1/embeddings": bag_embeddings})
-
-
-def chat_calls(up: FakeUpstream) -> int:
-    return sum(1 for r in up.received if r.path.endswith("/chat/completions"))
+from .conftest import CacheKit, chat_calls, semantic_settings
 
 
 def check_semantic_behaviour(kit: CacheKit, gw: GatewayServer, up: FakeUpstream) -> None:

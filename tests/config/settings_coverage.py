@@ -3,12 +3,13 @@
 Every field of :class:`bastion.config.settings.Settings` (``*`` for a mapping's
 entries, ``[]`` for a list's items) is in exactly one of:
 
-* ``PROVEN``: the test (``file::function``) that shows the field changes behaviour;
-* ``PENDING``: fields whose behaviour an open issue (the number) is building now;
-* ``GAPS``: fields that do something but have no proving test yet: debt to pay, never
-  to grow (``test_settings_coverage.py`` fails on a new field in no list).
+* ``PROVEN``: the test (``file::function``) that sets the field to a value other than
+  its default and shows that the gateway then behaves differently;
+* ``PENDING``: fields whose behaviour an open issue (the number) is building now.
 
-A new setting gets its proving test and a ``PROVEN`` entry in the same change.
+``test_settings_coverage.py`` fails on a field in neither list. A new setting gets its
+proving test and a ``PROVEN`` entry in the same change; a setting that does nothing is
+made to work or removed, never listed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,24 @@ PROVEN: dict[str, str] = {
         "tests/stores/test_migrations.py::test_without_auto_migrate_a_behind_database_is_refused_until_upgraded",
     "server.max_body_bytes":
         "tests/api/test_openai_door.py::test_oversized_body_gets_413",
+    "providers.*.region":
+        "tests/providers/test_bedrock_adapter.py::test_region_scopes_the_signature_and_the_endpoint",
+    "providers.*.aws_access_key_id":
+        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
+    "providers.*.aws_secret_access_key":
+        "tests/providers/test_bedrock_adapter.py::test_wrong_secret_is_refused_by_the_signature_check",
+    "providers.*.aws_session_token":
+        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
+    "providers.*.project":
+        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
+    "providers.*.location":
+        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
+    "providers.*.credentials":
+        "tests/providers/test_vertex_adapter.py::test_a_key_google_does_not_know_is_refused",
+    "telemetry.capture_content":
+        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
+    "telemetry.content_max_chars":
+        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
     "providers.*.type":
         "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
     "providers.*.base_url":
@@ -50,26 +69,6 @@ PROVEN: dict[str, str] = {
         "tests/resilience/test_resilience_route.py::test_advice_longer_than_the_deadline_fails_fast",
     "providers.*.key_ttl_s":
         "tests/config/test_config_key_rotation.py::test_file_secret_rotates_after_ttl",
-    "providers.*.region":
-        "tests/providers/test_bedrock_adapter.py::test_region_scopes_the_signature_and_the_endpoint",
-    "providers.*.aws_access_key_id":
-        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
-    "providers.*.aws_secret_access_key":
-        "tests/providers/test_bedrock_adapter.py::test_wrong_secret_is_refused_by_the_signature_check",
-    "providers.*.aws_session_token":
-        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
-    "providers.*.project":
-        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
-    "providers.*.location":
-        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
-    "providers.*.credentials":
-        "tests/providers/test_vertex_adapter.py::test_a_key_google_does_not_know_is_refused",
-    "telemetry.capture_content":
-        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
-    "telemetry.content_max_chars":
-        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
-    "traffic.defaults.key.rpm":
-        "tests/core/test_reload.py::test_reload_under_load_changes_target_and_limit",
     "providers.*.fake.chunk_chars":
         "tests/api/test_responses.py::test_stream_broken_midway_ends_with_response_failed",
     "providers.*.fake.faults[].kind":
@@ -142,17 +141,15 @@ PROVEN: dict[str, str] = {
     "traffic.window_s":
         "tests/traffic/test_traffic_capacity.py::test_burst_of_three_times_rpm_never_exceeds_the_provider_limit",
     "traffic.defaults.key.daily_tokens":
-        "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
-    "traffic.defaults.key.priority":
-        "tests/traffic/test_traffic_capacity.py::test_priority_then_fifo",
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
     "traffic.defaults.user.daily_tokens":
-        "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
     "traffic.defaults.user.priority":
-        "tests/traffic/test_traffic_capacity.py::test_priority_then_fifo",
+        "tests/traffic/test_traffic_settings.py::test_client_priority",
     "traffic.defaults.team.daily_tokens":
-        "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
     "traffic.users.*.rpm":
-        "tests/traffic/test_traffic_capacity.py::test_priority_then_fifo",
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
     "traffic.users.*.daily_tokens":
         "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
     "traffic.users.*.priority":
@@ -160,7 +157,7 @@ PROVEN: dict[str, str] = {
     "traffic.teams.*.rpm":
         "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
     "traffic.teams.*.daily_tokens":
-        "tests/traffic/test_traffic_budget.py::test_team_rpm_is_shared_by_its_keys_and_user_daily_tokens",
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
     "traffic.alerts.fraction":
         "tests/traffic/test_traffic_budget.py::test_budget_alert_fires_once",
     "traffic.alerts.webhook_url":
@@ -474,86 +471,161 @@ PROVEN: dict[str, str] = {
         "tests/observe/test_usage_writer.py::test_spill_files_are_bounded",
     "usage.retry_max_s":
         "tests/observe/test_usage_writer.py::test_retry_max_s_bounds_the_wait_after_recovery",
+    "models.*.review.min_confidence":
+        "tests/steps/test_review.py::test_min_confidence_decides_what_is_low",
+    "models.*.review.action":
+        "tests/steps/test_review.py::test_hold_answers_202_and_the_poller_gets_the_approved_answer",
+    "models.*.review.always":
+        "tests/steps/test_review.py::test_anthropic_dialect_hold_edit_and_reject",
+    "models.*.review.reject_message":
+        "tests/steps/test_review.py::test_anthropic_dialect_hold_edit_and_reject",
+    "models.*.review.ttl_s":
+        "tests/steps/test_review.py::test_an_unanswered_hold_expires_after_ttl",
+    "dashboard.enabled":
+        "tests/dashboard/test_dashboard.py::test_the_dashboard_can_be_turned_off",
+    "dashboard.auto_refresh_s":
+        "tests/dashboard/test_dashboard.py::test_overview_carries_the_auto_refresh_period",
+    # Issue 8 (scope item 7): the settings that had no proof yet.
+    "server.body_timeout_s":
+        "tests/api/test_hostile_wire.py::test_content_length_longer_than_body_times_out",
+    "state.replicas":
+        "tests/traffic/test_traffic_redis_down.py::test_rate_limits_fall_back_to_a_share_of_the_limit",
+    "models.*.fallback_message":
+        "tests/resilience/test_resilience_route.py::test_every_target_down_serves_the_static_message_marked_degraded",
+    "resilience.otlp_endpoint":
+        "tests/observe/test_tracing_otlp.py::test_spans_of_steps_and_attempts_reach_an_otlp_receiver",
+    "resilience.service_name":
+        "tests/observe/test_tracing_otlp.py::test_spans_of_steps_and_attempts_reach_an_otlp_receiver",
+    "server.host":
+        "tests/core/test_serve_settings.py::test_host_port_and_workers",
+    "server.port":
+        "tests/core/test_serve_settings.py::test_host_port_and_workers",
+    "logging.level":
+        "tests/core/test_serve_settings.py::test_logging_level_and_format",
+    "logging.format":
+        "tests/core/test_serve_settings.py::test_logging_level_and_format",
+    "providers.*.fake.reply":
+        "tests/providers/test_fake_settings.py::test_reply",
+    "providers.*.fake.latency_ms":
+        "tests/providers/test_fake_settings.py::test_latency_ms_and_delay_ms",
+    "providers.*.fake.faults[].delay_ms":
+        "tests/providers/test_fake_settings.py::test_latency_ms_and_delay_ms",
+    "providers.*.fake.faults[].status":
+        "tests/providers/test_fake_settings.py::test_fault_status",
+    "providers.*.fake.faults[].retry_after_s":
+        "tests/providers/test_fake_settings.py::test_fault_retry_after_s",
+    "providers.*.fake.faults[].times":
+        "tests/providers/test_fake_settings.py::test_fault_times",
+    "providers.*.fake.faults[].rate":
+        "tests/providers/test_fake_settings.py::test_fault_rate_and_seed",
+    "providers.*.fake.seed":
+        "tests/providers/test_fake_settings.py::test_fault_rate_and_seed",
+    "resilience.breaker.enabled":
+        "tests/resilience/test_resilience_settings.py::test_breaker_enabled",
+    "resilience.breaker.max_open_ms":
+        "tests/resilience/test_resilience_settings.py::test_breaker_max_open_ms",
+    "resilience.retry.max_attempts":
+        "tests/resilience/test_resilience_settings.py::test_max_attempts",
+    "models.*.resilience.retry.max_attempts":
+        "tests/resilience/test_resilience_settings.py::test_max_attempts",
+    "resilience.retry.base_delay_ms":
+        "tests/resilience/test_resilience_settings.py::test_backoff_delays",
+    "resilience.retry.max_delay_ms":
+        "tests/resilience/test_resilience_settings.py::test_backoff_delays",
+    "models.*.resilience.retry.base_delay_ms":
+        "tests/resilience/test_resilience_settings.py::test_backoff_delays",
+    "models.*.resilience.retry.max_delay_ms":
+        "tests/resilience/test_resilience_settings.py::test_backoff_delays",
+    "resilience.retry.max_retry_after_ms":
+        "tests/resilience/test_resilience_settings.py::test_max_retry_after_ms",
+    "models.*.resilience.retry.max_retry_after_ms":
+        "tests/resilience/test_resilience_settings.py::test_max_retry_after_ms",
+    "resilience.retry.budget_ratio":
+        "tests/resilience/test_resilience_settings.py::test_retry_budget",
+    "resilience.retry.budget_min_per_s":
+        "tests/resilience/test_resilience_settings.py::test_retry_budget",
+    "resilience.redis_timeout_ms":
+        "tests/resilience/test_resilience_settings.py::test_breaker_redis_timeout_ms",
+    "cache.max_entry_bytes":
+        "tests/cache/test_cache_settings.py::test_max_entry_bytes",
+    "cache.redis_timeout_ms":
+        "tests/cache/test_cache_settings.py::test_redis_timeout_ms",
+    "cache.semantic_max_entries":
+        "tests/cache/test_cache_settings.py::test_semantic_max_entries",
+    "models.*.cache.semantic.embedder":
+        "tests/cache/test_cache_settings.py::test_semantic_embedder",
+    "models.*.cache.semantic.max_chars":
+        "tests/cache/test_cache_settings.py::test_semantic_max_chars",
+    "traffic.enabled":
+        "tests/traffic/test_traffic_settings.py::test_traffic_enabled",
+    "traffic.key_budget_period":
+        "tests/traffic/test_traffic_settings.py::test_key_budget_period",
+    "traffic.alerts.webhook_timeout_ms":
+        "tests/traffic/test_traffic_settings.py::test_alert_webhook_timeout_ms",
+    "traffic.queue.poll_ms":
+        "tests/traffic/test_traffic_settings.py::test_queue_poll_ms",
+    "traffic.on_redis_error.rate_limits":
+        "tests/traffic/test_traffic_settings.py::test_on_redis_error_rate_limits",
+    "traffic.estimate_over_chars":
+        "tests/traffic/test_traffic_settings.py::test_estimate_over_chars",
+    "traffic.hold_s":
+        "tests/traffic/test_traffic_settings.py::test_hold_s",
+    "models.*.traffic.default_output_tokens":
+        "tests/traffic/test_traffic_settings.py::test_alias_default_output_tokens",
+    "traffic.defaults.team.priority":
+        "tests/traffic/test_traffic_settings.py::test_client_priority",
+    "traffic.teams.*.priority":
+        "tests/traffic/test_traffic_settings.py::test_client_priority",
+    "traffic.defaults.key.rpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.key.tpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.key.monthly_tokens":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.key.budget_usd":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.user.tpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.user.monthly_tokens":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.user.budget_usd":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.user.budget_period":
+        "tests/traffic/test_traffic_settings.py::test_budget_period",
+    "traffic.defaults.team.rpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.team.tpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.team.monthly_tokens":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.team.budget_usd":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.defaults.team.budget_period":
+        "tests/traffic/test_traffic_settings.py::test_budget_period",
+    "traffic.users.*.tpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.users.*.monthly_tokens":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.users.*.budget_usd":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.users.*.budget_period":
+        "tests/traffic/test_traffic_settings.py::test_budget_period",
+    "traffic.teams.*.tpm":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.teams.*.monthly_tokens":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.teams.*.budget_usd":
+        "tests/traffic/test_traffic_settings.py::test_client_limits",
+    "traffic.teams.*.budget_period":
+        "tests/traffic/test_traffic_settings.py::test_budget_period",
 }
 
 PENDING: dict[str, int] = {
     "guards.pii": 11,
     "models.*.guards.pii": 11,
-    "models.*.review.min_confidence": 13,
-    "models.*.review.action": 13,
     "providers.*.compliance.dpa": 11,
     "providers.*.compliance.baa": 11,
     "providers.*.compliance.trains_on_data": 11,
     "providers.*.compliance.retention_days": 11,
     "providers.*.compliance.regions": 11,
 }
-
-GAPS: frozenset[str] = frozenset({
-    "resilience.breaker.enabled",
-    "resilience.retry.max_attempts",
-    "models.*.resilience.retry.max_attempts",
-    "traffic.defaults.team.budget_usd",
-    "traffic.defaults.team.tpm",
-    "traffic.defaults.team.rpm",
-    "traffic.defaults.user.budget_usd",
-    "traffic.defaults.user.tpm",
-    "traffic.defaults.key.budget_usd",
-    "traffic.defaults.key.tpm",
-    "server.port",
-    "server.host",
-    "state.replicas",
-    "server.body_timeout_s",
-    "logging.level",
-    "logging.log_prompts",
-    "logging.format",
-    "providers.*.fake.reply",
-    "providers.*.fake.latency_ms",
-    "providers.*.fake.faults[].status",
-    "providers.*.fake.faults[].retry_after_s",
-    "providers.*.fake.faults[].delay_ms",
-    "providers.*.fake.faults[].times",
-    "providers.*.fake.faults[].rate",
-    "providers.*.fake.seed",
-    "models.*.fallback_message",
-    "models.*.traffic.default_output_tokens",
-    "models.*.cache.semantic.embedder",
-    "models.*.cache.semantic.max_chars",
-    "models.*.resilience.retry.base_delay_ms",
-    "models.*.resilience.retry.max_delay_ms",
-    "models.*.resilience.retry.max_retry_after_ms",
-    "traffic.enabled",
-    "traffic.key_budget_period",
-    "traffic.defaults.key.monthly_tokens",
-    "traffic.defaults.key.budget_period",
-    "traffic.defaults.user.monthly_tokens",
-    "traffic.defaults.user.budget_period",
-    "traffic.defaults.team.monthly_tokens",
-    "traffic.defaults.team.budget_period",
-    "traffic.defaults.team.priority",
-    "traffic.users.*.tpm",
-    "traffic.users.*.monthly_tokens",
-    "traffic.users.*.budget_usd",
-    "traffic.users.*.budget_period",
-    "traffic.teams.*.tpm",
-    "traffic.teams.*.monthly_tokens",
-    "traffic.teams.*.budget_usd",
-    "traffic.teams.*.budget_period",
-    "traffic.teams.*.priority",
-    "traffic.alerts.webhook_timeout_ms",
-    "traffic.queue.poll_ms",
-    "traffic.on_redis_error.rate_limits",
-    "traffic.estimate_over_chars",
-    "traffic.hold_s",
-    "cache.max_entry_bytes",
-    "cache.redis_timeout_ms",
-    "cache.semantic_max_entries",
-    "resilience.retry.base_delay_ms",
-    "resilience.retry.max_delay_ms",
-    "resilience.retry.max_retry_after_ms",
-    "resilience.retry.budget_ratio",
-    "resilience.retry.budget_min_per_s",
-    "resilience.breaker.max_open_ms",
-    "resilience.redis_timeout_ms",
-    "resilience.otlp_endpoint",
-    "resilience.service_name",
-})

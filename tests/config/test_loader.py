@@ -38,7 +38,7 @@ def test_defaults_with_no_file_and_no_env() -> None:
     assert s.state.redis is None
     assert (s.server.host, s.server.port, s.server.workers) == ("127.0.0.1", 8787, 1)
     assert s.admin.master_key == "env:BASTION_MASTER_KEY"
-    assert s.logging.log_prompts is False
+    assert (s.logging.level, s.logging.format) == ("info", "json")
     assert (s.guards.injection.action, s.guards.pii, s.guards.output.mode) == (
         "block", "pseudonymize", "block")
     # Serving canned answers must be said out loud at start-up.
@@ -90,7 +90,7 @@ def test_env_overrides(tmp_path: Path) -> None:
         "BASTION__SERVER__PORT": "9001",
         "BASTION__STATE__REDIS": "redis://127.0.0.1:6379/3",
         "BASTION__STATE__DATABASE": "postgresql://bastion@db:5432/bastion",
-        "BASTION__LOGGING__LOG_PROMPTS": "true",
+        "BASTION__LOGGING__LEVEL": "debug",
         "BASTION__GUARDS__PII": "redact",
         "NOT_BASTION__SERVER__PORT": "1",
     })
@@ -98,7 +98,7 @@ def test_env_overrides(tmp_path: Path) -> None:
     assert s.server.host == "0.0.0.0"  # noqa: S104 - the file's value, untouched
     assert s.state.redis == "redis://127.0.0.1:6379/3"
     assert s.state.database == "postgresql://bastion@db:5432/bastion"
-    assert s.logging.log_prompts is True
+    assert s.logging.level == "debug"
     assert s.guards.pii == "redact"
 
 

@@ -203,14 +203,14 @@ models:
   other: 1
 """, "", 6, "not valid YAML"),
     "a list at the top": ("- 1\n- 2\n", "", 1, "mapping"),
-    "review (not built yet)": ("""\
+    "review out of range": ("""\
 providers:
   fake: {type: fake}
 models:
   chat:
     targets: [fake/m1]
-    review: {min_confidence: 0.5, action: hold}
-""", "models.chat.review", 6, "not available yet"),
+    review: {min_confidence: 1.5, action: hold}
+""", "models.chat.review.min_confidence", 6, "less than or equal to 1"),
     "unknown provider type": ("""\
 providers:
   fake:

@@ -4,9 +4,8 @@ divided by ``state.replicas``."""
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -17,25 +16,6 @@ from bastion.testing import FakeUpstream, GatewayServer
 from .conftest import traffic_config
 
 MSG = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def dead_redis() -> str:
-    """A port where nothing listens: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
-
-
-@pytest.fixture
-def silent_redis() -> Iterator[str]:
-    """A port that accepts connections and never answers (a hung Redis)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(64)
-    yield f"redis://127.0.0.1:{s.getsockname()[1]}/0"
-    s.close()
 
 
 def client(gw: GatewayServer, **key: Any) -> openai.OpenAI:

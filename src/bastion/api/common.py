@@ -139,7 +139,10 @@ def json_response(
 
 
 def error_response(err: GatewayError, rid: str, shape: str = "openai") -> web.Response:
-    if shape == "anthropic":
+    payload = getattr(err, "payload", None)
+    if payload is not None:  # not an error: an answer of its own (202 review pending)
+        body = payload()
+    elif shape == "anthropic":
         from bastion.api.anthropic_wire import anthropic_error_body
 
         body = anthropic_error_body(err)

@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
 )
 
@@ -36,6 +35,7 @@ from bastion.config.guard_settings import (
 )
 from bastion.config.moderation_settings import ModerationSettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
+from bastion.config.review_settings import DashboardSettings, ReviewSettings
 from bastion.config.routing_settings import (
     EXPERIMENT_NAME,
     Capability,
@@ -111,8 +111,9 @@ class ServerSettings(Strict):
 
 
 class LoggingSettings(Strict):
+    # Prompt and answer text are never logged (there is no switch for it; the logging
+    # pipeline drops such fields wherever they appear).
     level: Literal["debug", "info", "warning", "error"] = "info"
-    log_prompts: bool = False
     format: Literal["json", "console"] = "json"
 
 
@@ -223,11 +224,6 @@ class AliasGuards(Strict):
     client_system: ClientSystem | None = None
 
 
-class ReviewSettings(Strict):
-    min_confidence: float = Field(0.6, ge=0, le=1)
-    action: Literal["hold", "flag"] = "flag"
-
-
 class AliasSettings(Strict):
     targets: list[TargetSettings]
     system_prompt: SystemPrompt | None = None
@@ -251,15 +247,6 @@ class AliasSettings(Strict):
         if problem is not None:
             raise SettingsError(*problem)
         return self
-
-    @field_validator("review")
-    @classmethod
-    def _review_not_built_yet(cls, v: ReviewSettings | None) -> ReviewSettings | None:
-        # The one place that refuses `review` until the review queue exists: delete it then.
-        if v is not None:
-            raise ValueError("`review` is not available yet in this version of Bastion: "
-                             "no answer would be held or flagged. Remove it from the config.")
-        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -298,6 +285,7 @@ class Settings(Strict):
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
 

@@ -18,12 +18,13 @@ from bastion.config.extensions import _Strict
 Period = Literal["lifetime", "day", "month"]
 
 
-class ClientLimits(_Strict):
-    """Limits of one client (a key, a user or a team). ``None`` means no limit.
+class KeyLimits(_Strict):
+    """Limits every key gets unless it has its own (``traffic.defaults.key``). ``None``
+    means no limit.
 
     ``rpm``/``tpm`` count over ``traffic.window_s`` (60 s unless changed);
-    ``daily_tokens``/``monthly_tokens`` are calendar quotas (UTC);
-    ``budget_usd`` is spent over ``budget_period``; ``concurrency`` caps the requests
+    ``daily_tokens``/``monthly_tokens`` are calendar quotas (UTC); ``budget_usd`` is
+    spent over ``traffic.key_budget_period``; ``concurrency`` caps the requests
     (streams included, until they end) in progress at once.
     """
 
@@ -32,15 +33,22 @@ class ClientLimits(_Strict):
     daily_tokens: int | None = Field(None, ge=1)
     monthly_tokens: int | None = Field(None, ge=1)
     budget_usd: float | None = Field(None, ge=0)
-    budget_period: Period | None = None
-    priority: int | None = None  # capacity-queue priority (higher first)
     concurrency: int | None = Field(None, ge=1)
+
+
+class ClientLimits(KeyLimits):
+    """Limits of a user or a team: a key's limits, plus the period of the budget
+    (``budget_period``, default ``lifetime``) and a capacity-queue ``priority``
+    (higher first; a request takes the highest of its user's and team's)."""
+
+    budget_period: Period | None = None
+    priority: int | None = None
 
 
 class ClientDefaults(_Strict):
     """Limits applied to every key, user or team that has none of its own."""
 
-    key: ClientLimits = Field(default_factory=ClientLimits)
+    key: KeyLimits = Field(default_factory=KeyLimits)
     user: ClientLimits = Field(default_factory=ClientLimits)
     team: ClientLimits = Field(default_factory=ClientLimits)
 

@@ -42,6 +42,9 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
     ├── ConfigRejected                422 invalid_config (a reload's new config)
+    ├── ReviewPending                 202 review_pending (not a failure: poll the review)
+    ├── AnswerRejected                422 answer_rejected (a reviewer said no)
+    ├── ReviewExpired                 410 review_expired
     └── ProviderError                 502 (internal: never shown as such)
         ├── ProviderRateLimited       429 from the provider, with retry_after_s
         ├── ProviderServerError       5xx from the provider
@@ -366,6 +369,56 @@ class NotConfigured(GatewayError):
     type = "invalid_request_error"
     code = "not_configured"
     default_message = "This endpoint is not configured on this gateway."
+    log_level = logging.INFO
+
+
+class ReviewPending(GatewayError):
+    """Not a failure: the answer waits for a person (202). Raised by the review step to
+    stop the chain; the front door answers with :meth:`payload` (a review to poll)."""
+
+    status = 202
+    type = "review_pending"
+    code = "review_pending"
+    default_message = ("This answer is waiting for a person to review it. Poll the review "
+                       "URL for the result.")
+    log_level = logging.INFO
+
+    def __init__(self, review_id: str, expires_at: float, poll_s: int = 5) -> None:
+        super().__init__()
+        self.review_id = review_id
+        self.expires_at = expires_at
+        self.poll_s = poll_s
+
+    @property
+    def url(self) -> str:
+        return f"/v1/bastion/reviews/{self.review_id}"
+
+    def payload(self) -> dict[str, object]:
+        return {"id": self.review_id, "object": "bastion.review", "status": "pending",
+                "message": self.message, "poll_url": self.url,
+                "expires_at": int(self.expires_at)}
+
+    def headers(self) -> dict[str, str]:
+        return {"Location": self.url, "Retry-After": str(self.poll_s),
+                "x-bastion-review-id": self.review_id, "x-bastion-review": "pending"}
+
+
+class AnswerRejected(GatewayError):
+    """A reviewer rejected the held answer; the message is the alias's ``reject_message``."""
+
+    status = 422
+    type = "invalid_request_error"
+    code = "answer_rejected"
+    default_message = "A reviewer decided not to send this answer."
+    log_level = logging.INFO
+
+
+class ReviewExpired(GatewayError):
+    status = 410
+    type = "invalid_request_error"
+    code = "review_expired"
+    default_message = ("Nobody reviewed this answer in time, so it will not be sent. Please "
+                       "ask again.")
     log_level = logging.INFO
 
 

@@ -1,8 +1,8 @@
 """Structured JSON logs with redaction.
 
 Every line passes :func:`redact`: anything shaped like a provider key or a
-Bastion key is masked, whatever field it hides in, and prompt/answer text is
-dropped unless the operator opted in (``logging.log_prompts``).
+Bastion key is masked, whatever field it hides in, and a field that would hold
+prompt or answer text is dropped (there is no setting to log them).
 """
 
 from __future__ import annotations
@@ -52,18 +52,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def make_redactor(log_prompts: bool) -> structlog.types.Processor:
-    def redact(
-        _logger: Any, _name: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        for k in list(event):
-            if not log_prompts and k in PROMPT_FIELDS:
-                event[k] = "[not logged]"
-            else:
-                event[k] = _clean(event[k])
-        return event
-
-    return redact
+def redact(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The structlog processor: prompt fields dropped, secrets masked."""
+    for k in list(event):
+        if k in PROMPT_FIELDS:
+            event[k] = "[not logged]"
+        else:
+            event[k] = _clean(event[k])
+    return event
 
 
 def _render(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
@@ -139,12 +137,11 @@ def emit(logger: Any, level: int, event: str, fields: dict[str, Any]) -> None:
 
 
 def configure_logging(
-    level: str = "info", log_prompts: bool = False, fmt: str = "json",
-    stream: TextIO | None = None,
+    level: str = "info", fmt: str = "json", stream: TextIO | None = None,
 ) -> None:
     """Configure structlog once per process (called by the server at start-up)."""
     _sink.clear()
-    if fmt == "json" and not log_prompts:
+    if fmt == "json":
         _sink.append(_Sink(stream or sys.stderr, getattr(logging, level.upper(), logging.INFO)))
     renderer: structlog.types.Processor = (
         _render if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False))
@@ -153,7 +150,7 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         exception_fields,
-        make_redactor(log_prompts),
+        redact,
     ]
     # libraries' logging records, warnings and uncaught exceptions: the same lines
     route_stdlib(stream or sys.stderr, getattr(logging, level.upper(), logging.INFO), chain,

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from bastion.config.usage_settings import UsageSettings
 from bastion.core.context import Context
 from bastion.core.drain import CUT
@@ -28,6 +30,23 @@ from bastion.observe.usage_writer import UsageWriter
 from bastion.steps.billing import UPSTREAM
 from bastion.stores.base import Database, UsageRow
 
+_DECISIONS_MAX = 2000  # bytes of JSON per usage row; past it only the names are kept
+_encode = msgspec.json.Encoder().encode
+
+
+def decisions_json(decisions: dict[str, Any]) -> str | None:
+    """A request's decisions for its usage row (the same the log line holds: labels,
+    counts and flags, never text), bounded in size."""
+    if not decisions:
+        return None
+    try:
+        raw = _encode(decisions)
+    except (TypeError, msgspec.EncodeError):
+        raw = _encode({k: True for k in decisions})
+    if len(raw) > _DECISIONS_MAX:
+        raw = _encode({k: True for k in list(decisions)[:50]})
+    return raw.decode()
+
 
 def outcome_of(ctx: Context, err: GatewayError | None) -> str:
     """What became of the request (see :data:`~bastion.stores.base.OUTCOMES`)."""
@@ -35,7 +54,7 @@ def outcome_of(ctx: Context, err: GatewayError | None) -> str:
         return "cut"
     if ctx.status == 499:
         return "cancelled"
-    if err is None and ctx.status < 400:
+    if (err is None or err.status < 400) and ctx.status < 400:  # a 202 review hold: served
         return "served"
     if UPSTREAM in ctx.state or ctx.status >= 500:
         return "failed"
@@ -129,6 +148,7 @@ class Recorder:
                 degraded=ctx.decisions.get("degraded"), outcome=outcome,
                 row_id=f"{self._row_prefix}{next(self._row_seq):x}",
                 arm=ctx.decisions.get("arm"),
+                decisions=decisions_json(ctx.decisions),
             ))
         series = self._series(ctx.alias, target, ctx.status, ctx.error_code or "")
         series.requests.inc()

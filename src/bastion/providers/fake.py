@@ -11,6 +11,11 @@ Faults (``FakeSettings.faults``) are tried in order on each call: ``status``
 (with optional ``Retry-After``), ``hang``, ``slow_first_byte``, ``malformed_json``,
 ``cut_stream`` (half the answer, then the connection drops) and
 ``connection_error``; ``times`` limits how often one fires, ``rate`` makes it random.
+
+Asked for ``logprobs``, it gives each piece of its answer (``chunk_chars`` long, one
+piece a stream chunk) the probability 0.99, or ``P`` when a message of the request
+holds the marker ``[[p=P]]`` (so tests and demos can make confident and doubtful
+answers at will).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import hashlib
 import math
 import random
+import re
 import time
 from collections.abc import AsyncGenerator
 
@@ -49,6 +55,22 @@ from bastion.core.types import (
 )
 from bastion.providers.base import Call
 from bastion.providers.http import error_for_status
+
+_P_MARK = re.compile(r"\[\[p=(0(?:\.\d+)?|1(?:\.0+)?)\]\]")
+
+
+def fake_probability(req: ChatRequest) -> float:
+    """0.99, or the ``[[p=P]]`` a message of ``req`` names."""
+    for m in req.messages:
+        found = _P_MARK.search(m.text())
+        if found:
+            return float(found.group(1))
+    return 0.99
+
+
+def fake_logprob(piece: str, p: float) -> dict[str, object]:
+    lp = math.log(p) if p > 0 else -9999.0
+    return {"token": piece, "logprob": lp, "bytes": list(piece.encode()), "top_logprobs": []}
 
 
 def estimate_tokens(text: str) -> int:
@@ -146,10 +168,16 @@ class FakeProvider:
         msg = fake_answer(req, self.settings.reply)
         finish = "tool_calls" if msg.tool_calls else "stop"
         n = req.n or 1
+        logprobs = None
+        if req.logprobs:
+            p, step, text = fake_probability(req), self.settings.chunk_chars, msg.text()
+            logprobs = {"content": [fake_logprob(text[i:i + step], p)
+                                    for i in range(0, len(text), step)], "refusal": None}
         return ChatResponse(
             id="chatcmpl-fake-" + hashlib.sha256(_prompt_text(req).encode()).hexdigest()[:16],
             model=call.model, created=int(time.time()),
-            choices=[Choice(index=i, message=msg, finish_reason=finish) for i in range(n)],
+            choices=[Choice(index=i, message=msg, finish_reason=finish, logprobs=logprobs)
+                     for i in range(n)],
             usage=fake_usage(req, msg),
         )
 
@@ -175,8 +203,10 @@ class FakeProvider:
             for p in pieces[: max(1, len(pieces) // 2)]:
                 yield chunk([ChunkChoice(delta=Delta(content=p))])
             raise ProviderStreamBroken()
+        prob = fake_probability(req) if req.logprobs else None
         for p in pieces:
-            yield chunk([ChunkChoice(delta=Delta(content=p))])
+            yield chunk([ChunkChoice(delta=Delta(content=p), logprobs=None if prob is None else
+                                     {"content": [fake_logprob(p, prob)]})])
         if msg.tool_calls:
             tcs = [ToolCall(index=i, id=t.id, type="function", function=t.function)
                    for i, t in enumerate(msg.tool_calls)]

@@ -63,6 +63,7 @@ class UsageRow:
     outcome: str = "served"  # one of OUTCOMES
     row_id: str | None = None  # unique per row: a write retried after a failure lands once
     arm: str | None = None  # the A/B experiment arm (models.X.experiment), migration 5
+    decisions: str | None = None  # the request's decisions as JSON (no text, no values)
 
 
 #: What became of a request: ``served`` (answered, from a provider, the cache or a

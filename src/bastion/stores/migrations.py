@@ -138,6 +138,31 @@ ALTER TABLE usage ADD COLUMN arm TEXT;
 """, postgres="""
 ALTER TABLE usage ADD COLUMN arm TEXT;
 """),
+    Migration(6, "human review queue; each request's decisions on its usage row", sqlite="""
+CREATE TABLE review_items (
+  id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+  expires_at REAL NOT NULL, purge_after REAL NOT NULL, status TEXT NOT NULL,
+  reason TEXT NOT NULL, alias TEXT NOT NULL, dialect TEXT NOT NULL, stream INTEGER NOT NULL,
+  request_id TEXT NOT NULL, key_id TEXT, user_id TEXT, team TEXT, confidence REAL,
+  signals TEXT NOT NULL DEFAULT '[]', prompt TEXT, answer TEXT, answer_shown TEXT,
+  final_answer TEXT, decided_by TEXT, decided_at REAL, note TEXT);
+CREATE INDEX review_items_status ON review_items(status, created_at);
+ALTER TABLE usage ADD COLUMN decisions TEXT;
+CREATE INDEX usage_ts ON usage(ts);
+""", postgres="""
+CREATE TABLE review_items (
+  id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+  purge_after DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+  alias TEXT NOT NULL, dialect TEXT NOT NULL, stream BOOLEAN NOT NULL,
+  request_id TEXT NOT NULL, key_id TEXT, user_id TEXT, team TEXT,
+  confidence DOUBLE PRECISION, signals TEXT NOT NULL DEFAULT '[]', prompt TEXT, answer TEXT,
+  answer_shown TEXT, final_answer TEXT, decided_by TEXT, decided_at DOUBLE PRECISION,
+  note TEXT);
+CREATE INDEX review_items_status ON review_items(status, created_at);
+ALTER TABLE usage ADD COLUMN decisions TEXT;
+CREATE INDEX usage_ts ON usage(ts);
+"""),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

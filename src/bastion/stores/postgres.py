@@ -37,12 +37,13 @@ _INSERT_KEY = ("INSERT INTO keys(id, name, prefix, created_at, user_id, team, mo
                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
 _INSERT_USAGE = ("INSERT INTO usage(ts, request_id, key_id, user_id, team, alias, target, status, "
                  "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
-                 "degraded, outcome, row_id, arm) "
+                 "degraded, outcome, row_id, arm, decisions) "
                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-                 "$17, $18) ON CONFLICT (row_id) DO NOTHING")
+                 "$17, $18, $19) ON CONFLICT (row_id) DO NOTHING")
 _USAGE_OF_USER = ("SELECT ts, request_id, key_id, user_id, team, alias, target, status, "
                   "prompt_tokens, completion_tokens, cost_usd, latency_ms, error_code, cached, "
-                  "degraded, outcome, row_id, arm FROM usage WHERE user_id = $1 ORDER BY ts")
+                  "degraded, outcome, row_id, arm, decisions FROM usage WHERE user_id = $1 "
+                  "ORDER BY ts")
 _USAGE_TOTALS = (f"SELECT {OUTCOME_SQL} AS o, COUNT(*), SUM(prompt_tokens), "  # noqa: S608
                  "SUM(completion_tokens), SUM(cost_usd) FROM usage WHERE key_id = $1 GROUP BY o")
 
@@ -74,7 +75,7 @@ def _key_args(rec: KeyRecord) -> tuple[Any, ...]:
 def _usage_args(r: UsageRow) -> tuple[Any, ...]:
     return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
             r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
-            r.cached, r.degraded, r.outcome, r.row_id, r.arm)
+            r.cached, r.degraded, r.outcome, r.row_id, r.arm, r.decisions)
 
 
 def _usage(row: Any) -> UsageRow:
@@ -82,7 +83,8 @@ def _usage(row: Any) -> UsageRow:
         ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
         target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
         cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=row[13],
-        degraded=row[14], outcome=row[15] or "served", row_id=row[16], arm=row[17])
+        degraded=row[14], outcome=row[15] or "served", row_id=row[16], arm=row[17],
+        decisions=row[18])
 
 
 @lru_cache(maxsize=512)

@@ -23,7 +23,7 @@ KEY_COLS = ("id, name, prefix, created_at, user, team, models, rpm, tpm, budget_
             "expires_at, revoked_at, metadata")
 USAGE_COLS = ("ts, request_id, key_id, user, team, alias, target, status, prompt_tokens, "
               "completion_tokens, cost_usd, latency_ms, error_code, cached, degraded, outcome, "
-              "row_id, arm")
+              "row_id, arm, decisions")
 
 
 def key_from_row(row: tuple[Any, ...]) -> KeyRecord:
@@ -44,7 +44,7 @@ def key_to_row(rec: KeyRecord) -> tuple[Any, ...]:
 def usage_to_row(r: UsageRow) -> tuple[Any, ...]:
     return (r.ts, r.request_id, r.key_id, r.user, r.team, r.alias, r.target, r.status,
             r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_ms, r.error_code,
-            int(r.cached), r.degraded, r.outcome, r.row_id, r.arm)
+            int(r.cached), r.degraded, r.outcome, r.row_id, r.arm, r.decisions)
 
 
 def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
@@ -52,7 +52,8 @@ def usage_from_row(row: tuple[Any, ...]) -> UsageRow:
         ts=row[0], request_id=row[1], key_id=row[2], user=row[3], team=row[4], alias=row[5],
         target=row[6], status=row[7], prompt_tokens=row[8], completion_tokens=row[9],
         cost_usd=row[10], latency_ms=row[11], error_code=row[12], cached=bool(row[13]),
-        degraded=row[14], outcome=row[15] or "served", row_id=row[16], arm=row[17])
+        degraded=row[14], outcome=row[15] or "served", row_id=row[16], arm=row[17],
+        decisions=row[18])
 
 
 # SQLite's primary result codes that mean "the file cannot be used right now" (busy,
@@ -208,7 +209,7 @@ class SQLiteDatabase:
 
     async def record_usage(self, rows: list[UsageRow]) -> None:
         def q(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT INTO usage({USAGE_COLS}) VALUES ({','.join('?' * 18)}) "  # noqa: S608
+            c.executemany(f"INSERT INTO usage({USAGE_COLS}) VALUES ({','.join('?' * 19)}) "  # noqa: S608
                           "ON CONFLICT(row_id) DO NOTHING", [usage_to_row(r) for r in rows])
 
         await self._run(q)

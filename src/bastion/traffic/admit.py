@@ -183,7 +183,9 @@ class Admit:
             c = charges[v.failed]
             ctx.decisions["refused_by"] = c.label
             raise _refusal(c, v.retry_after_s, self.window_s)
-        ctx.response_headers.update(ratelimit_headers(res.charges, v))
+        # The verdict lines up with the charges asked for (SharedLedger expands it when
+        # rate limits were left uncounted while Redis is down), not with res.charges.
+        ctx.response_headers.update(ratelimit_headers(charges, v))
         return res
 
     def _finish(self, ctx: Context, ticket: Ticket) -> None:

@@ -3,10 +3,11 @@
 Each scope (``k:<key id>``, ``u:<user>``, ``t:<team>``) may have ``rpm`` and
 ``tpm`` (sliding windows of ``traffic.window_s``), ``daily_tokens`` and
 ``monthly_tokens`` (UTC calendar quotas), ``budget_usd`` (nano-dollars,
-over its ``budget_period``; a key's lifetime budget is seeded from the usage
-log the first time a ledger sees it) and ``concurrency`` (requests in progress:
-a quota held while the request runs and settled to nothing when it ends; a
-reservation left unsettled by a crash expires after ``traffic.hold_s``). A key's
+over its ``budget_period``, a key's over ``traffic.key_budget_period``; a key's
+lifetime budget is seeded from the usage log the first time a ledger sees it) and
+``concurrency`` (requests in progress: a quota held while the request runs and
+settled to nothing when it ends; a reservation left unsettled by a crash expires
+after ``traffic.hold_s``). A key's
 own ``rpm``/``tpm``/``budget_usd`` come from the key; ``traffic.defaults.key``
 fills what the key leaves unset;
 ``traffic.users``/``teams`` entries override ``traffic.defaults.user``/``team``
@@ -19,7 +20,7 @@ import calendar
 import time
 from dataclasses import dataclass
 
-from bastion.config.traffic_settings import ClientLimits, Period, TrafficSettings
+from bastion.config.traffic_settings import ClientLimits, KeyLimits, Period, TrafficSettings
 from bastion.core.context import Identity
 from bastion.traffic.ledger import CONCURRENT, NANO, Charge
 
@@ -28,9 +29,9 @@ _CACHE_MAX = 10_000
 _MARGIN_MS = 3_600_000  # a periodic counter outlives its period by an hour (late settles)
 
 
-def merge(first: ClientLimits, then: ClientLimits) -> ClientLimits:
-    """Field by field: ``first``'s value when set, else ``then``'s."""
-    data = {k: v if v is not None else getattr(then, k)
+def merge(first: ClientLimits, then: KeyLimits) -> ClientLimits:
+    """Field by field: ``first``'s value when set, else ``then``'s (if it has the field)."""
+    data = {k: v if v is not None else getattr(then, k, None)
             for k, v in first.model_dump().items()}
     return ClientLimits(**data)
 
@@ -120,6 +121,7 @@ class ClientPlan:
             for _, _, lim in self.limits_of(ident))
 
     def priority(self, ident: Identity) -> int:
+        """The capacity-queue priority: the highest of the user's and the team's."""
         p = ident.priority
         for _, _, lim in self.limits_of(ident)[1:]:
             if lim.priority is not None:

@@ -171,8 +171,7 @@ async def serve_ledger(path: str, on_listening: Callable[[], object] | None = No
 def run_ledger_server(settings: Settings, path: str,
                       on_listening: Callable[[], object] | None = None) -> None:
     """The ledger process's life (started by the supervisor)."""
-    configure_logging(settings.logging.level, settings.logging.log_prompts,
-                      settings.logging.format)
+    configure_logging(settings.logging.level, settings.logging.format)
 
     async def main() -> None:
         stop = asyncio.Event()
