@@ -19,6 +19,7 @@ from bastion.config.settings import AliasSettings, Settings, Timeouts
 from bastion.core.drain import Drain
 from bastion.core.errors import AdminAuthFailed
 from bastion.core.pipeline import Pipeline, Step
+from bastion.cost.build import build_cost_steps
 from bastion.generation import Generation, Lasting
 from bastion.guards import build_steps as build_guard_steps
 from bastion.identity.build import build_admins, build_callers
@@ -55,6 +56,8 @@ def call_timeouts(t: Timeouts) -> CallTimeouts:
 def build_aliases(settings: Settings, providers: Mapping[str, Provider]) -> dict[str, AliasRoute]:
     out = {}
     for name, a in settings.models.items():
+        if a.kind == "auto":
+            continue  # no targets of its own: steps/auto_route.py picks another alias
         out[name] = AliasRoute(
             name=name, kind=a.kind, targets=tuple(_target(settings, a, t, providers)
                                                   for t in a.targets),
@@ -217,16 +220,19 @@ class Gateway:
         from bastion.resilience.build import build_route
 
         gen.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
+        auto_route, trim = build_cost_steps(self)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
             Meter(self.recorder, self.drain),
             Authenticate(self.callers, self.auth_throttle, settings.models),
+            *auto_route,  # an `auto` alias → its cheap or strong alias (before admission)
             ClientParams(settings.models),
             *self.reviews.steps(),  # ← confidence; flag or hold (sees the client's answer)
             *build_traffic_steps(self),
             *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
+            *trim,  # the context budget: after the guards, before the cache keys the request
             *build_cache_steps(self),
         ]
         gen.pipeline = Pipeline(trace_steps(steps, self.tracer), self.route)

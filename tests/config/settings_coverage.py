@@ -415,6 +415,24 @@ PROVEN: dict[str, str] = {
         "tests/identity/test_admin_signin.py::test_oidc_key_sets_are_refreshed_and_bounded",
     "traffic.defaults.user.rpm":
         "tests/identity/test_callers.py::test_a_service_key_names_users_by_header_or_body",
+    "models.*.auto.cheap":
+        "tests/steps/test_auto_route.py::test_a_yes_no_question_goes_cheap_and_a_code_task_with_tools_goes_strong_openai",
+    "models.*.auto.strong":
+        "tests/steps/test_auto_route.py::test_a_yes_no_question_goes_cheap_and_a_code_task_with_tools_goes_strong_openai",
+    "models.*.auto.max_cheap_prompt_tokens":
+        "tests/steps/test_auto_route.py::test_thresholds_are_settings",
+    "models.*.auto.max_cheap_turns":
+        "tests/steps/test_auto_route.py::test_thresholds_are_settings",
+    "models.*.auto.classifier":
+        "tests/steps/test_auto_route.py::test_the_classifier_decides_what_the_rules_leave_open",
+    "models.*.context.max_prompt_tokens":
+        "tests/steps/test_trim.py::test_openai_the_oldest_turns_go_and_the_rest_stays_whole",
+    "models.*.context.system_warn_share":
+        "tests/steps/test_trim.py::test_a_large_system_prompt_is_warned_about",
+    "models.*.context.summarize_with":
+        "tests/steps/test_trim.py::test_summarize_with_replaces_the_dropped_turns_and_its_cost_counts",
+    "models.*.context.summary_max_tokens":
+        "tests/steps/test_trim.py::test_summarize_with_replaces_the_dropped_turns_and_its_cost_counts",
     "guards.injection.action":
         "tests/steps/test_injection.py::test_flag_passes_with_a_header_and_sanitize_removes_the_attack",
     "guards.injection.threshold":

@@ -116,7 +116,7 @@ class AdminRoutes:
     async def create_key(self, request: web.Request) -> web.StreamResponse:
         body = await read_body(request, 65536, self.gw.settings.server.body_timeout_s)
         spec = decode(body, _create_decoder.decode)
-        check_create(spec, self.gw.route.aliases)
+        check_create(spec, self.gw.settings.models)
         new = await self.gw.keys.create(**msgspec.structs.asdict(spec))
         audit_detail(request, target=new.record.id, models=spec.models, rpm=spec.rpm,
                      tpm=spec.tpm, budget_usd=spec.budget_usd, expires_in_s=spec.expires_in_s,

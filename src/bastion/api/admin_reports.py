@@ -7,6 +7,8 @@
 ``GET /admin/stats/providers``         ``?range=``: per target: requests, server errors and
                                        their rate, latency, breaker, queue, rate-limit headroom
 ``GET /admin/stats/security``          ``?range=``: refusals by code; guard decisions by label
+``GET /admin/stats/routing``           ``?range=``: auto-routing decisions by alias picked,
+                                       choice and reason; context trimming by alias and mode
 ``GET /admin/reports/usage``           ``?group_by=key,user,team,alias,model,provider,day``
                                        ``&since=&until=`` (``7d``, an ISO date, epoch seconds)
                                        ``&format=json|csv``: cost and usage per group
@@ -42,6 +44,7 @@ class ReportAdminRoutes:
         add_route(app, "GET", "/admin/stats/overview", g(self.overview, "viewer"))
         add_route(app, "GET", "/admin/stats/providers", g(self.providers, "viewer"))
         add_route(app, "GET", "/admin/stats/security", g(self.security, "viewer"))
+        add_route(app, "GET", "/admin/stats/routing", g(self.routing, "viewer"))
         add_route(app, "GET", "/admin/reports/usage", g(self.usage, "viewer"))
 
     async def overview(self, request: web.Request) -> web.StreamResponse:
@@ -52,6 +55,9 @@ class ReportAdminRoutes:
 
     async def security(self, request: web.Request) -> web.StreamResponse:
         return json_response(await self.stats.security(window(request.query.get("range"))))
+
+    async def routing(self, request: web.Request) -> web.StreamResponse:
+        return json_response(await self.stats.routing(window(request.query.get("range"))))
 
     async def usage(self, request: web.Request) -> web.StreamResponse:
         q = request.query

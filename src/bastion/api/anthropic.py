@@ -89,7 +89,7 @@ class AnthropicRoutes:
             ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle,
                                               request.remote, request.headers, request.path)
             areq, _size = await self._read(request)
-            check_alias(ident, areq.model, self.gw.route.aliases)
+            check_alias(ident, areq.model, self.gw.settings.models)
             req, _ = to_canonical(areq)
         except GatewayError as e:
             return error_response(e, rid, _SHAPE)

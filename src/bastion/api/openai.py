@@ -121,7 +121,7 @@ class OpenAIRoutes:
     async def _allowed(self, request: web.Request) -> list[str]:
         ident = await authenticate_client(self.gw.callers, self.gw.auth_throttle, request.remote,
                                           request.headers, request.path)
-        return [a for a in self.gw.route.aliases if ident.may_use(a)]
+        return [a for a in self.gw.settings.models if ident.may_use(a)]
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         """The aliases this key may use: OpenAI's list, or Anthropic's when the request

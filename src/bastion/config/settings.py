@@ -21,6 +21,7 @@ from pydantic import (
 from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
 from bastion.config.cloud_settings import CloudProviderFields
+from bastion.config.cost_settings import AliasAuto, AliasContext, cost_problems
 from bastion.config.guard_output_settings import (
     OutputGuard,
     ToolFirewall,
@@ -225,17 +226,19 @@ class AliasGuards(Strict):
 
 
 class AliasSettings(Strict):
-    targets: list[TargetSettings]
+    targets: list[TargetSettings] = Field(default_factory=list)
     system_prompt: SystemPrompt | None = None
     timeout_ms: Timeouts = Field(default_factory=Timeouts)
     fallback_message: str | None = None
     guards: AliasGuards = Field(default_factory=AliasGuards)
     review: ReviewSettings | None = None
-    kind: Literal["chat", "embeddings"] = "chat"
+    kind: Literal["chat", "embeddings", "auto"] = "chat"  # auto: docs/cost-routing.md
     traffic: AliasTraffic = Field(default_factory=AliasTraffic)
     cache: AliasCache = Field(default_factory=AliasCache)
     resilience: AliasResilience = Field(default_factory=AliasResilience)
     client_params: AliasClientParams = Field(default_factory=AliasClientParams)
+    auto: AliasAuto | None = None  # kind auto: the cheap and strong aliases it picks from
+    context: AliasContext | None = None  # a prompt token budget (docs/cost-routing.md)
     routing: RoutingStrategy = "ordered"  # see docs/routing.md
     sticky: StickyMode = "none"
     experiment: str | None = Field(None, pattern=EXPERIMENT_NAME)
@@ -294,9 +297,11 @@ class Settings(Strict):
         problem = self.moderations.check({n: p.type for n, p in self.providers.items()})
         if problem:
             raise SettingsError(("moderations", "target"), problem)
+        for loc, msg in cost_problems(self.models):
+            raise SettingsError(loc, msg)
         for alias, a in self.models.items():
             _check_system_prompt(alias, a, self.guards)
-            if not a.targets:
+            if not a.targets and a.kind != "auto":
                 raise SettingsError(("models", alias, "targets"), "give at least one target")
             for i, t in enumerate(a.targets):
                 if t.provider not in self.providers:

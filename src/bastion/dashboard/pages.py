@@ -38,6 +38,21 @@ def _breakdown(rows: list[dict[str, Any]], name: str, key_names: bool = False) -
     return h.table(head, out)
 
 
+def _cost_routing(r: dict[str, Any], range_name: str) -> str:
+    """Auto-routing decisions and context trimming (docs/cost-routing.md), when any."""
+    if not r["auto_route"] and not r["trim"]:
+        return ""
+    return ("<h2>Auto routing</h2>" + h.table(
+        ["Alias", "Sent to", "Choice", "Reason", "Requests", "Spend"],
+        [[h.esc(x["alias"]), h.esc(x["to"]), h.esc(x["choice"]), f'<code>{h.esc(x["reason"])}'
+          "</code>", f'{x["requests"]:,}', h.money(x["cost_usd"])] for x in r["auto_route"]]) +
+        "<h2>Context trimming</h2>" + h.table(
+        ["Alias", "Mode", "Requests", "Prompt tokens removed"],
+        [[h.esc(x["alias"]), h.esc(x["mode"]), f'{x["requests"]:,}',
+          f'{x["tokens_removed"]:,}'] for x in r["trim"]]) +
+        h.api_hint(f"/admin/stats/routing?range={range_name}"))
+
+
 class ReadPages:
     def __init__(self, dash: Dashboard) -> None:
         self.dash = dash
@@ -69,7 +84,8 @@ class ReadPages:
             "<h2>By alias</h2>" + _breakdown(o["by_alias"], "Alias") +
             "<h2>By provider</h2>" + _breakdown(o["by_provider"], "Provider") +
             "<h2>By key</h2>" + _breakdown(o["by_key"], "Key", key_names=True) +
-            h.api_hint(f"/admin/stats/overview?range={w.name}"))
+            h.api_hint(f"/admin/stats/overview?range={w.name}") +
+            _cost_routing(await self.stats.routing(w), w.name))
         return ui.render("Overview", body, "/ui/", refresh=True)
 
     async def providers(self, ui: Ui) -> web.StreamResponse:

@@ -57,7 +57,7 @@ class KeyPages:
     def _create_form(self, ui: Ui) -> str:
         aliases = "".join(
             f'<label class="check"><input type="checkbox" name="model_{h.attr(a)}" '
-            f'value="1"> {h.esc(a)}</label>' for a in self.gw.route.aliases)
+            f'value="1"> {h.esc(a)}</label>' for a in self.gw.settings.models)
         inner = ('<label>Name <input name="name" required maxlength="200"></label>'
                  '<label>User <input name="user" maxlength="200"></label>'
                  '<label>Team <input name="team" maxlength="200"></label>'
@@ -133,14 +133,14 @@ class KeyPages:
 
     async def create(self, ui: Ui) -> web.StreamResponse:
         f = ui.form
-        models = [a for a in self.gw.route.aliases if f.get(f"model_{a}")] or None
+        models = [a for a in self.gw.settings.models if f.get(f"model_{a}")] or None
         days = _num(f, "expires_days", float)
         spec = CreateKey(name=f.get("name", ""), user=f.get("user") or None,
                          team=f.get("team") or None, models=models,
                          rpm=_num(f, "rpm", int), tpm=_num(f, "tpm", int),  # type: ignore[arg-type]
                          budget_usd=_num(f, "budget_usd", float),
                          expires_in_s=days * 86400 if days is not None else None)
-        check_create(spec, self.gw.route.aliases)
+        check_create(spec, self.gw.settings.models)
         new = await self.gw.keys.create(
             spec.name, user=spec.user, team=spec.team, models=spec.models, rpm=spec.rpm,
             tpm=spec.tpm, budget_usd=spec.budget_usd, expires_in_s=spec.expires_in_s)

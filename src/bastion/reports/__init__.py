@@ -7,7 +7,8 @@
 * :mod:`.stats`: requests, errors, latency percentiles, tokens and spend over time and
   per alias/provider/key;
 * :mod:`.health`: provider health (errors, breakers, queue, rate-limit headroom);
-* :mod:`.security`: refusals by code and guard decisions (labels and counts only).
+* :mod:`.security`: refusals by code and guard decisions (labels and counts only);
+* :mod:`.routing`: what cost-aware routing and context trimming did.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bastion.reports.health import providers
+from bastion.reports.routing import routing
 from bastion.reports.security import security
 from bastion.reports.stats import Window, overview
 from bastion.reports.usage import Report, usage_report
@@ -56,6 +58,10 @@ class Stats:
     async def security(self, w: Window) -> dict[str, Any]:
         await self._fresh()
         return await security(self.gw.db, w)
+
+    async def routing(self, w: Window) -> dict[str, Any]:
+        await self._fresh()
+        return await routing(self.gw.db, w)
 
     async def usage(self, group_by: list[str], since: float | None,
                     until: float | None) -> Report:

@@ -68,15 +68,19 @@ def labels(value: Any) -> list[tuple[str, int]]:
     return []
 
 
+def decoded(raw: str) -> dict[str, Any]:
+    """A usage row's decisions (``{}`` when unreadable)."""
+    try:
+        decisions = json.loads(raw)
+    except ValueError:
+        return {}
+    return decisions if isinstance(decisions, dict) else {}
+
+
 def _tally(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     counts: Counter[tuple[str, str, str]] = Counter()
     for raw, alias, n in rows:
-        try:
-            decisions = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(decisions, dict):
-            continue
+        decisions = decoded(raw)
         for name, value in decisions.items():
             if not str(name).startswith(PREFIXES):
                 continue

@@ -202,6 +202,13 @@ def chat_chars(req: ChatRequest) -> int:
 
 def count_chat(req: ChatRequest, method: str) -> int:
     """Prompt tokens of ``req`` the way the provider will count them (see module doc)."""
+    base, per_message = chat_counts(req, method)
+    return base + sum(per_message)
+
+
+def chat_counts(req: ChatRequest, method: str) -> tuple[int, list[int]]:
+    """The prompt tokens of ``req`` apart from its messages (reply priming, tools), and
+    those of each message: :func:`count_chat` is their sum."""
     if method == ESTIMATE:
         def enc_len(s: str) -> int:
             return _estimate(s)
@@ -219,12 +226,12 @@ def count_chat(req: ChatRequest, method: str) -> int:
         per_message = 3
         o200k = method == "o200k_base"
         roles = _role_tokens(method)
-    n = 3 + sum(_message_tokens(m, enc_len, per_message, roles) for m in req.messages)
+    n = 3
     if req.tools:
         n += _tools_tokens(req.tools, enc_len, o200k)
     if req.functions:
         n += _tools_tokens([{"function": f} for f in req.functions], enc_len, o200k)
-    return n
+    return n, [_message_tokens(m, enc_len, per_message, roles) for m in req.messages]
 
 
 def count_embeddings(req: EmbeddingRequest, method: str) -> int:
