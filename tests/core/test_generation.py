@@ -70,3 +70,32 @@ def test_grace_is_the_longest_time_a_request_can_take(upstream_factory: Any) -> 
     s = Settings.model_validate(_settings(a, b))
     # chat: 4 s total + 30 s default capacity wait; other: 120 s + 1 s; plus a margin
     assert grace_s(s) == 121 + 5
+
+
+def test_parts_that_register_metrics_reload_without_a_clash(upstream_factory: Any) -> None:
+    """Steps whose metrics live in the process's registry (cost routing, context budgets)
+    are built again on a reload without registering their series twice."""
+    up = upstream_factory()
+
+    def settings(cheap_tokens: int) -> dict[str, Any]:
+        return {
+            "state": {"database": "memory://"},
+            "providers": {"oa": {"type": "openai_compatible", "base_url": up.base_url}},
+            "models": {
+                "assistant": {"kind": "auto", "auto": {
+                    "cheap": "small", "strong": "big", "classifier": False,
+                    "max_cheap_prompt_tokens": cheap_tokens}},
+                "small": {"targets": ["oa/gpt-4o-mini"],
+                          "context": {"max_prompt_tokens": 4000}},
+                "big": {"targets": ["oa/gpt-4o"]}}}
+
+    with GatewayServer(settings(2000)) as gw:
+        first = gw.gateway.generation
+        result = gw.run(apply(gw.gateway, Settings.model_validate(settings(50))))
+        assert result.status == "reloaded"
+        assert gw.gateway.generation is not first
+        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(),
+                               max_retries=0)
+        answer = client.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "word " * 100}])
+        assert answer.model == "gpt-4o"  # over the new cheap limit: the strong alias

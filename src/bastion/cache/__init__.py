@@ -143,7 +143,9 @@ class _Parts:
         if self.metrics is None:
             from bastion.cache.semantic.shadow import ShadowMetrics
 
-            self.metrics = ShadowMetrics(self.gw.metrics.registry)
+            registry = self.gw.metrics.registry  # one set per process: reloads share it
+            self.metrics = self.gw.lasting_part(("cache.shadow_metrics",),
+                                                lambda: ShadowMetrics(registry))
         return self.metrics
 
 
