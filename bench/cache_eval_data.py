@@ -21,6 +21,8 @@ DEFAULT_DATA = next((p / "shared/data/cache-eval/pypi_fow_cache" for p in _REPO.
                     _REPO.parent / "shared/data/cache-eval/pypi_fow_cache")
 OWN_PAIRS = Path(__file__).resolve().parent / "data" / "verifier_pairs.jsonl"
 HOLDOUT_PAIRS = Path(__file__).resolve().parent / "data" / "verifier_holdout.jsonl"
+# Written after the word-alignment classifier was frozen; never trained or tuned on.
+CHECK_PAIRS = Path(__file__).resolve().parent / "data" / "verifier_check.jsonl"
 TRAPS = ("negation", "entity_swap", "number_date", "scope")
 
 

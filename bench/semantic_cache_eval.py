@@ -9,11 +9,13 @@ answer; a should-hit pair that hits is served.
 Data: the public ``fow-cache`` set (CC BY 4.0, © 2026 Mabon ap Gwyn) from
 ``--data``; by default its **test half** (each category sorted by id, odd
 positions; the verifier was trained on the even positions), ``--half train`` for
-the other. ``--holdout`` scores ``bench/data/verifier_holdout.jsonl``: pairs
-written after the model was frozen, never trained or tuned on.
+the other. ``--holdout`` scores ``bench/data/verifier_holdout.jsonl`` (pairs
+written after the first classifier was frozen), ``--holdout check``
+``bench/data/verifier_check.jsonl`` (written after the word-alignment classifier
+was frozen), or any such file; none was trained or tuned on.
 
     python bench/semantic_cache_eval.py [--data DIR] [--half test|train]
-        [--max-wrong-rate 0.01] [--holdout] [--show-errors]
+        [--max-wrong-rate 0.01] [--holdout [check|FILE]] [--show-errors]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cache_eval_data import (
+    CHECK_PAIRS,
     DEFAULT_DATA,
     HOLDOUT_PAIRS,
     conversations,
@@ -102,8 +105,10 @@ async def run(args: argparse.Namespace) -> int:
     print(f"verifier threshold {threshold:.2f} for max_wrong_rate {args.max_wrong_rate}")
     sets: list[tuple[str, list[dict[str, Any]], bool]] = []
     if args.holdout:
-        sets.append(("own hold-out pairs (never trained or tuned on)",
-                     read_jsonl(HOLDOUT_PAIRS), False))
+        path = {"first": HOLDOUT_PAIRS, "check": CHECK_PAIRS}.get(args.holdout,
+                                                                   Path(args.holdout))
+        sets.append((f"own pairs never trained or tuned on ({path.name})", read_jsonl(path),
+                     False))
     else:
         train, test = pairs(args.data)
         sets.append((f"pairs.jsonl, {args.half} half", test if args.half == "test" else train,
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--half", choices=("test", "train"), default="test")
     ap.add_argument("--max-wrong-rate", type=float, default=0.01)
     ap.add_argument("--floor", type=float, default=0.5, help="the alias's `threshold`")
-    ap.add_argument("--holdout", action="store_true")
+    ap.add_argument("--holdout", nargs="?", const="first", default=None,
+                    help="own pairs: first (default), check, or a .jsonl file")
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args(argv)
     if not args.holdout and not (args.data / "pairs.jsonl").exists():

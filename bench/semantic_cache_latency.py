@@ -8,7 +8,8 @@ and hits (a rewording of a cached question), with one tenant's partition holding
 ``--entries`` entries (default 10,000 and 100,000). Wall time is what a request waits; CPU time (the
 whole process, the embedder's thread included) is what the lookup costs, and is
 the figure to trust on a shared, loaded machine. Memory is the index's own
-(vectors, projections and items, measured with tracemalloc) per 10,000 entries.
+(vectors, projections and items with their word vectors, measured with
+tracemalloc) per 10,000 entries.
 
 The questions are made from templates ("How do I <verb> my <thing>?"); 3,000
 distinct ones are embedded, and larger partitions reuse their vectors with a little
@@ -63,7 +64,7 @@ def pct(samples: list[float], p: float) -> float:
 
 
 async def fill(lookup: SemanticLookup, store: MemoryVectorStore, n: int,
-               questions: list[str], vecs: dict[str, Any]) -> None:
+               questions: list[str], vecs: dict[str, Any], words: dict[str, bytes]) -> None:
     np = numpy_module()
 
     rng = np.random.default_rng(1)
@@ -73,7 +74,7 @@ async def fill(lookup: SemanticLookup, store: MemoryVectorStore, n: int,
         q = questions[i % len(questions)]
         v = vecs[q] + (0.02 * rng.standard_normal(len(vecs[q])) if i >= len(questions) else 0)
         v = (v / np.linalg.norm(v)).astype(np.float32)
-        await store.add(reading.partition, v.tolist(), f"e{i}", q, "", 3600)
+        await store.add(reading.partition, v.tolist(), f"e{i}", q, "", 3600, words[q])
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -86,10 +87,13 @@ async def run(args: argparse.Namespace) -> int:
     questions = [f.format(v=v, t=t) for f in FORMS for v in VERBS for t in THINGS]
     model = load_local_model()  # the corpus is embedded in batches, outside the lookup
     vecs: dict[str, Any] = {}
+    words: dict[str, bytes] = {}
     for i in range(0, len(questions), 64):
         chunk = questions[i:i + 64]
-        for q, v in zip(chunk, model.embed_batch(chunk), strict=True):
+        out, packed = model.embed_words_batch(chunk)
+        for q, v, w in zip(chunk, out, packed, strict=True):
             vecs[q] = np.asarray(v, dtype=np.float32)
+            words[q] = w
     verifier = Verifier()
     misses = [f.format(v=v, t=t) for f in FORMS for v in VERBS for t in HELD_OUT]
     hits = [REWORD[FORMS[0]].format(v=v, t=t) for v in VERBS for t in THINGS]
@@ -102,7 +106,7 @@ async def run(args: argparse.Namespace) -> int:
                                 max_chars=2000)
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        await fill(lookup, store, n, questions, vecs)
+        await fill(lookup, store, n, questions, vecs, words)
         held = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
         for name, pool, want in (("miss", misses, False), ("hit", hits, True)):

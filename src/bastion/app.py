@@ -29,6 +29,7 @@ from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.recorder import Recorder
 from bastion.pricing import price_for
+from bastion.privacy import build_privacy
 from bastion.providers.base import CallTimeouts, Provider
 from bastion.providers.moderation import build_moderator
 from bastion.providers.registry import Refreshable, build_provider
@@ -43,6 +44,7 @@ from bastion.traffic import build_steps as build_traffic_steps
 
 if TYPE_CHECKING:
     from bastion.identity.callers import Callers
+    from bastion.privacy.build import PrivacyParts
     from bastion.reload import ConfigSource
     from bastion.review.service import Reviews
 
@@ -156,6 +158,19 @@ class Gateway:
         return self.generation.callers
 
     @property
+    def privacy(self) -> PrivacyParts:
+        return self.generation.privacy
+
+    @property
+    def privacy_loading(self) -> Any:
+        """The name model's loading, when an alias needs it (set by the privacy part)."""
+        return self.generation.privacy_loading
+
+    @privacy_loading.setter
+    def privacy_loading(self, value: Any) -> None:
+        self.generation.privacy_loading = value
+
+    @property
     def reviews(self) -> Reviews:
         return self.generation.reviews
 
@@ -221,6 +236,7 @@ class Gateway:
 
         gen.route = build_route(self, build_aliases(settings, self.providers), self.tracer)
         auto_route, trim = build_cost_steps(self)
+        gen.privacy = build_privacy(self)
         # The request's path, outermost first. Requests go down this list in order;
         # answers come back up it in reverse.
         steps: list[Step] = [
@@ -230,6 +246,7 @@ class Gateway:
             ClientParams(settings.models),
             *self.reviews.steps(),  # ← confidence; flag or hold (sees the client's answer)
             *build_traffic_steps(self),
+            *gen.privacy.steps,  # disclosure, privacy: before cache and output moderation
             *build_guard_steps(self),  # before the cache: a refused request is never cached
             *build_output_steps(self),  # before the cache: every answer is checked
             *trim,  # the context budget: after the guards, before the cache keys the request

@@ -16,6 +16,7 @@ from bastion.config.loader import ConfigError, load_settings
 from bastion.config.settings import Settings
 from bastion.core.errors import GatewayError
 from bastion.identity.cli import admin_app, audit_app
+from bastion.privacy.cli import pia, users_app
 from bastion.reports.cli import usage
 from bastion.stores.cli import db_app
 
@@ -30,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 app.command("usage")(usage)
+app.add_typer(users_app, name="users")
+app.command("pia")(pia)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (YAML)")]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bastion.config.secrets import SecretSource
     from bastion.core.pipeline import Pipeline
     from bastion.identity.callers import Callers
+    from bastion.privacy.build import PrivacyParts
     from bastion.providers.base import Provider
     from bastion.providers.registry import Refreshable
     from bastion.review.service import Reviews
@@ -53,6 +54,8 @@ class Generation:
     on_close: list[Closer] = field(default_factory=list)
     callers: Callers = field(init=False)  # who is calling: virtual keys, caller JWTs
     reviews: Reviews = field(init=False)  # per-alias review policies over the review queue
+    privacy: PrivacyParts = field(init=False)  # detection policies, compliance rules, subjects
+    privacy_loading: Any = None  # the name model's loading, when an alias needs it
     route: Route = field(init=False)
     pipeline: Pipeline = field(init=False)
 

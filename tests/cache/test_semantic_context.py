@@ -49,3 +49,32 @@ def test_system_prompt_and_tools_are_part_of_the_partition() -> None:
         return r.partition
 
     assert part("You are a vet.") != part("You are a lawyer.")
+
+
+def test_long_conversations_opened_about_different_things_differ() -> None:
+    # Both chats mention both payments; only the opening says which one "that one" is.
+    flick = reading("Please stop my Flickbox payment of £10.99.", "I can block Flickbox.",
+                    "Also PulseFit is fine, leave it.", "Noted, PulseFit stays.",
+                    "ok, cancel that one then")
+    pulse = reading("Please stop my PulseFit payment of £10.99.", "I can block PulseFit.",
+                    "Also Flickbox is fine, leave it.", "Noted, Flickbox stays.",
+                    "ok, cancel that one then")
+    assert not same_context(flick[1], pulse[1])
+    again = reading("please stop my Flickbox payment of £10.99", "Sure, I can block Flickbox.",
+                    "Also PulseFit is fine, leave it.", "Noted, PulseFit stays.",
+                    "ok, cancel that one then")
+    assert same_context(flick[1], again[1])
+
+
+def test_a_question_about_the_askers_own_thing_depends_on_the_talk_about_it() -> None:
+    def dependent(*texts: str) -> bool:
+        msgs = [Message(role="user" if i % 2 == 0 else "assistant", content=t)
+                for i, t in enumerate(texts)]
+        r = read("s", b"f", ChatRequest(model="m", messages=msgs))
+        assert r is not None
+        return r.dependent
+
+    question = "What is the early cancellation fee on my broadband contract?"
+    assert dependent("I'm on the Fibre 150 broadband contract.", "Noted.", question)
+    # Earlier talk about something else leaves it a question of its own.
+    assert not dependent("Can I pay by card?", "Yes.", question)

@@ -58,3 +58,12 @@ def test_bounds_replacement_expiry_and_entry_thresholds() -> None:
         assert await s.nearest("p0", vecs[39].tolist(), 1, 0.99) == []
 
     asyncio.run(go())
+
+
+async def test_an_entry_keeps_its_word_vectors() -> None:
+    s = MemoryVectorStore(10)
+    await s.add("p", [1.0, 0.0], "k", "How do I reset my router?", "", 60, b"router\x00\x01")
+    (found,) = await s.nearest("p", [1.0, 0.0], 1, 0.5)
+    assert found.words == b"router\x00\x01"
+    await s.add("p", [0.0, 1.0], "old", "q", "", 60)  # an entry written without them
+    assert (await s.nearest("p", [0.0, 1.0], 1, 0.5))[0].words == b""

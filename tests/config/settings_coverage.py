@@ -636,14 +636,73 @@ PROVEN: dict[str, str] = {
         "tests/traffic/test_traffic_settings.py::test_client_limits",
     "traffic.teams.*.budget_period":
         "tests/traffic/test_traffic_settings.py::test_budget_period",
+    "guards.pii":
+        "tests/privacy/test_policy.py::test_global_entities_threshold_and_default_action",
+    "models.*.guards.pii":
+        "tests/privacy/test_step.py::test_redact_and_block_and_allow",
+    "providers.*.compliance.dpa":
+        "tests/privacy/test_compliance.py::test_dpa_can_be_required_for_any_personal_data",
+    "providers.*.compliance.baa":
+        "tests/privacy/test_compliance.py::test_health_data_goes_only_to_the_baa_target_or_is_refused",
+    "providers.*.compliance.trains_on_data":
+        "tests/privacy/test_compliance.py::test_personal_data_never_reaches_a_provider_that_trains_on_it",
+    "providers.*.compliance.retention_days":
+        "tests/privacy/test_report.py::test_pia_names_every_provider_and_data_class_seen",
+    "providers.*.compliance.regions":
+        "tests/privacy/test_compliance.py::test_eu_subjects_stay_with_a_dpa_in_an_allowed_region",
+    "privacy.entities":
+        "tests/privacy/test_policy.py::test_global_entities_threshold_and_default_action",
+    "privacy.threshold":
+        "tests/privacy/test_policy.py::test_global_entities_threshold_and_default_action",
+    "privacy.actions":
+        "tests/privacy/test_policy.py::test_the_most_specific_action_wins",
+    "privacy.max_scan_chars":
+        "tests/privacy/test_bad_input.py::test_the_scan_limit_refuses_with_a_clear_400",
+    "privacy.ner_max_chars":
+        "tests/privacy/test_bad_input.py::test_big_and_number_heavy_and_mixed_script_bodies",
+    "privacy.eu_subjects.users":
+        "tests/privacy/test_compliance.py::test_eu_subjects_stay_with_a_dpa_in_an_allowed_region",
+    "privacy.eu_subjects.teams":
+        "tests/privacy/test_policy.py::test_eu_subjects_by_user_team_key_or_everyone",
+    "privacy.eu_subjects.keys":
+        "tests/privacy/test_policy.py::test_eu_subjects_by_user_team_key_or_everyone",
+    "privacy.eu_subjects.all":
+        "tests/privacy/test_compliance.py::test_eu_regions_decide_where_eu_data_may_go",
+    "privacy.eu_regions":
+        "tests/privacy/test_compliance.py::test_eu_regions_decide_where_eu_data_may_go",
+    "privacy.pii_requires_dpa":
+        "tests/privacy/test_compliance.py::test_dpa_can_be_required_for_any_personal_data",
+    "privacy.retention.store_bodies":
+        "tests/privacy/test_retention.py::test_global_opt_in_with_a_ttl",
+    "privacy.retention.bodies_ttl_s":
+        "tests/privacy/test_retention.py::test_global_opt_in_with_a_ttl",
+    "privacy.retention.usage_ttl_days":
+        "tests/privacy/test_retention.py::test_purge_removes_what_has_expired",
+    "privacy.retention.events_ttl_days":
+        "tests/privacy/test_retention.py::test_purge_removes_what_has_expired",
+    "privacy.retention.purge_interval_s":
+        "tests/privacy/test_retention.py::test_the_purge_runs_on_schedule",
+    "privacy.disclosure.header":
+        "tests/privacy/test_disclosure.py::test_global_disclosure_settings_apply_to_every_alias",
+    "privacy.disclosure.prefix":
+        "tests/privacy/test_disclosure.py::test_global_disclosure_settings_apply_to_every_alias",
+    "models.*.privacy.entities":
+        "tests/privacy/test_ner.py::test_names_are_pseudonymised_and_restored_over_http",
+    "models.*.privacy.threshold":
+        "tests/privacy/test_policy.py::test_threshold_drops_weak_findings",
+    "models.*.privacy.actions":
+        "tests/privacy/test_step.py::test_redact_and_block_and_allow",
+    "models.*.privacy.store_bodies":
+        "tests/privacy/test_retention.py::test_bodies_are_not_stored_unless_an_alias_opts_in",
+    "models.*.privacy.legal_basis":
+        "tests/privacy/test_report.py::test_pia_names_every_provider_and_data_class_seen",
+    "models.*.privacy.purpose":
+        "tests/privacy/test_report.py::test_pia_names_every_provider_and_data_class_seen",
+    "models.*.privacy.disclosure.header":
+        "tests/privacy/test_disclosure.py::test_header_and_prefix_per_alias",
+    "models.*.privacy.disclosure.prefix":
+        "tests/privacy/test_disclosure.py::test_header_and_prefix_per_alias",
 }
 
 PENDING: dict[str, int] = {
-    "guards.pii": 11,
-    "models.*.guards.pii": 11,
-    "providers.*.compliance.dpa": 11,
-    "providers.*.compliance.baa": 11,
-    "providers.*.compliance.trains_on_data": 11,
-    "providers.*.compliance.retention_days": 11,
-    "providers.*.compliance.regions": 11,
 }

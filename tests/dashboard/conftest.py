@@ -31,8 +31,12 @@ def dashboard_settings(**extra: Any) -> dict[str, Any]:
                        "review": {"min_confidence": 0.6, "action": "hold",
                                   "reject_message": "A pharmacist could not confirm this "
                                                     "answer. Please call us."}},
-            "guarded": {"targets": ["fake/small"], "guards": {"output": {"mode": "block"}}},
-            "notes": {"targets": ["fake/small"], "guards": {"output": {"mode": "flag"}}},
+            # pii allow: the key in the prompt reaches the echoing fake as written, so the
+            # output guard finds it in the answer (the privacy step would send a stand-in)
+            "guarded": {"targets": ["fake/small"],
+                        "guards": {"output": {"mode": "block"}, "pii": "allow"}},
+            "notes": {"targets": ["fake/small"],
+                      "guards": {"output": {"mode": "flag"}, "pii": "allow"}},
             "paid": {"targets": ["paid/gpt-4o-mini"]},
         },
         **extra,

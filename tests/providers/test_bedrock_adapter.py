@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -392,3 +392,31 @@ def test_session_token_reference(standin: FakeUpstream, verifier: AwsVerifier) -
         assert answered is ok
     assert standin.received[-2].headers["X-Amz-Security-Token"] == "session-token-abc"
     assert verifier.refusals == ["UnrecognizedClientException"]
+
+
+def test_health_data_goes_to_the_baa_covered_bedrock_target(
+        standin: FakeUpstream, verifier: AwsVerifier,
+        upstream_factory: Callable[[], FakeUpstream]) -> None:
+    """Compliance routing with a real cloud provider: a request carrying health data skips
+    the first (non-BAA) target and reaches Bedrock, whose provider says ``baa: true``;
+    the pseudonymised request is what Bedrock is sent, and the client gets its words back."""
+    public = upstream_factory()
+    settings = settings_for(standin.base_url)
+    settings["providers"]["public"] = {"type": "openai_compatible", "base_url": public.base_url,
+                                       "compliance": {"dpa": True}}
+    settings["models"]["care"] = {"targets": ["public/gpt-4o-mini", f"bedrock/{MODEL}"],
+                                  "timeout_ms": FAST}
+    health = "My email is jane.roe@example-mail.com and I was diagnosed with diabetes."
+    standin.received.clear()
+    with GatewayServer(settings, env=ENV) as server:
+        c = sdk(server)
+        r = c.chat.completions.create(model="care",
+                                      messages=[{"role": "user", "content": health}])
+        plain = c.chat.completions.create(
+            model="care", messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert r.model == MODEL
+    assert public.calls == 1  # only the request without health data
+    assert plain.choices[0].message.content == "You said: What is the capital of France?"
+    [sent] = [x for x in standin.received if x.path.endswith("/converse")]
+    assert "jane.roe@example-mail.com" not in json.dumps(sent.body)  # a stand-in went out
+    assert "jane.roe@example-mail.com" in (r.choices[0].message.content or "")  # restored

@@ -34,10 +34,12 @@ def settings(database: str) -> dict[str, Any]:
                                          "price": {"input_per_mtok": 1000,
                                                    "output_per_mtok": 2000}}]},
                    "down": {"targets": ["broken/x"]},
+                   # pii allow: the secret must reach the (echoing) provider as written,
+                   # so the output guard has one to find in the answer
                    "guarded": {"targets": ["fake/small"],
-                               "guards": {"output": {"mode": "block"}}},
+                               "guards": {"output": {"mode": "block"}, "pii": "allow"}},
                    "flagged": {"targets": ["fake/small"],
-                               "guards": {"output": {"mode": "flag"}}}},
+                               "guards": {"output": {"mode": "flag"}, "pii": "allow"}}},
         "resilience": {"retry": {"max_attempts": 1}},
     }
 

@@ -38,7 +38,8 @@ def make(upstream: FakeUpstream) -> Iterator[Callable[..., tuple[GatewayServer, 
 
     def build(top: dict[str, Any] | None = None, **chat: Any) -> tuple[GatewayServer, str]:
         s = settings(upstream, **chat)
-        s["guards"] = top or {}
+        # the privacy step off: these tests check the tool output the provider receives
+        s["guards"] = {"pii": "allow", **(top or {})}
         gw = GatewayServer(s, env={"OPENAI_API_KEY": "sk-provider"}).start()
         started.append(gw)
         return gw, gw.create_key()

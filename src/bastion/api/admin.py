@@ -171,19 +171,22 @@ class AdminRoutes:
         return json_response(dataclasses.asdict(totals))
 
     async def user_data(self, request: web.Request) -> web.StreamResponse:
-        await self.gw.recorder.flush()
-        user = request.match_info["user"]
-        rows = await self.gw.db.usage_for_user(user)
-        keys = [key_view(k) for k in await self.gw.keys.list() if k.user == user]
-        audit_detail(request, usage_rows=len(rows), keys=len(keys))
-        return json_response({"user": user, "keys": keys,
-                              "usage": [dataclasses.asdict(r) for r in rows]})
+        user = _user(request)
+        data = await self.gw.privacy.subjects.export(user)
+        audit_detail(request, **{k: len(v) for k, v in data.items() if isinstance(v, list)})
+        return json_response(data)
 
     async def delete_user(self, request: web.Request) -> web.StreamResponse:
-        await self.gw.recorder.flush()
-        n = await self.gw.db.delete_user(request.match_info["user"])
-        # Cached identities still carry the user; without this, requests within the cache
-        # TTL would tie new usage rows to the person just erased.
-        self.gw.keys.forget_cached()
-        audit_detail(request, deleted_usage_rows=n)
-        return json_response({"user": request.match_info["user"], "deleted_usage_rows": n})
+        user = _user(request)
+        done = await self.gw.privacy.subjects.erase(user)
+        audit_detail(request, **done["deleted"])
+        return json_response({**done, "deleted_usage_rows": done["deleted"]["usage_rows"]})
+
+
+def _user(request: web.Request) -> str:
+    """The ``{user}`` of the path; one no user could have is refused."""
+    user = request.match_info["user"]
+    if not user or len(user) > MAX_LABEL or not user.isprintable():
+        raise InvalidRequest(f"A user id is 1 to {MAX_LABEL} printable characters.",
+                             param="user")
+    return user

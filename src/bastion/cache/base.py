@@ -26,6 +26,10 @@ class CacheBackend(Protocol):
 
     async def set(self, key: str, value: bytes, keep_s: float) -> None: ...
 
+    async def delete(self, key: str) -> bool:
+        """Remove ``key`` (data-subject erasure); whether it was there."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

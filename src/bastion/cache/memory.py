@@ -49,6 +49,12 @@ class MemoryBackend:
         while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
             self._drop(next(iter(self._items)))
 
+    async def delete(self, key: str) -> bool:
+        if key not in self._items:
+            return False
+        self._drop(key)
+        return True
+
     def _drop(self, key: str) -> None:
         _, value = self._items.pop(key)
         self._bytes -= len(value) + len(key)

@@ -54,5 +54,13 @@ class PostgresBackend:
 
         await self.pool.run(q)
 
+    async def delete(self, key: str) -> bool:
+        sql = f"DELETE FROM {self.table} WHERE key = $1"  # noqa: S608 - identifier from table_name()
+
+        async def q(conn: Any) -> Any:
+            return await conn.execute(sql, key)
+
+        return str(await self.pool.run(q)).endswith(" 1")
+
     async def aclose(self) -> None:
         return None  # the pool is closed by its owner

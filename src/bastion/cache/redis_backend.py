@@ -68,5 +68,10 @@ class RedisBackend:
             return
         self._ok()
 
+    async def delete(self, key: str) -> bool:
+        """Erasure must not be silently skipped: a Redis error propagates."""
+        async with asyncio.timeout(max(self.timeout_s, 2.0)):
+            return bool(await self.client.delete(self.prefix + key))
+
     async def aclose(self) -> None:
         return None  # the client belongs to the gateway

@@ -35,6 +35,7 @@ from bastion.config.guard_settings import (
     check_template,
 )
 from bastion.config.moderation_settings import ModerationSettings
+from bastion.config.privacy_settings import AliasPrivacy, PrivacySettings
 from bastion.config.resilience_settings import AliasResilience, ResilienceSettings
 from bastion.config.review_settings import DashboardSettings, ReviewSettings
 from bastion.config.routing_settings import (
@@ -250,6 +251,7 @@ class AliasSettings(Strict):
         if problem is not None:
             raise SettingsError(*problem)
         return self
+    privacy: AliasPrivacy = Field(default_factory=AliasPrivacy)
 
     @model_validator(mode="before")
     @classmethod
@@ -291,6 +293,7 @@ class Settings(Strict):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Settings:

@@ -32,6 +32,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── SystemMessageNotAllowed       400 system_message_not_allowed
     ├── GuardUnavailable              503 guard_unavailable
     ├── PIIBlocked                    400 pii_blocked
+    │   └── PIIScanTooLarge           400 pii_scan_too_large
     ├── NoCompliantProvider           422 no_compliant_provider
     ├── NoCapableModel                422 no_capable_model (tools, images, … unsupported)
     ├── ContentFiltered               400 content_filtered
@@ -262,6 +263,12 @@ class PIIBlocked(GatewayError):
     code = "pii_blocked"
     default_message = "The request contains personal data that this gateway may not send on."
     log_level = logging.INFO
+
+
+class PIIScanTooLarge(PIIBlocked):
+    code = "pii_scan_too_large"
+    default_message = ("The request holds more text than this gateway checks for personal "
+                       "data; send less text in one request.")
 
 
 class NoCompliantProvider(GatewayError):

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.privacy.schema import PRIVACY_POSTGRES, PRIVACY_SQLITE
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -163,6 +165,8 @@ CREATE INDEX review_items_status ON review_items(status, created_at);
 ALTER TABLE usage ADD COLUMN decisions TEXT;
 CREATE INDEX usage_ts ON usage(ts);
 """),
+    Migration(7, "privacy: stored bodies, privacy events, cache index per user",
+              sqlite=PRIVACY_SQLITE, postgres=PRIVACY_POSTGRES),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -16,8 +16,10 @@ A request is read as ``(partition, question, context)``:
   question picks an option ("the first one"), every word of that turn in order;
   when it answers ("yes please", "yes, cancel it"), every word of the assistant's last
   sentence in order (so "cancel it?" and "switch you to annual billing?"
-  differ); and no negation, opposite or quantifier may differ at the end of the
-  last assistant turn. That end is also embedded with the question, so near
+  differ); the facts of the opening turn (what the conversation is about: two
+  long chats that both mention Flickbox and PulseFit but were opened about
+  different ones differ); and no negation, opposite or quantifier may differ at
+  the end of the last assistant turn. That end is also embedded with the question, so near
   contexts are proposed first.
 * a question that stands on its own ("What's the cooling-off period for a new
   Kestrel broadband contract?") is compared on its own: earlier, unrelated turns
@@ -27,8 +29,9 @@ A question *depends* on the conversation when there is one and the question
 refers back (it, that, them, then, the same, the other, …), answers (yes, no,
 ok, sure), continues ("and …", "so …"), or is not clearly whole: it stands alone
 only with a name and two other content words, or with five content words (numbers
-not counted). When in doubt, the context is required: a miss costs one provider
-call, a wrong answer costs the user.
+not counted), and not when it asks about the asker's own thing ("my contract")
+in words the asker used earlier in the conversation. When in doubt, the context
+is required: a miss costs one provider call, a wrong answer costs the user.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ ones difference rest yes yeah yep no nope ok okay sure
 _THIS_TIME = frozenset({"year", "month", "week", "weekend", "morning", "afternoon", "evening",
                         "time", "season", "term", "quarter"})
 _OPENERS = frozenset({"and", "or", "but", "so", "also"})
+_OWN = frozenset(words("my our mine ours mein meine meinen unser unsere mon ma mes notre nos "
+                       "mi mis nuestro nuestra"))
 _REPLIES = frozenset(words("yes yeah yep yup no nope nah ok okay sure fine right alright"))
 _SELECTS = re.compile(r"\b(?:first|second|third|fourth|last|former|latter|top|bottom|"
                       r"option|number \d+|\d+\))(?!\w)", re.IGNORECASE)
@@ -104,6 +109,18 @@ def depends(parsed: Parsed) -> bool:
     return not (len(content) >= 5 or (named and len(content) >= 3))
 
 
+def _about_own_case(parsed: Parsed, user_turns: list[str]) -> bool:
+    """A whole-looking question about the asker's own thing ("my contract", "our
+    booking") whose words the asker already used earlier: the conversation set out
+    which contract, so it depends on it ("what's the fee to end my contract early?"
+    after a chat about one contract or another)."""
+    if not any(w.text in _OWN for w in parsed.words):
+        return False
+    asked = {w.stem for w in parsed.words if w.kind in _CONTENT and w.kind != "num"}
+    earlier = {w.stem for t in user_turns for w in analyse(t).words if w.kind in _CONTENT}
+    return bool(asked & earlier)
+
+
 def _facts(text: str) -> tuple[list[str], set[str], set[str]]:
     """``(counted facts, names, every capitalised word)`` of one turn."""
     p = analyse(text)
@@ -135,17 +152,32 @@ def encode_context(turns: list[str], last_assistant: str, question: str, tail: s
     else:
         ordered = [w.stem for w in last.words if w.kind in ("num", "exact")
                    and lexical_kind(w.text) in ("num", "exact")]
+    # The opening turn states what the conversation is about ("stop my Flickbox
+    # payment"): its facts must be the same, so two long conversations that mention the
+    # same things but were opened about different ones never share an answer.
+    first_counted, first_names, first_caps = _facts(turns[0]) if turns else ([], set(), set())
+    opening = [sorted(set(first_counted)), sorted(first_names), sorted(first_caps)]
     return json.dumps([sorted(counted.elements()), sorted(names), sorted(capitals), ordered,
-                       tail], separators=(",", ":"), ensure_ascii=False)
+                       tail, opening], separators=(",", ":"), ensure_ascii=False)
+
+
+def _names_agree(a_names: list[str], a_caps: list[str], b_names: list[str],
+                 b_caps: list[str]) -> bool:
+    """Each side's names are written (capitalised) on the other side."""
+    return set(a_names) <= set(b_caps) and set(b_names) <= set(a_caps)
 
 
 def same_context(cached: str, new: str) -> bool:
     """Whether two encoded contexts agree (see the module docstring)."""
-    a_counted, a_names, a_caps, a_order, a_tail = json.loads(cached)
-    b_counted, b_names, b_caps, b_order, b_tail = json.loads(new)
-    if a_counted != b_counted or a_order != b_order:
+    a, b = json.loads(cached), json.loads(new)
+    if len(a) != len(b):
+        return False  # written by another version
+    a_counted, a_names, a_caps, a_order, a_tail, a_open = a
+    b_counted, b_names, b_caps, b_order, b_tail, b_open = b
+    if a_counted != b_counted or a_order != b_order or a_open[0] != b_open[0]:
         return False
-    if not set(a_names) <= set(b_caps) or not set(b_names) <= set(a_caps):
+    if not _names_agree(a_names, a_caps, b_names, b_caps) or not _names_agree(*a_open[1:],
+                                                                              *b_open[1:]):
         return False
     return not _TAIL_VETOES.intersection(compare(analyse(a_tail), analyse(b_tail)).vetoes)
 
@@ -163,6 +195,7 @@ def read(scope: str, fingerprint: bytes, req: ChatRequest, shaping: bytes = b""
         return None
     fixed: list[Message] = []
     turns: list[str] = []
+    user_turns: list[str] = []
     last_assistant = ""
     for m in msgs[:-1]:
         if m.role in ("system", "developer"):
@@ -172,10 +205,12 @@ def read(scope: str, fingerprint: bytes, req: ChatRequest, shaping: bytes = b""
         if text is None or m.tool_calls or m.role == "tool":
             return None  # tool traffic: only the exact cache applies
         turns.append(text)
+        if m.role == "user":
+            user_turns.append(text)
         if m.role == "assistant":
             last_assistant = text
     parsed = analyse(question)
-    dependent = bool(turns) and depends(parsed)
+    dependent = bool(turns) and (depends(parsed) or _about_own_case(parsed, user_turns))
     shape = msgspec.structs.replace(req, messages=[*fixed, Message(role="user", content="")])
     partition = cache_key("sem:" + scope + ("|d" if dependent else "|s"), fingerprint,
                           canonical_bytes(shape, shaping))

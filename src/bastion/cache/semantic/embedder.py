@@ -39,6 +39,11 @@ class Embedder(Protocol):
 
     async def embed(self, text: str, ctx: Context) -> list[float]: ...
 
+    async def embed_words(self, text: str, ctx: Context) -> tuple[list[float], bytes]:
+        """The vector and the packed content-word vectors of :mod:`.words` (``b""``
+        when this embedder has none: the verifier's classifier then refuses)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -53,6 +58,8 @@ def unit(vector: list[float]) -> list[float]:
 
 class BatchModel(Protocol):
     def embed_batch(self, texts: list[str]) -> Any: ...
+
+    def embed_words_batch(self, texts: list[str]) -> tuple[Any, list[bytes]]: ...
 
 
 def load_local_model() -> BatchModel:
@@ -77,7 +84,7 @@ class LocalEmbedder:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-embed")
         self._model: BatchModel | None = None
         self._loading: asyncio.Future[BatchModel] | None = None
-        self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._pending: list[tuple[str, asyncio.Future[tuple[list[float], bytes]]]] = []
         self._draining = False
 
     async def start(self) -> None:
@@ -93,8 +100,12 @@ class LocalEmbedder:
         return self._model
 
     async def embed(self, text: str, ctx: Context) -> list[float]:
+        return (await self.embed_words(text, ctx))[0]
+
+    async def embed_words(self, text: str, ctx: Context) -> tuple[list[float], bytes]:
         model = await self._load()
-        fut: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[list[float], bytes]] = (
+            asyncio.get_running_loop().create_future())
         self._pending.append((text, fut))
         if not self._draining:
             self._draining = True
@@ -108,16 +119,16 @@ class LocalEmbedder:
                 batch = self._pending[:self.max_batch]
                 del self._pending[:self.max_batch]
                 try:
-                    out = await loop.run_in_executor(
-                        self._pool, model.embed_batch, [t for t, _ in batch])
+                    out, words = await loop.run_in_executor(
+                        self._pool, model.embed_words_batch, [t for t, _ in batch])
                 except (RuntimeError, ValueError) as e:
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(EmbedFailed(type(e).__name__))
                     continue
-                for (_, fut), vec in zip(batch, out, strict=True):
+                for (_, fut), vec, w in zip(batch, out, words, strict=True):
                     if not fut.done():
-                        fut.set_result(vec.tolist())
+                        fut.set_result((vec.tolist(), w))
         finally:
             self._draining = False
 
@@ -134,6 +145,9 @@ class AliasEmbedder:
 
     async def start(self) -> None:
         return None
+
+    async def embed_words(self, text: str, ctx: Context) -> tuple[list[float], bytes]:
+        return await self.embed(text, ctx), b""
 
     async def embed(self, text: str, ctx: Context) -> list[float]:
         sub = Context(request=EmbeddingRequest(model=self.alias, input=text),

@@ -69,7 +69,7 @@ _POLAR_AXES = {
            "stops stopped stopping pause paused mute hide turn-off switch-off ausschalten "
            "desactiver"),
     "order": ("ascending asc oldest earliest first aufsteigend croissant ascendente",
-              "descending desc newest latest last absteigend decroissant descendente"),
+              "descending desc newest latest last final absteigend decroissant descendente"),
     "keep": ("keep keeps keeping kept retain retained preserve save saving saved behalten "
              "garder conservar",
              "discard discards discarded discarding throw lose losing lost delete deleting "
@@ -92,10 +92,11 @@ _POLAR_AXES = {
              "download downloads downloading downloaded pull pulling"),
     "lock": ("lock locks locked locking encrypt encrypted encryption freeze frozen block blocked "
              "mount mounted subscribe subscribed install installed sign-in login log-in "
-             "connect connected join joining",
+             "connect connected join joining link linked linking",
              "unlock unlocks unlocked unlocking decrypt decrypted decryption unfreeze unfrozen "
              "unblock unblocked unmount unmounted unsubscribe unsubscribed uninstall "
-             "uninstalled sign-out logout log-out disconnect disconnected leave leaving"),
+             "uninstalled sign-out logout log-out disconnect disconnected leave leaving "
+             "unlink unlinked"),
     "true": ("true correct valid wahr vrai verdadero", "false incorrect wrong invalid "
              "falsch faux falso"),
     "safe": ("safe safely safety harmless sicher", "unsafe dangerous harmful risky hazardous "
@@ -116,7 +117,8 @@ _POLAR_AXES = {
     "eat": ("eat eating drink drinking take taking use using", "avoid avoiding skip skipping"),
     "like": ("like likes love loves", "dislike dislikes hate hates"),
     "success": ("success successful succeed succeeds benefits benefit advantages advantage pros",
-                "failure unsuccessful downsides downside disadvantages disadvantage cons risks"),
+                "failure unsuccessful downsides downside disadvantages disadvantage cons risks "
+                "drawback drawbacks"),
     "gross": ("gross pre-tax", "net after-tax"),
     "left": ("left", "right"),
     "horizontal": ("horizontal horizontally", "vertical vertically"),
@@ -197,6 +199,7 @@ el los las una unos y es en del al para por con que como
 FRAME = frozenset(words("""
 possible able available offer offered exist process procedure steps step way method
 option options know wondering like want need let mind manage go about
+amount value count somewhere calculate compute
 """))
 
 QUESTION_WORDS = {
@@ -217,12 +220,12 @@ SYNONYMS = _groups(
     "need require",
     "find locate",
     "change modify alter amend update edit",
-    "cancel terminate",
+    "cancel terminate end",
     "fix repair",
     "show display",
     "phone mobile cell telephone",
     "street road",
-    "submit make file lodge",
+    "make submit lodge",
     "previous earlier prior",
     "atm cashpoint",
     "car vehicle",
@@ -250,6 +253,25 @@ SYNONYMS = _groups(
     "hour hours time times",
     "register enrol enroll",
     "recover retrieve",
+    "warranty guarantee guaranty",
+    "vaccine vaccination jab immunisation immunization",
+    "dose dosage",
+    "parcel package",
+    "book reserve booking reservation",
+    "documents document paperwork",
+    "trip journey",
+    "weather forecast",
+    "tip gratuity",
+    "repository repo",
+    "application app",
+    "information info",
+    "advert advertisement ad",
+    "university uni",
+    "photo photograph picture pic",
+    "television tv",
+    "fridge refrigerator",
+    "maths math mathematics",
+    "request ask",
 )
 
 ENTITIES = frozenset(words("""

@@ -45,6 +45,7 @@ class SemanticProbe:
     reading: Reading
     partition: str
     vector: list[float]
+    words: bytes = b""  # the question's packed word vectors (:mod:`.words`)
     match: Accepted | None = None
 
 
@@ -73,17 +74,21 @@ class SemanticLookup:
         if reading is None or len(reading.question) > self.max_chars:
             return None
         try:
-            vector = await self.embedder.embed(reading.embed_text, ctx)
+            vector, words = await self.embedder.embed_words(reading.embed_text, ctx)
         except EmbedFailed:
             ctx.decisions["cache_semantic"] = "embed_failed"
             return None
-        probe = SemanticProbe(reading, reading.partition, vector)
+        # A question read with its conversation's tail: its word vectors are the tail's
+        # too, and only same-words questions pass there anyway (see accept).
+        probe = SemanticProbe(reading, reading.partition, vector,
+                              b"" if reading.dependent else words)
         if lookup:
             found = await self.store.nearest(reading.partition, vector, CANDIDATES, self.floor)
-            probe.match = self.accept(reading, found)
+            probe.match = self.accept(reading, found, probe.words)
         return probe
 
-    def accept(self, reading: Reading, found: list[Candidate]) -> Accepted | None:
+    def accept(self, reading: Reading, found: list[Candidate], words: bytes = b""
+               ) -> Accepted | None:
         """The first candidate the verifier accepts (nearest first), if any."""
         base = self.shadow.threshold if self.shadow is not None else self.threshold
         for c in sorted(found, key=lambda c: -c.similarity):
@@ -93,7 +98,8 @@ class SemanticLookup:
                 if c.similarity >= self.threshold:
                     return Accepted(c, c.similarity, "cosine")
                 continue
-            verdict = self.verifier.judge(analyse(c.question), reading.parsed, c.similarity)
+            verdict = self.verifier.judge(analyse(c.question), reading.parsed, c.similarity,
+                                          c.words, words)
             if reading.dependent and verdict.reason != "same_words":
                 # The cosine is the conversation tail's as much as the question's: the
                 # classifier was not made for it, so only same-words questions pass.
@@ -105,4 +111,4 @@ class SemanticLookup:
     async def remember(self, probe: SemanticProbe, entry_key: str, keep_s: float) -> None:
         r = probe.reading
         await self.store.add(probe.partition, probe.vector, entry_key, r.question, r.context,
-                             keep_s)
+                             keep_s, probe.words)

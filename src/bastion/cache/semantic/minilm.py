@@ -132,6 +132,19 @@ class WordPiece:
         ids = [i for w in self._basic(text) for i in self._pieces(w)]
         return [self.cls, *ids[: max_tokens - 2], self.sep]
 
+    def encode_words(self, text: str, max_tokens: int = _MAX_TOKENS
+                     ) -> tuple[list[int], list[str], list[tuple[int, int]]]:
+        """Like :meth:`encode`, with the words and the rows of their tokens."""
+        ids = [self.cls]
+        words = self._basic(text)
+        spans: list[tuple[int, int]] = []
+        for w in words:
+            pieces = self._pieces(w)
+            spans.append((len(ids), len(ids) + len(pieces)))
+            ids += pieces
+        ids = ids[: max_tokens - 1]
+        return [*ids, self.sep], words, spans
+
 
 def read_safetensors(path: Path, np: Any) -> dict[str, Any]:
     """Tensors of a ``.safetensors`` file as read-only numpy arrays over a memory map."""
@@ -216,8 +229,19 @@ class MiniLM:
 
     def embed(self, text: str) -> list[float]:
         """The unit-length 384-dimensional embedding of ``text`` (CPU-bound)."""
+        return self.embed_words(text)[0]
+
+    def embed_words_batch(self, texts: list[str]) -> tuple[Any, list[bytes]]:
+        """Embeddings and packed content-word vectors (:mod:`.words`) of ``texts``."""
+        out = [self.embed_words(t) for t in texts]
+        return self.np.asarray([v for v, _ in out], dtype=self.np.float32), [w for _, w in out]
+
+    def embed_words(self, text: str) -> tuple[list[float], bytes]:
+        """The embedding of ``text`` and its packed content-word vectors."""
+        from bastion.cache.semantic.words import pool
+
         np = self.np
-        ids = self.tokenizer.encode(text)
+        ids, words, spans = self.tokenizer.encode_words(text)
         n = len(ids)
         x = self.word[ids] + self.pos[:n] + self.type0
         x = self._norm(x, self.ln0)
@@ -238,4 +262,4 @@ class MiniLM:
             x = self._norm(x + inner @ out_w + out_b, ln2)
         pooled = x.mean(axis=0)
         pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
-        return [float(v) for v in pooled]
+        return [float(v) for v in pooled], pool(words, spans, x)

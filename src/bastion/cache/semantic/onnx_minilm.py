@@ -30,8 +30,10 @@ from bastion.cache.semantic.minilm import (
     numpy_module,
     read_safetensors,
 )
+from bastion.cache.semantic.words import pool
 
 _OPSET = 18
+Tokens = tuple[list[str], list[tuple[int, int]], Any]  # words, their token rows, states
 MAX_TOKENS = 128  # prompts are short; longer ones are cut (the tail of a long prompt
 # rarely changes which cached question it matches, and it bounds the cost)
 
@@ -76,9 +78,11 @@ class _Graph:
                        axis=-1, epsilon=eps)
 
 
-def build_model(directory: Path | None = None) -> Any:
+def build_model(directory: Path | None = None, tokens: bool = False) -> Any:
     """The serialised ONNX model of all-MiniLM-L6-v2 (inputs ``ids``, ``mask``,
-    ``positions`` as int64 ``[batch, tokens]``; output ``embedding`` ``[batch, 384]``)."""
+    ``positions`` as int64 ``[batch, tokens]``; output ``embedding`` ``[batch, 384]``,
+    and with ``tokens`` also ``states``, the last layer's token vectors
+    ``[batch, tokens, 384]``)."""
     onnx, _ = _modules()
     np = numpy_module()
     d = directory or model_dir()
@@ -147,11 +151,21 @@ def build_model(directory: Path | None = None) -> Any:
     i64 = onnx.TensorProto.INT64
     inputs = [g.h.make_tensor_value_info(n, i64, ["batch", "tokens"])
               for n in ("ids", "mask", "positions")]
-    output = g.h.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, ["batch", hidden])
-    graph = g.h.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs, [output], g.inits)
+    graph = g.h.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs,
+                           _outputs(g, x, hidden, tokens), g.inits)
     model = g.h.make_model(graph, opset_imports=[g.h.make_opsetid("", _OPSET)])
     model.ir_version = 8
     return model
+
+
+def _outputs(g: _Graph, states: str, hidden: int, tokens: bool) -> list[Any]:
+    """The graph's outputs: the embedding, and with ``tokens`` the last layer's states."""
+    out = [g.h.make_tensor_value_info("embedding", g.onnx.TensorProto.FLOAT, ["batch", hidden])]
+    if tokens:
+        g.nodes.append(g.h.make_node("Identity", [states], ["states"]))
+        out.append(g.h.make_tensor_value_info("states", g.onnx.TensorProto.FLOAT,
+                                              ["batch", "tokens", hidden]))
+    return out
 
 
 def quantized(model: Any) -> bytes:
@@ -185,13 +199,28 @@ class OnnxMiniLM:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(quantized(build_model(d)), opts,
+        self.session = ort.InferenceSession(quantized(build_model(d, tokens=True)), opts,
                                             providers=["CPUExecutionProvider"])
 
     def embed_batch(self, texts: list[str]) -> Any:
         """Unit-length embeddings of ``texts`` as a float32 array ``[len(texts), 384]``."""
+        return self._run(texts, False)[0]
+
+    def embed_words_batch(self, texts: list[str]) -> tuple[Any, list[bytes]]:
+        """The embeddings of ``texts`` and each one's packed content-word vectors
+        (:mod:`.words`), from the same run."""
+        out, states = self._run(texts, True)
+        return out, [pool(words, spans, st) for words, spans, st in states]
+
+    def states_batch(self, texts: list[str]) -> tuple[Any, list[Tokens]]:
+        """The embeddings of ``texts`` and, for each, its words, their token rows and
+        the last layer's token vectors (what :func:`~.words.pool` reads)."""
+        return self._run(texts, True)
+
+    def _run(self, texts: list[str], with_words: bool) -> tuple[Any, list[Tokens]]:
         np = self.np
-        encoded = [self.tokenizer.encode(t, MAX_TOKENS) for t in texts]
+        split = [self.tokenizer.encode_words(t, MAX_TOKENS) for t in texts]
+        encoded = [ids for ids, _, _ in split]
         width = max(len(e) for e in encoded)
         ids = np.zeros((len(texts), width), dtype=np.int64)
         mask = np.zeros((len(texts), width), dtype=np.int64)
@@ -199,9 +228,12 @@ class OnnxMiniLM:
             ids[row, :len(e)] = e
             mask[row, :len(e)] = 1
         positions = np.broadcast_to(np.arange(width, dtype=np.int64), ids.shape).copy()
-        (out,) = self.session.run(["embedding"], {"ids": ids, "mask": mask,
-                                                   "positions": positions})
-        return out
+        feed = {"ids": ids, "mask": mask, "positions": positions}
+        if not with_words:
+            (out,) = self.session.run(["embedding"], feed)
+            return out, []
+        out, states = self.session.run(["embedding", "states"], feed)
+        return out, [(words, spans, states[row]) for row, (_, words, spans) in enumerate(split)]
 
     def embed(self, text: str) -> list[float]:
         return [float(v) for v in self.embed_batch([text])[0]]

@@ -54,7 +54,11 @@ class PgVectorStore:
             f"CREATE TABLE IF NOT EXISTS {t} (partition text NOT NULL, "
             "entry_key text NOT NULL, question text NOT NULL, context text NOT NULL, "
             "threshold double precision, dims integer NOT NULL, embedding vector NOT NULL, "
-            "expires_at double precision NOT NULL, PRIMARY KEY (partition, entry_key))")
+            "expires_at double precision NOT NULL, words bytea NOT NULL DEFAULT ''::bytea, "
+            "PRIMARY KEY (partition, entry_key))")
+        # Tables made before the verifier read word vectors get the column (empty).
+        await conn.execute(
+            f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS words bytea NOT NULL DEFAULT ''::bytea")
         version = await conn.fetchval(
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         # hnsw.iterative_scan exists from pgvector 0.8; setting it on an older one is
@@ -72,7 +76,7 @@ class PgVectorStore:
     async def nearest(self, partition: str, vector: list[float], k: int,
                       floor: float) -> list[Candidate]:
         d = len(vector)
-        sql = (f"SELECT entry_key, question, context, threshold, "  # noqa: S608 - identifier from table_name(), dims an int
+        sql = (f"SELECT entry_key, question, context, threshold, words, "  # noqa: S608 - identifier from table_name(), dims an int
                f"1 - (embedding::vector({d}) <=> $2::vector({d})) AS sim FROM {self.table} "
                f"WHERE dims = {d} AND partition = $1 AND expires_at > $3 "
                f"ORDER BY embedding::vector({d}) <=> $2::vector({d}) LIMIT $4")
@@ -86,27 +90,27 @@ class PgVectorStore:
 
         rows = await self.pool.run(q) or []
         return [Candidate(r["entry_key"], float(r["sim"]), r["question"], r["context"],
-                          r["threshold"]) for r in rows if r["sim"] is not None
+                          r["threshold"], bytes(r["words"])) for r in rows if r["sim"] is not None
                 and r["sim"] >= floor]
 
     async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
-                  context: str, keep_s: float) -> None:
+                  context: str, keep_s: float, words: bytes = b"") -> None:
         now = time.time()
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + _SWEEP_EVERY_S
         upsert = (f"INSERT INTO {self.table} (partition, entry_key, question, context, dims, "  # noqa: S608 - identifier from table_name()
-                  "embedding, expires_at) VALUES ($1, $2, $3, $4, $5, $6::vector, $7) "
+                  "embedding, expires_at, words) VALUES ($1, $2, $3, $4, $5, $6::vector, $7, $8) "
                   "ON CONFLICT (partition, entry_key) DO UPDATE SET question = "
                   "EXCLUDED.question, context = EXCLUDED.context, dims = EXCLUDED.dims, "
                   "embedding = EXCLUDED.embedding, expires_at = EXCLUDED.expires_at, "
-                  "threshold = NULL")
+                  "words = EXCLUDED.words, threshold = NULL")
         purge = f"DELETE FROM {self.table} WHERE expires_at < $1"  # noqa: S608 - identifier from table_name()
 
         async def q(conn: Any) -> None:
             await self._index(conn, len(vector))
             await conn.execute(upsert, partition, entry_key, question, context, len(vector),
-                               _literal(vector), now + keep_s)
+                               _literal(vector), now + keep_s, words)
             if sweep:
                 await conn.execute(purge, now)
 

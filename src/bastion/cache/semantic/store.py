@@ -46,6 +46,7 @@ class Candidate:
     question: str
     context: str
     threshold: float | None  # this entry's own acceptance threshold, if moved
+    words: bytes = b""  # the question's packed word vectors (:mod:`.words`), if any
 
 
 class VectorStore(Protocol):
@@ -57,7 +58,7 @@ class VectorStore(Protocol):
                       floor: float) -> list[Candidate]: ...
 
     async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
-                  context: str, keep_s: float) -> None: ...
+                  context: str, keep_s: float, words: bytes = b"") -> None: ...
 
     async def set_threshold(self, partition: str, entry_key: str, threshold: float) -> None: ...
 
@@ -78,6 +79,7 @@ class _Item:
     context: str
     expires: float
     threshold: float | None = None
+    words: bytes = b""
 
 
 class _Part:
@@ -186,11 +188,11 @@ class MemoryVectorStore:
             item = part.items[i]
             if item.expires > now:
                 out.append(Candidate(item.entry_key, sim, item.question, item.context,
-                                     item.threshold))
+                                     item.threshold, item.words))
         return out
 
     async def add(self, partition: str, vector: list[float], entry_key: str, question: str,
-                  context: str, keep_s: float) -> None:
+                  context: str, keep_s: float, words: bytes = b"") -> None:
         np = _np()
         now = time.monotonic()
         part = self._parts.get(partition)
@@ -202,7 +204,7 @@ class MemoryVectorStore:
             part.remove(old)
             self._count -= 1
         part.add(np.asarray(vector, dtype=np.float32), _Item(entry_key, question, context,
-                                                              now + keep_s))
+                                                              now + keep_s, None, words))
         self._count += 1
         if len(part) > FLAT_MAX and len(part) >= 4 * max(part.proj_at, FLAT_MAX // 4):
             n = len(part)

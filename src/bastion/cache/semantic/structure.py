@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bastion.cache.semantic.lexicon import POLAR, PRONOUNS
+from bastion.cache.semantic.lexicon import PRONOUNS
 from bastion.cache.semantic.text import Parsed, Word
 
 _CONTENT = frozenset({"word", "polar", "exact", "quant", "num"})
@@ -129,8 +129,8 @@ def _swapped(a: Parsed, b: Parsed, da: dict[str, str], db: dict[str, str]) -> bo
 def _axes(p: Parsed) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for w in p.of("polar"):
-        axis, side = POLAR[w.text]
-        out.setdefault(axis, set()).add(side)
+        axis, _, side = w.stem.rpartition(":")
+        out.setdefault(axis, set()).add(int(side))
     return out
 
 

@@ -68,7 +68,7 @@ _NUMBER_WORDS = {
         "fourteen fifteen sixteen seventeen eighteen nineteen twenty"))
 } | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
      "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000", "million": "1000000",
-     "dozen": "12", "half": "0.5", "once": "1", "twice": "2", "first": "1", "second": "2",
+     "dozen": "12", "half": "0.5", "twice": "2", "first": "1", "second": "2",
      "third": "3", "fourth": "4", "fifth": "5", "single": "1", "double": "2",
      "un": "1", "une": "1", "deux": "2", "trois": "3", "zwei": "2", "drei": "3",
      "dos": "2", "tres": "3", "eins": "1"}
@@ -103,6 +103,8 @@ _PHRASES = [(re.compile(r"\b" + k + r"\b"), v) for k, v in (
     (r"am i able to|are we able to", "can i"), (r"what is the (?:best |right )?way to", "how do i"),
     (r"what is the (?:process|procedure) for", "how do i"), (r"what are the steps to", "how do i"),
     (r"i would like to|i want to|i need to", "i"), (r"no longer", "not"),
+    (r"what time", "when"), (r"cash (?:machine|point)s?", "atm"),
+    (r"(?:what are |what is )?(?:your |the )?opening (?:hours|times)", "when open"),
 )]
 _COMMON = STOPWORDS | FILLER | frozenset(PRONOUNS) | frozenset(QUESTION_WORDS)
 _UNIT_SUFFIX = re.compile(r"^(\d+(?:\.\d+)?)([a-z]{1,3})$")
@@ -217,6 +219,9 @@ def _kind(w: str, names: set[str]) -> tuple[str, str]:
     if hit is not None:
         return hit
     st = stem(w)
+    polar = _LEXICAL.get(st)
+    if polar is not None and polar[0] == "polar":  # "withdrawals" as "withdrawal"
+        return polar
     return ("stop", st) if st in STOPWORDS or st in FRAME else ("word", st)
 
 

@@ -8,8 +8,10 @@
 2. prompts that differ only in case, punctuation, greetings, politeness,
    inflection, known synonyms or typos → 1;
 3. anything else is weighed by a small logistic classifier over the pair's
-   features (embedding cosine, how many content words are left unmatched on each
-   side, whether one side only adds words, …) → a probability.
+   features → a probability: the embedding cosine, how many content words are
+   left unmatched on each side, whether one side only adds words, and how the
+   two questions' words line up by their vectors in context (:mod:`.words`: a
+   word said differently aligns, a changed or added thing does not).
 
 A hit needs ``score ≥ threshold``. The classifier's weights and its calibration
 table (``verifier_model.json`` in this package, written by
@@ -27,15 +29,48 @@ from functools import lru_cache
 from importlib import resources
 
 from bastion.cache.semantic.structure import PairView, compare
-from bastion.cache.semantic.text import Parsed, analyse
+from bastion.cache.semantic.text import Parsed, Word, analyse, stem
+from bastion.cache.semantic.words import WordVectors, unpack
 
 MODEL_FILE = "verifier_model.json"
 FEATURES = ("cos", "unmatched", "unmatched_min", "unmatched_max", "unmatched_frac",
-            "added_only", "one_sided_polar", "cos_x_unmatched", "short")
+            "added_only", "one_sided_polar", "cos_x_unmatched", "short",
+            "align_a", "align_b", "align_f", "align_worst", "cos_minus_align",
+            "loose_worst", "loose_mean", "loose_below_60", "loose_below_70", "loose_found")
 
 
-def features(view: PairView, cos: float) -> list[float]:
+def features(view: PairView, cos: float, wa: WordVectors, wb: WordVectors) -> list[float]:
     """The classifier's inputs for one pair (names in :data:`FEATURES`)."""
+    return lexical_features(view, cos) + alignment_features(view, cos, wa, wb)
+
+
+def alignment_features(view: PairView, cos: float, wa: WordVectors, wb: WordVectors
+                       ) -> list[float]:
+    """How well the two questions' content words line up by their vectors: each word's
+    best match on the other side (means, the worst), the cosine against that, and how
+    well the words the lexical alignment left *loose* (unmatched) found a partner."""
+    if not wa.words or not wb.words:
+        return [0.0] * 10
+    sims = wa.vecs @ wb.vecs.T
+    best_a, best_b = sims.max(axis=1), sims.max(axis=0)
+    pa, pb = float(best_a.mean()), float(best_b.mean())
+    f = 2 * pa * pb / (pa + pb) if pa + pb > 0 else 0.0
+    loose = ([float(v) for w, v in zip(wa.words, best_a, strict=True)
+              if _loose(w, view.unmatched_a)]
+             + [float(v) for w, v in zip(wb.words, best_b, strict=True)
+                if _loose(w, view.unmatched_b)])
+    return [pa, pb, f, float(min(best_a.min(), best_b.min())), cos - f,
+            min(loose, default=1.0), sum(loose) / len(loose) if loose else 1.0,
+            float(sum(v < 0.6 for v in loose)), float(sum(v < 0.7 for v in loose)),
+            float(len(loose))]
+
+
+def _loose(word: str, unmatched: list[Word]) -> bool:
+    return any(word in (w.text, w.stem) or stem(word) == w.stem for w in unmatched)
+
+
+def lexical_features(view: PairView, cos: float) -> list[float]:
+    """The features of the lexical alignment alone (:func:`compare`'s view)."""
     ua, ub = len(view.unmatched_a), len(view.unmatched_b)
     total = ua + ub
     content = max(1, view.content_a + view.content_b)
@@ -110,13 +145,20 @@ class Verifier:
     def threshold_for(self, max_wrong_rate: float) -> float:
         return self.model.threshold_for(max_wrong_rate)
 
-    def judge(self, a: Parsed, b: Parsed, cos: float) -> Verdict:
+    def judge(self, a: Parsed, b: Parsed, cos: float, words_a: bytes = b"",
+              words_b: bytes = b"") -> Verdict:
+        """``words_*``: the packed word vectors of :mod:`.words`; without them the
+        classifier cannot weigh the pair, and only same-words pairs pass."""
         view = compare(a, b)
         if view.vetoes:
             return Verdict(0.0, "veto:" + view.vetoes[0])
         if not view.unmatched_a and not view.unmatched_b:
             return Verdict(1.0, "same_words")
-        return Verdict(self.model.probability(features(view, cos)), "classifier")
+        wa, wb = unpack(words_a), unpack(words_b)
+        if wa is None or wb is None:
+            return Verdict(0.0, "no_word_vectors")
+        return Verdict(self.model.probability(features(view, cos, wa, wb)), "classifier")
 
-    def score(self, a: str, b: str, cos: float) -> Verdict:
-        return self.judge(analyse(a), analyse(b), cos)
+    def score(self, a: str, b: str, cos: float, words_a: bytes = b"",
+              words_b: bytes = b"") -> Verdict:
+        return self.judge(analyse(a), analyse(b), cos, words_a, words_b)
