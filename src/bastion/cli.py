@@ -85,15 +85,22 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Run the gateway."""
+    from bastion.reload import ConfigSource
     from bastion.server import PortInUse
     from bastion.server import serve as run_server
 
-    settings = _settings(config)
-    server = settings.server.model_copy(update={
-        k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
-        if v is not None})
+    if config is None and Path("bastion.yaml").is_file():
+        config = Path("bastion.yaml").resolve()  # what SIGHUP re-reads, wherever the cwd
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
+                 if v is not None}
+    source = ConfigSource(config, overrides)
     try:
-        run_server(settings.model_copy(update={"server": server}))
+        settings = source.load()
+    except ConfigError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    try:
+        run_server(settings, source)
     except PortInUse as e:
         typer.echo(f"bastion: {e}", err=True)
         raise typer.Exit(1) from None

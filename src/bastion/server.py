@@ -3,8 +3,8 @@
 Each worker is a separate process with its own event loop, built from the same
 settings; they share the listening port through ``SO_REUSEPORT``. With more than
 one worker a supervisor process starts, watches and restarts them
-(:mod:`bastion.supervisor`). SIGHUP makes every worker re-read provider keys;
-SIGTERM/SIGINT stop them gracefully:
+(:mod:`bastion.supervisor`). SIGHUP makes every worker re-read provider keys and
+the config file (:mod:`bastion.reload`); SIGTERM/SIGINT stop them gracefully:
 
 1. the worker stops accepting connections and closes idle keep-alive ones;
 2. requests in flight may finish until ``server.shutdown_timeout_s`` is nearly
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ from bastion.app import GATEWAY, create_app
 from bastion.config.check import master_key_problem, secret_warnings
 from bastion.config.settings import Settings
 from bastion.observe.logging import configure_logging, get_logger
+from bastion.reload import ConfigSource, on_sighup
 
 
 def install_uvloop() -> None:
@@ -95,8 +97,9 @@ def shutdown_plan(timeout_s: float) -> tuple[float, float]:
 
 
 async def _serve(settings: Settings, reuse_port: bool,
-                 on_listening: Callable[[], None] | None = None) -> None:
-    app = create_app(settings)
+                 on_listening: Callable[[], None] | None = None,
+                 source: ConfigSource | None = None) -> None:
+    app = create_app(settings, config_source=source)
     # handler_cancellation: a client that leaves cancels its request, so the upstream
     # call (and its cost) stops too, streams waiting on a silent provider included.
     # keepalive_timeout also bounds a connection that never completes its headers
@@ -120,7 +123,9 @@ async def _serve(settings: Settings, reuse_port: bool,
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     gw = app[GATEWAY]
-    loop.add_signal_handler(signal.SIGHUP, gw.reload_secrets)
+    loop.add_signal_handler(signal.SIGHUP, on_sighup, gw)
+    if reuse_port:  # one of several workers: a reload through the admin API reaches all
+        gw.reload_peers = functools.partial(os.kill, os.getppid(), signal.SIGHUP)
     log = get_logger("bastion.server")
     log.info("worker_started", pid=os.getpid(), port=settings.server.port)
     if on_listening is not None:
@@ -143,11 +148,13 @@ async def _serve(settings: Settings, reuse_port: bool,
 
 
 def run_worker(settings: Settings, reuse_port: bool,
-               on_listening: Callable[[], None] | None = None) -> None:
-    """One worker process's life: logging, uvloop, serve until SIGTERM/SIGINT."""
+               on_listening: Callable[[], None] | None = None,
+               source: ConfigSource | None = None) -> None:
+    """One worker process's life: logging, uvloop, serve until SIGTERM/SIGINT.
+    ``source`` is what SIGHUP and ``POST /admin/reload`` re-read."""
     configure_logging(settings.logging.level, settings.logging.format)
     install_uvloop()
-    asyncio.run(_serve(settings, reuse_port, on_listening))
+    asyncio.run(_serve(settings, reuse_port, on_listening, source))
 
 
 class PortInUse(Exception):
@@ -171,9 +178,10 @@ def refuse_weak_master_key(settings: Settings) -> None:
         raise SystemExit(2) from None
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, source: ConfigSource | None = None) -> None:
     """Run the gateway in the foreground until SIGTERM/SIGINT. Raises :class:`PortInUse`
-    (before printing anything) when the port is taken."""
+    (before printing anything) when the port is taken. ``source`` is what SIGHUP and
+    ``POST /admin/reload`` re-read."""
     refuse_weak_master_key(settings)
     host, port = settings.server.host, settings.server.port
     if port and not port_free(host, port):
@@ -185,8 +193,8 @@ def serve(settings: Settings) -> None:
         def listening() -> None:
             print(banner(settings), file=sys.stderr, flush=True)
 
-        run_worker(settings, reuse_port=False, on_listening=listening)
+        run_worker(settings, reuse_port=False, on_listening=listening, source=source)
         return
     from bastion.supervisor import Supervisor
 
-    raise SystemExit(Supervisor(settings).run())
+    raise SystemExit(Supervisor(settings, source).run())

@@ -13,7 +13,8 @@
   ``--workers N`` does not multiply them by N. It is supervised like a worker.
 * SIGTERM/SIGINT are passed to every child, which shuts down within
   ``server.shutdown_timeout_s``; a child still alive a few seconds after that is
-  killed. SIGHUP is passed on (workers re-read provider keys).
+  killed. SIGHUP is passed on (workers re-read provider keys and the config file,
+  :mod:`bastion.reload`); a worker started again reads the file as it is then.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 from bastion.config.settings import Settings
 from bastion.observe.logging import configure_logging, get_logger
+from bastion.reload import ConfigSource, current_settings
 from bastion.server import banner, run_worker
 from bastion.traffic.ledger_socket import LEDGER_SOCKET_ENV
 
@@ -47,13 +49,16 @@ def _reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _worker_main(settings: Settings, slot: int, ready_fd: int) -> None:
+def _worker_main(settings: Settings, slot: int, ready_fd: int,
+                 source: ConfigSource | None = None) -> None:
     _reset_signals()
 
     def listening() -> None:
         os.write(ready_fd, f"{slot}\n".encode())
 
-    run_worker(settings, reuse_port=True, on_listening=listening)
+    if source is not None:  # a restarted worker starts on the file as it is now
+        settings = current_settings(source, settings)
+    run_worker(settings, reuse_port=True, on_listening=listening, source=source)
 
 
 def _ledger_main(settings: Settings, path: str, ready_fd: int) -> None:
@@ -74,8 +79,9 @@ def describe_exit(code: int | None) -> dict[str, Any]:
 class Supervisor:
     """See the module docstring. ``run()`` returns the process's exit code."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, source: ConfigSource | None = None) -> None:
         self.settings = settings
+        self.source = source
         self.workers = settings.server.workers
         self.log = get_logger("bastion.supervisor")
         self._mp = mp.get_context("fork")
@@ -99,7 +105,8 @@ class Supervisor:
                                  args=(self.settings, self._ledger_path, self._ready_w))
         else:
             p = self._mp.Process(target=_worker_main, name=f"bastion-worker-{slot}",
-                                 daemon=False, args=(self.settings, slot, self._ready_w))
+                                 daemon=False,
+                                 args=(self.settings, slot, self._ready_w, self.source))
         p.start()
         self._procs[slot] = p
 

@@ -27,6 +27,24 @@ PROVEN: dict[str, str] = {
         "tests/stores/test_migrations.py::test_without_auto_migrate_a_behind_database_is_refused_until_upgraded",
     "server.max_body_bytes":
         "tests/api/test_openai_door.py::test_oversized_body_gets_413",
+    "providers.*.region":
+        "tests/providers/test_bedrock_adapter.py::test_region_scopes_the_signature_and_the_endpoint",
+    "providers.*.aws_access_key_id":
+        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
+    "providers.*.aws_secret_access_key":
+        "tests/providers/test_bedrock_adapter.py::test_wrong_secret_is_refused_by_the_signature_check",
+    "providers.*.aws_session_token":
+        "tests/providers/test_bedrock_adapter.py::test_session_token_reference",
+    "providers.*.project":
+        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
+    "providers.*.location":
+        "tests/providers/test_vertex_adapter.py::test_project_and_location_make_the_url",
+    "providers.*.credentials":
+        "tests/providers/test_vertex_adapter.py::test_a_key_google_does_not_know_is_refused",
+    "telemetry.capture_content":
+        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
+    "telemetry.content_max_chars":
+        "tests/observe/test_tracing_otlp.py::test_genai_content_only_when_the_operator_opts_in",
     "providers.*.type":
         "tests/providers/test_openai_adapter.py::test_unreadable_key_falls_back",
     "providers.*.base_url":

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bastion.reload import on_sighup
 from bastion.testing import FakeIdentityProvider, GatewayServer
 
 from .conftest import http
@@ -69,7 +70,7 @@ def test_a_config_reload_is_audited(gateway_factory: Callable[..., GatewayServer
     gw = gateway_factory(admin_settings())
 
     async def hup() -> None:  # what SIGHUP does, on the server's loop
-        gw.gateway.reload_secrets()
+        on_sighup(gw.gateway)
         await asyncio.sleep(0.05)
 
     gw.run(hup())

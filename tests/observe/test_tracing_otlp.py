@@ -5,10 +5,12 @@ request; the spans go over real OTLP/HTTP (protobuf) to a receiver on loopback."
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from aiohttp import web
@@ -18,7 +20,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from bastion.observe.tracing import NoopTracer, OtelTracer, TracedStep
 from bastion.testing import Behavior, FakeUpstream, GatewayServer, fake_settings
+from bastion.testing.aws_standin import AwsVerifier
 from bastion.testing.loopthread import LoopThread
+from bastion.testing.upstream_bedrock import bedrock_routes
 
 PROMPT = "tell me about the zebra-marker-7f3a"
 PROVIDER_KEY = "sk-provider-secret-5b1e9d"
@@ -36,6 +40,7 @@ class Span:
     error: bool
     service: str
     events: list[str]
+    kind: int = 0
 
 
 @dataclass
@@ -62,12 +67,14 @@ class Receiver:
                     self.spans.append(Span(
                         s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
                         attrs, s.status.code == s.status.STATUS_CODE_ERROR,
-                        res.get("service.name", ""), [e.name for e in s.events]))
+                        res.get("service.name", ""), [e.name for e in s.events], s.kind))
         return web.Response(body=b"", content_type="application/x-protobuf")
 
 
 def _value(v: Any) -> Any:
     kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(x) for x in v.array_value.values]
     return getattr(v, kind) if kind else None
 
 
@@ -152,9 +159,9 @@ def test_spans_of_steps_and_attempts_reach_an_otlp_receiver(
     assert set(by_rid) == {"rid-plain", "rid-stream", "rid-joined", "rid-refused"}
     assert not [s.events for s in rec.spans if s.events]  # no exception events, no messages
     refused = {s.name: s for s in by_rid.pop("rid-refused")}
-    assert set(refused) == {*step_names, "upstream.chat"}
+    assert set(refused) == {*step_names, "chat primary-model"}
     assert all(s.error for s in refused.values())
-    assert refused["upstream.chat"].attrs["error.type"] == "ProviderBadRequest"
+    assert refused["chat primary-model"].attrs["error.type"] == "ProviderBadRequest"
     assert refused["step.meter"].attrs["error.type"] == "UpstreamRejected"
 
     trace_ids = {}
@@ -166,7 +173,7 @@ def test_spans_of_steps_and_attempts_reach_an_otlp_receiver(
         roots = [s for s in spans if s.parent not in ids]
         assert [s.name for s in roots] == ["step.meter"], rid
         trace_ids[rid] = spans[0].trace_id
-        ups = sorted((s for s in spans if s.name == "upstream.chat"),
+        ups = sorted((s for s in spans if s.attrs.get("gen_ai.operation.name") == "chat"),
                      key=lambda s: int(s.attrs["bastion.attempt"]))
         # every upstream attempt sits inside the innermost step span, inside the root,
         # and names the routing strategy and why its first target was first
@@ -236,4 +243,111 @@ def test_the_standard_environment_variables_turn_tracing_on(
                                        messages=[{"role": "user", "content": "hi"}])
     # stopping the gateway shuts the tracer down, which exports what is left
     assert {s.service for s in rec.spans} == {"from-env"}
-    assert {"step.meter", "upstream.chat"} <= {s.name for s in rec.spans}
+    assert {"step.meter", "chat fake-model"} <= {s.name for s in rec.spans}
+
+
+# --- the OpenTelemetry GenAI conventions --------------------------------------------------
+
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+SYSTEM = "You are terse."
+
+
+@pytest.fixture
+def bedrock() -> Iterator[FakeUpstream]:
+    verifier = AwsVerifier(keys={"AKIDEXAMPLE": "secret-example"})
+    with FakeUpstream(routes=bedrock_routes(verifier)) as up:
+        yield up
+
+
+def genai_settings(endpoint: str, bedrock: FakeUpstream, **telemetry: Any) -> dict[str, Any]:
+    return {
+        "providers": {"bedrock": {"type": "bedrock", "region": "us-east-1",
+                                  "base_url": bedrock.base_url,
+                                  "aws_access_key_id": "env:AK",
+                                  "aws_secret_access_key": "env:SK"}},
+        "models": {"chat": {"targets": [f"bedrock/{BEDROCK_MODEL}"]},
+                   "embed": {"targets": ["bedrock/cohere.embed-english-v3"],
+                             "kind": "embeddings"}},
+        "resilience": {"otlp_endpoint": endpoint},
+        "telemetry": telemetry,
+    }
+
+
+def _run(gw: GatewayServer, prompt: str) -> tuple[Any, list[Any], Any]:
+    client = openai.OpenAI(base_url=gw.openai_base_url, api_key=gw.create_key(),
+                           max_retries=0, timeout=10)
+    msgs: Any = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+    plain = client.chat.completions.create(model="chat", messages=msgs, max_tokens=50,
+                                           temperature=0.3)
+    chunks = list(client.chat.completions.create(model="chat", messages=msgs, stream=True,
+                                                 stream_options={"include_usage": True}))
+    emb = client.embeddings.create(model="embed", input=["one", "two"])
+    tracer = gw.gateway.tracer
+    assert isinstance(tracer, OtelTracer)
+    assert tracer.flush(5.0)
+    return plain, chunks, emb
+
+
+def test_genai_spans_and_metrics_follow_the_conventions(
+    receiver: tuple[Receiver, str], bedrock: FakeUpstream,
+) -> None:
+    rec, endpoint = receiver
+    env = {"AK": "AKIDEXAMPLE", "SK": "secret-example"}
+    with GatewayServer(genai_settings(endpoint, bedrock), env=env) as gw:
+        plain, chunks, emb = _run(gw, PROMPT)
+        metrics = httpx.get(gw.base_url + "/metrics", timeout=5).text
+    calls = [s for s in rec.spans if "gen_ai.operation.name" in s.attrs]
+    chat = [s for s in calls if s.attrs["gen_ai.operation.name"] == "chat"]
+    assert [s.name for s in chat] == [f"chat {BEDROCK_MODEL}"] * 2
+    assert {s.kind for s in calls} == {3}  # SPAN_KIND_CLIENT
+    first, streamed = sorted(chat, key=lambda s: "gen_ai.server.time_to_first_token" in s.attrs)
+    assert first.attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert first.attrs["gen_ai.request.model"] == BEDROCK_MODEL
+    assert first.attrs["gen_ai.response.model"] == plain.model
+    assert first.attrs["gen_ai.response.id"] == plain.id
+    assert first.attrs["gen_ai.request.max_tokens"] == 50
+    assert first.attrs["gen_ai.request.temperature"] == pytest.approx(0.3)
+    assert first.attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert first.attrs["gen_ai.usage.input_tokens"] == plain.usage.prompt_tokens
+    assert first.attrs["gen_ai.usage.output_tokens"] == plain.usage.completion_tokens
+    usage = chunks[-1].usage
+    assert streamed.attrs["gen_ai.usage.output_tokens"] == usage.completion_tokens
+    assert streamed.attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert 0 < streamed.attrs["gen_ai.server.time_to_first_token"] < 5
+    [embed] = [s for s in calls if s.attrs["gen_ai.operation.name"] == "embeddings"]
+    assert embed.name == "embeddings cohere.embed-english-v3"
+    assert embed.attrs["gen_ai.usage.input_tokens"] == emb.usage.prompt_tokens
+    for s in calls:  # no content unless opted in
+        assert not {"gen_ai.input.messages", "gen_ai.output.messages",
+                    "gen_ai.system_instructions"} & set(s.attrs)
+    assert PROMPT.encode() not in b"".join(rec.bodies)
+    assert SYSTEM.encode() not in b"".join(rec.bodies)
+    labels = (f'gen_ai_operation_name="chat",gen_ai_provider_name="aws.bedrock",'
+              f'gen_ai_request_model="{BEDROCK_MODEL}"')
+    assert f'gen_ai_client_operation_duration_seconds_count{{error_type="",{labels}}} 2.0' in (
+        metrics)
+    assert f'gen_ai_client_token_usage_count{{{labels},gen_ai_token_type="output"}} 2.0' in (
+        metrics)
+    assert f"gen_ai_server_time_to_first_token_seconds_count{{{labels}}} 1.0" in metrics
+
+
+def test_genai_content_only_when_the_operator_opts_in(
+    receiver: tuple[Receiver, str], bedrock: FakeUpstream,
+) -> None:
+    rec, endpoint = receiver
+    env = {"AK": "AKIDEXAMPLE", "SK": "secret-example"}
+    settings = genai_settings(endpoint, bedrock, capture_content=True, content_max_chars=20)
+    with GatewayServer(settings, env=env) as gw:
+        plain, _, _ = _run(gw, PROMPT)
+    chat = [s for s in rec.spans if s.attrs.get("gen_ai.operation.name") == "chat"]
+    assert len(chat) == 2
+    for s in chat:
+        assert json.loads(str(s.attrs["gen_ai.system_instructions"])) == [
+            {"type": "text", "content": SYSTEM}]
+        assert json.loads(str(s.attrs["gen_ai.input.messages"])) == [
+            {"role": "user", "parts": [{"type": "text", "content": PROMPT[:20] + "…"}]}]
+        [out] = json.loads(str(s.attrs["gen_ai.output.messages"]))
+        assert out["role"] == "assistant"
+        assert out["finish_reason"] == "stop"
+        assert out["parts"] == [{"type": "text",
+                                 "content": (plain.choices[0].message.content or "")[:20] + "…"}]

@@ -57,16 +57,6 @@ def up(upstream_gem: FakeUpstream) -> FakeUpstream:
     return upstream_gem
 
 
-@pytest.fixture(scope="module")
-def vkey(gw: GatewayServer) -> str:
-    return gw.create_key()
-
-
-@pytest.fixture
-def client(gw: GatewayServer, vkey: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.openai_base_url, api_key=vkey, max_retries=0)
-
-
 def assert_key_handling(up: FakeUpstream, vkey: str) -> None:
     assert up.received, "the upstream was not called"
     for r in up.received:

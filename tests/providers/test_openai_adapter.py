@@ -59,16 +59,6 @@ def up(upstream_oa: FakeUpstream) -> FakeUpstream:
     return upstream_oa
 
 
-@pytest.fixture(scope="module")
-def vkey(gw: GatewayServer) -> str:
-    return gw.create_key()
-
-
-@pytest.fixture
-def client(gw: GatewayServer, vkey: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.openai_base_url, api_key=vkey, max_retries=0)
-
-
 def hello(c: openai.OpenAI, model: str = "chat", **kw: Any) -> Any:
     return c.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
                                      **kw)

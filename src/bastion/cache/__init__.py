@@ -73,7 +73,11 @@ class _Parts:
             from bastion.cache.postgres_backend import PostgresBackend
 
             return PostgresBackend(self.pg(), cs.namespace.replace(":", "_"))
-        return MemoryBackend(cs.max_entries, cs.max_bytes)
+        # Kept across config reloads (see bastion.generation); cleared when the last
+        # generation using it closes.
+        return self.gw.lasting_part(("cache.memory", cs.max_entries, cs.max_bytes),
+                                    lambda: MemoryBackend(cs.max_entries, cs.max_bytes),
+                                    MemoryBackend.aclose)
 
     def vectors(self) -> VectorStore:
         if self.store is None:
@@ -85,7 +89,9 @@ class _Parts:
             else:
                 from bastion.cache.semantic.store import MemoryVectorStore
 
-                self.store = MemoryVectorStore(cs.semantic_max_entries)
+                self.store = self.gw.lasting_part(  # kept across reloads, like the cache
+                    ("cache.semantic.memory", cs.semantic_max_entries),
+                    lambda: MemoryVectorStore(cs.semantic_max_entries), MemoryVectorStore.aclose)
         return self.store
 
     def embedder(self, spec: str) -> Embedder:
@@ -96,7 +102,9 @@ class _Parts:
 
         made: Embedder
         if spec == "local":
-            made = LocalEmbedder()
+            # One model per process, whatever the reloads (loading it takes seconds).
+            made = self.gw.lasting_part(("cache.local_embedder",), LocalEmbedder,
+                                        LocalEmbedder.aclose)
         else:
             alias = spec.removeprefix("alias:")
             target = self.gw.settings.models.get(alias)
@@ -106,7 +114,8 @@ class _Parts:
             made = AliasEmbedder(alias, self.gw.route)
         self.embedders[spec] = made
         self.gw.on_start.append(made.start)
-        self.gw.on_close.append(made.aclose)
+        if not isinstance(made, LocalEmbedder):  # the local model closes with its last user
+            self.gw.on_close.append(made.aclose)
         return made
 
     def semantic(self, name: str, a: AliasSettings, fingerprint: bytes) -> SemanticLookup | None:
@@ -134,7 +143,9 @@ class _Parts:
         if self.metrics is None:
             from bastion.cache.semantic.shadow import ShadowMetrics
 
-            self.metrics = ShadowMetrics(self.gw.metrics.registry)
+            registry = self.gw.metrics.registry  # one set per process: reloads share it
+            self.metrics = self.gw.lasting_part(("cache.shadow_metrics",),
+                                                lambda: ShadowMetrics(registry))
         return self.metrics
 
 
@@ -154,9 +165,10 @@ def build_steps(gw: Gateway) -> list[Step]:
     if not policies:
         return []
     backend = parts.backend()
-    gw.on_close.append(backend.aclose)
-    if parts.store is not None:
-        gw.on_close.append(parts.store.aclose)
+    if not isinstance(backend, MemoryBackend):  # the memory backend closes with its last user
+        gw.on_close.append(backend.aclose)
+    if parts.store is not None and gw.settings.cache.semantic_store != "memory":
+        gw.on_close.append(parts.store.aclose)  # the memory store closes with its last user
     step = CacheStep(policies, backend, gw.settings.cache.max_entry_bytes)
     add_source = getattr(gw.route, "add_stale_source", None)
     if callable(add_source):

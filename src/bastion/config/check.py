@@ -14,6 +14,10 @@ from collections.abc import Mapping
 
 from bastion.config.settings import Settings
 
+# Secret references of the cloud providers (bedrock, vertex), checked like api_key.
+CREDENTIAL_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                     "credentials")
+
 
 def _problem(ref: str, env: Mapping[str, str]) -> str | None:
     scheme, _, locator = ref.partition(":")
@@ -29,9 +33,11 @@ def secret_warnings(settings: Settings, env: Mapping[str, str] | None = None) ->
     env = os.environ if env is None else env
     out = []
     for name, p in settings.providers.items():
-        if p.api_key and (why := _problem(p.api_key, env)):
-            out.append(f"providers.{name}.api_key ({p.api_key}): {why}; calls to this "
-                       "provider will fail until it is.")
+        for field in ("api_key", *CREDENTIAL_FIELDS):
+            ref = getattr(p, field)
+            if ref and (why := _problem(ref, env)):
+                out.append(f"providers.{name}.{field} ({ref}): {why}; calls to this "
+                           "provider will fail until it is.")
     return out
 
 

@@ -20,6 +20,7 @@ from pydantic import (
 
 from bastion.config.auth_settings import AuthSettings
 from bastion.config.cache_settings import AliasCache, CacheSettings
+from bastion.config.cloud_settings import CloudProviderFields
 from bastion.config.cost_settings import AliasAuto, AliasContext, cost_problems
 from bastion.config.guard_output_settings import (
     OutputGuard,
@@ -45,6 +46,7 @@ from bastion.config.routing_settings import (
     routing_problem,
 )
 from bastion.config.security_settings import AliasClientParams, SecuritySettings
+from bastion.config.telemetry_settings import TelemetrySettings
 from bastion.config.traffic_settings import AliasTraffic, TrafficSettings
 from bastion.config.usage_settings import UsageSettings
 
@@ -163,10 +165,11 @@ class FakeSettings(Strict):
     seed: int = 0
 
 
-ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "openai_compatible", "fake"]
+ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "openai_compatible",
+                      "bedrock", "vertex", "fake"]
 
 
-class ProviderSettings(Strict):
+class ProviderSettings(Strict, CloudProviderFields):  # bedrock/vertex fields: cloud_settings.py
     type: ProviderType
     base_url: str | None = None
     api_key: SecretRef | None = None
@@ -285,6 +288,7 @@ class Settings(Strict):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     moderations: ModerationSettings = Field(default_factory=ModerationSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

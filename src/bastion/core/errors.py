@@ -42,6 +42,7 @@ fallback, a retry or an :class:`UpstreamUnavailable`.
     ├── ServerShuttingDown            503 server_shutting_down (Retry-After)
     ├── UpstreamRejected              400 upstream_rejected
     ├── NotConfigured                 501 not_configured
+    ├── ConfigRejected                422 invalid_config (a reload's new config)
     ├── ReviewPending                 202 review_pending (not a failure: poll the review)
     ├── AnswerRejected                422 answer_rejected (a reviewer said no)
     ├── ReviewExpired                 410 review_expired
@@ -354,6 +355,17 @@ class UpstreamRejected(GatewayError):
     code = "upstream_rejected"
     default_message = "The AI provider could not process this request."
     log_level = logging.INFO
+
+
+class ConfigRejected(GatewayError):
+    """A reloaded configuration failed validation; the message holds check-config's words
+    and says that the running configuration stays."""
+
+    status = 422
+    type = "invalid_request_error"
+    code = "invalid_config"
+    default_message = "The new configuration was refused; the running one stays."
+    log_level = logging.WARNING
 
 
 class NotConfigured(GatewayError):

@@ -30,16 +30,17 @@ def build_cost_steps(gw: Gateway) -> tuple[list[Step], list[Step]]:
                for name, a in models.items() if a.kind == "chat" and (c := a.context)}
     if not autos and not budgets:
         return [], []
-    metrics = CostMetrics(gw.metrics.registry)
+    registry = gw.metrics.registry  # one set per process: config reloads share it
+    metrics = gw.lasting_part(("cost.metrics",), lambda: CostMetrics(registry))
     first: list[Step] = []
     if autos:
         classifier = None
         if any(p.classifier for p in autos.values()):
             from bastion.cost.classifier import Classifier
 
-            classifier = Classifier()
+            # One model per process, whatever the reloads (loading it takes seconds).
+            classifier = gw.lasting_part(("cost.classifier",), Classifier, Classifier.aclose)
             gw.on_start.append(classifier.start)
-            gw.on_close.append(classifier.aclose)
         first.append(AutoRoute(autos, metrics, classifier))
     last: list[Step] = []
     if budgets:

@@ -17,6 +17,7 @@ from bastion.dashboard import html as h
 
 if TYPE_CHECKING:
     from bastion.dashboard.routes import Dashboard, Ui
+    from bastion.review.service import Reviews
 
 
 def _confidence(v: float | None) -> str:
@@ -26,7 +27,11 @@ def _confidence(v: float | None) -> str:
 class ReviewPages:
     def __init__(self, dash: Dashboard) -> None:
         self.dash = dash
-        self.reviews = dash.gw.reviews
+
+    @property
+    def reviews(self) -> Reviews:
+        """The current config generation's (policies change with a reload)."""
+        return self.dash.gw.reviews
 
     async def list(self, ui: Ui) -> web.StreamResponse:
         status = ui.request.query.get("status", "pending")

@@ -2,9 +2,10 @@
 
 Requests and latency per alias/target/status, tokens, cost, upstream attempts and
 failures, retries, fallbacks, degraded answers, breaker state and transitions,
-capacity queue depth and wait, routing choices, experiment arms, prompt-cache share.
-Label values are bounded: aliases and targets come from the config, never from the
-client.
+capacity queue depth and wait, routing choices, experiment arms, prompt-cache share,
+and the OpenTelemetry GenAI histograms (``gen_ai_client_*``,
+``gen_ai_server_time_to_first_token_seconds``). Label values are bounded: aliases,
+targets and models come from the config, never from the client.
 """
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# The OpenTelemetry GenAI conventions' advised buckets (see bastion.observe.genai).
+GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
+                          20.48, 40.96, 81.92)
+GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+                       16777216, 67108864)
+GENAI_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+                      2.5, 5.0, 7.5, 10.0)
+_GENAI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
 
 
 class Metrics:
@@ -55,6 +64,17 @@ class Metrics:
         self.stream_breaks = Counter(
             "bastion_stream_breaks", "Streams ended with an error after their first chunk",
             ["target", "reason"], registry=r)
+        self.genai_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds", "GenAI operation duration (per "
+            "upstream attempt; streams to their end)", [*_GENAI, "error_type"],
+            buckets=GENAI_DURATION_BUCKETS, registry=r)
+        self.genai_tokens = Histogram(
+            "gen_ai_client_token_usage", "Tokens per GenAI operation", [*_GENAI,
+                                                                        "gen_ai_token_type"],
+            buckets=GENAI_TOKEN_BUCKETS, registry=r)
+        self.genai_ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds", "Time to the first streamed chunk",
+            _GENAI, buckets=GENAI_TTFT_BUCKETS, registry=r)
         # Routing (bastion.routing): the target each request's strategy chose first, the
         # arms of A/B experiments, the share of prompt tokens the provider served from
         # its prompt cache (cumulative in this process; tokens{direction="cached"} too).

@@ -8,14 +8,17 @@ optional dependency::
 
     pip install opentelemetry-api opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
 
-Spans of a streamed answer end when the step returns the stream, not when the
-stream ends; the meter step's log line has the full duration.
+Step spans of a streamed answer end when the step returns the stream, not when the
+stream ends; the meter step's log line has the full duration. Each upstream attempt
+is a CLIENT span named and described by the OpenTelemetry GenAI conventions (see
+:mod:`bastion.observe.genai`), which ends with its stream.
 
 The outermost step's span is the request's root: it continues the client's W3C
 ``traceparent`` when one is sent, and its trace id goes back in the
 ``x-bastion-trace-id`` response header. Trace headers are never sent on to providers.
-Spans carry ids, names and error types only: no prompt text, no key, no error message
-or stack trace (exceptions are not recorded as span events).
+Spans carry ids, names, models, token counts and error types: no key, no error message
+or stack trace (exceptions are not recorded as span events), and no prompt or answer
+text unless ``telemetry.capture_content`` is on.
 """
 
 from __future__ import annotations
@@ -33,12 +36,23 @@ Attrs = Mapping[str, str | int | float | bool]
 TRACE_ID_HEADER = "x-bastion-trace-id"
 
 
+class SpanHandle(Protocol):
+    """A span opened by :meth:`Tracer.client_span`, ended explicitly (it may outlive the
+    code that opened it, e.g. a streamed answer's)."""
+
+    def end(self, attrs: Mapping[str, Any], error: BaseException | None = None) -> None: ...
+
+
 class Tracer(Protocol):
     """Opens spans. ``enabled`` is ``False`` for the no-op tracer: callers skip work."""
 
     enabled: bool
 
     def span(self, name: str, attrs: Attrs) -> AbstractContextManager[Any]: ...
+
+    def client_span(self, name: str, attrs: Mapping[str, Any]) -> SpanHandle | None:
+        """A CLIENT span (an upstream call), child of the current span; ``None`` when off."""
+        ...
 
     def root_span(self, name: str, attrs: Attrs,
                   traceparent: str | None) -> AbstractContextManager[str]:
@@ -63,6 +77,9 @@ class NoopTracer:
 
     def span(self, name: str, attrs: Attrs) -> AbstractContextManager[Any]:
         return nullcontext()
+
+    def client_span(self, name: str, attrs: Mapping[str, Any]) -> SpanHandle | None:
+        return None
 
     def root_span(self, name: str, attrs: Attrs,
                   traceparent: str | None) -> AbstractContextManager[str]:
@@ -94,6 +111,7 @@ class OtelTracer:
         self._status = trace.Status
         self._error = trace.StatusCode.ERROR
         self._server = trace.SpanKind.SERVER
+        self._client = trace.SpanKind.CLIENT
         self._format_trace_id = trace.format_trace_id
         self._propagator = importlib.import_module(
             "opentelemetry.trace.propagation.tracecontext").TraceContextTextMapPropagator()
@@ -132,6 +150,11 @@ class OtelTracer:
                 self._failed(span, e)
                 raise
 
+    def client_span(self, name: str, attrs: Mapping[str, Any]) -> SpanHandle | None:
+        span = self._tracer.start_span(name, kind=self._client, attributes=dict(attrs),
+                                       record_exception=False, set_status_on_exception=False)
+        return _OtelSpan(span, self)
+
     def _failed(self, span: Any, e: BaseException) -> None:
         span.set_attribute("error.type", type(e).__name__)
         span.set_status(self._status(self._error, type(e).__name__))
@@ -144,6 +167,20 @@ class OtelTracer:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._provider.shutdown)
+
+
+class _OtelSpan:
+    __slots__ = ("_span", "_tracer")
+
+    def __init__(self, span: Any, tracer: OtelTracer) -> None:
+        self._span = span
+        self._tracer = tracer
+
+    def end(self, attrs: Mapping[str, Any], error: BaseException | None = None) -> None:
+        self._span.set_attributes(dict(attrs))
+        if error is not None:
+            self._tracer._failed(self._span, error)
+        self._span.end()
 
 
 def build_tracer(endpoint: str | None, env: Mapping[str, str],

@@ -87,7 +87,8 @@ def build(gw: Gateway) -> PrivacyParts:
                 "privacy: PERSON, LOCATION and ORGANIZATION need the name model; install "
                 "the `ner` extra (pip install 'bastion-gateway[ner]') or remove them from "
                 "privacy.entities")
-        names = ner.NameRecogniser()
+        # One model per process, whatever the config reloads (it takes seconds to load).
+        names = gw.lasting_part(("privacy.names",), ner.NameRecogniser)
     policies = build_policies(s, names)
     rules = ComplianceRules(frozenset(r.lower() for r in ps.eu_regions), ps.pii_requires_dpa)
     route = gw.route

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -39,6 +40,9 @@ from bastion.providers.http import (
     sse_events,
     without_secrets,
 )
+
+if TYPE_CHECKING:
+    from bastion.providers.registry import BuildContext
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -74,12 +78,19 @@ class AnthropicProvider:
             h["anthropic-beta"] = f"{own},{ch.betas}" if own else ch.betas
         return h
 
+    def _endpoint(self, model: str, stream: bool) -> str:
+        return self._url
+
+    def _body(self, req: ChatRequest, model: str, stream: bool,
+              ch: AnthropicChannel | None) -> bytes:
+        return encoder.encode(build_request(req, model, stream, ch))
+
     async def complete(self, req: ChatRequest, call: Call) -> ChatResponse:
         ch = channel.get()
-        body = encoder.encode(build_request(req, call.model, False, ch))
+        body = self._body(req, call.model, False, ch)
         deadline = asyncio.get_running_loop().time() + call.timeouts.total
-        async with post(self._http, self._url, body, await self._headers(ch),
-                        call.timeouts) as resp:
+        async with post(self._http, self._endpoint(call.model, False), body,
+                        await self._headers(ch), call.timeouts) as resp:
             raw = await read_body(resp, deadline, self._http.max_response_bytes)
         try:
             msg = message_decoder.decode(raw)
@@ -89,11 +100,12 @@ class AnthropicProvider:
 
     async def stream(self, req: ChatRequest, call: Call) -> AsyncGenerator[ChatChunk, None]:
         ch = channel.get()
-        body = encoder.encode(build_request(req, call.model, True, ch))
+        body = self._body(req, call.model, True, ch)
         start = asyncio.get_running_loop().time()
         reader = StreamReader(ch)
         headers = await self._headers(ch)
-        async with post(self._http, self._url, body, headers, call.timeouts) as resp:
+        async with post(self._http, self._endpoint(call.model, True), body, headers,
+                        call.timeouts) as resp:
             async for event, data in sse_events(resp, start + call.timeouts.first_byte,
                                                 start + call.timeouts.total,
                                                 self._http.max_event_bytes):
@@ -114,7 +126,8 @@ class AnthropicProvider:
         await self._http.aclose()
 
 
-def build(name: str, settings: ProviderSettings, key: SecretSource | None) -> Provider:
+def build(name: str, settings: ProviderSettings, key: SecretSource | None,
+          ctx: BuildContext) -> Provider:
     """Registry entry (``bastion.providers.anthropic:build``)."""
     return AnthropicProvider(
         name, http_for(settings),

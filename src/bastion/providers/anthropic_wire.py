@@ -88,7 +88,7 @@ def build_request(req: ChatRequest, model: str, stream: bool,
         raise _refuse("`n` must be 1 (one answer per request).")
     system, turns = _turns(req.messages, ch)
     params = ch.params if ch is not None else {}
-    note = None if "output_config" in params else _format_note(req.response_format)
+    note = None if "output_config" in params else format_note(req.response_format)
     if note:
         system.append(Block(type="text", text=note))
     tools, choice = _tools(req)
@@ -199,21 +199,30 @@ def _assistant_blocks(m: Message) -> list[Block]:
     return blocks
 
 
-def _tools(req: ChatRequest) -> tuple[list[JSON] | None, JSON | None]:
+def function_tools(req: ChatRequest,
+                   refuse: Callable[[str], Exception] = _refuse) -> list[JSON]:
+    """The request's function tools (and legacy ``functions``) as Anthropic tool specs:
+    ``name``, ``description`` when given, ``input_schema``; other tool types are refused.
+    Bedrock's Converse takes the same three, under other names."""
     specs = list(req.tools or ()) + [{"type": "function", "function": f}
                                      for f in req.functions or ()]
-    if not specs:
-        return None, None
     tools: list[JSON] = []
     for t in specs:
         fn = t.get("function")
         if t.get("type") != "function" or not isinstance(fn, dict):
-            raise _refuse(f"tools of type {t.get('type')!r} are not supported.")
+            raise refuse(f"tools of type {t.get('type')!r} are not supported.")
         tool: JSON = {"name": fn.get("name", "")}
         if fn.get("description"):
             tool["description"] = fn["description"]
         tool["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
         tools.append(tool)
+    return tools
+
+
+def _tools(req: ChatRequest) -> tuple[list[JSON] | None, JSON | None]:
+    tools = function_tools(req)
+    if not tools:
+        return None, None
     tc = req.tool_choice if req.tool_choice is not None else req.function_call
     choice: JSON | None = None
     if tc in ("auto", "none"):
@@ -228,7 +237,7 @@ def _tools(req: ChatRequest) -> tuple[list[JSON] | None, JSON | None]:
     return tools, choice
 
 
-def _format_note(fmt: JSON | None) -> str | None:
+def format_note(fmt: JSON | None) -> str | None:
     kind = (fmt or {}).get("type")
     if kind == "json_object":
         return "Answer with one valid JSON object and nothing else."

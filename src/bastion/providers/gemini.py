@@ -20,6 +20,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import msgspec
@@ -54,6 +55,9 @@ from bastion.providers.http import (
     read_body,
     sse_events,
 )
+
+if TYPE_CHECKING:
+    from bastion.providers.registry import BuildContext
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
@@ -187,7 +191,8 @@ class GeminiProvider:
         await self._http.aclose()
 
 
-def build(name: str, settings: ProviderSettings, key: SecretSource | None) -> Provider:
+def build(name: str, settings: ProviderSettings, key: SecretSource | None,
+          ctx: BuildContext) -> Provider:
     """Registry entry (``bastion.providers.gemini:build``)."""
     return GeminiProvider(
         name, http_for(settings),

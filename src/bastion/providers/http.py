@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from bastion.config.secrets import SecretError, SecretSource
 from bastion.config.settings import ProviderSettings
@@ -158,7 +159,8 @@ def error_for_status(status: int, headers: Mapping[str, str], body: bytes) -> Pr
 
 
 ErrorMapper = Callable[[int, Mapping[str, str], bytes], ProviderError]
-_SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "x-goog-api-key")
+_SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "x-goog-api-key",
+                   "x-amz-security-token")
 SHARED_RUN = 8  # a run of this many characters shared with a key is masked
 _ERROR_BODY_MAX = 16384  # bytes of a vendor's error answer read (for its message)
 
@@ -232,7 +234,7 @@ def _redirect(resp: aiohttp.ClientResponse, url: str) -> ProviderRedirected:
 @asynccontextmanager
 async def post(
     http: ProviderHTTP,
-    url: str,
+    url: str | URL,
     body: bytes,
     headers: Mapping[str, str],
     timeouts: CallTimeouts,
@@ -271,7 +273,7 @@ async def post(
         raise
     try:
         if 300 <= resp.status < 400:
-            raise _redirect(resp, url)
+            raise _redirect(resp, str(url))
         if resp.status >= 300:
             try:
                 err_body = await resp.content.read(_ERROR_BODY_MAX)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bastion.config.resilience_settings import AliasResilience, RetrySettings
 from bastion.config.settings import Settings
+from bastion.observe.genai import GenAI, provider_name
 from bastion.observe.tracing import Tracer, build_tracer
 from bastion.pricing import price_for
 from bastion.providers.base import CallTimeouts, Provider
@@ -17,6 +18,7 @@ from bastion.resilience.breaker import BreakerBoard, BreakerConfig
 from bastion.resilience.budget import RetryBudget
 from bastion.resilience.retry import RetryPolicy
 from bastion.routing import build_router
+from bastion.routing.stats import TargetStats
 from bastion.steps.billing import Unreported
 from bastion.steps.route import AliasRoute, Route, Target
 
@@ -51,7 +53,7 @@ def local_target(settings: Settings, alias: str, ref: str,
     return Target(name=ref, provider=providers[provider], model=model,
                   price=price_for(model, None),
                   timeouts=CallTimeouts(t.connect / 1000, t.first_byte / 1000, t.total / 1000),
-                  compliance=ps.compliance)
+                  compliance=ps.compliance, system=provider_name(provider, ps.type))
 
 
 def build_breakers(gw: Gateway) -> BreakerBoard:
@@ -81,11 +83,20 @@ def build_route(gw: Gateway, aliases: Mapping[str, AliasRoute],
                    if a.local_fallback else None),
             idle_timeout_s=idle / 1000 if idle else None,
         )
+    # One board for every config generation with these breaker settings: a reload keeps
+    # open breakers open (see bastion.generation).
+    breakers = gw.lasting_part(
+        ("breakers", r.breaker.model_dump_json(), r.redis_prefix, r.redis_timeout_ms),
+        lambda: build_breakers(gw), BreakerBoard.aclose)
     return Route(
-        out, gw.metrics, breakers=build_breakers(gw),
+        out, gw.metrics, breakers=breakers,
         budget=RetryBudget(r.retry.budget_ratio, r.retry.budget_min_per_s),
         retry=retry_policy(r.retry), tracer=tracer or build_tracer(None, {}),
         idle_timeout_s=r.stream_idle_timeout_ms / 1000,
+        genai=GenAI(gw.metrics, settings.telemetry.capture_content,
+                    settings.telemetry.content_max_chars),
         unreported=Unreported(settings.traffic.default_output_tokens),
-        router=build_router(settings, gw.metrics),
+        # in-flight counts and latencies outlive a reload (old requests release into them)
+        router=build_router(settings, gw.metrics, stats=gw.lasting_part(("routing.stats",),
+                                                                        TargetStats)),
     )

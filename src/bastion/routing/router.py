@@ -131,10 +131,11 @@ def alias_plan(name: str, a: AliasSettings, parts: Parts, metrics: Metrics) -> A
     return AliasPlan(strategy, caps, routed)
 
 
-def build_router(settings: Settings, metrics: Metrics,
-                 rng: random.Random | None = None) -> Router:
-    """The router of every alias in ``settings``."""
-    stats, link, rng = TargetStats(), HeadroomLink(), rng or random.Random()  # noqa: S311 - load spreading, not secrecy
+def build_router(settings: Settings, metrics: Metrics, rng: random.Random | None = None,
+                 stats: TargetStats | None = None) -> Router:
+    """The router of every alias in ``settings``; ``stats`` (in flight, latency) may be
+    shared with the routers of earlier config generations (bastion.generation)."""
+    stats, link, rng = stats or TargetStats(), HeadroomLink(), rng or random.Random()  # noqa: S311 - load spreading, not secrecy
     plans = {
         name: alias_plan(name, a, Parts({t.target: t.weight for t in a.targets}, stats, link,
                                         rng), metrics)

@@ -50,6 +50,7 @@ from bastion.core.errors import (
     UpstreamUnavailable,
 )
 from bastion.core.types import ChatChunk, ChatRequest, EmbeddingRequest, Usage
+from bastion.observe.genai import GenAI, Observed
 from bastion.observe.logging import get_logger
 from bastion.observe.metrics import Metrics
 from bastion.observe.tracing import NoopTracer, Tracer
@@ -88,6 +89,7 @@ class Target:
     price: Price
     timeouts: CallTimeouts
     compliance: Compliance = field(default_factory=Compliance)
+    system: str = ""  # gen_ai.provider.name (aws.bedrock, openai, …); see observe/genai.py
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,10 +145,12 @@ class Route:
         breakers: BreakerBoard | None = None, budget: RetryBudget | None = None,
         retry: RetryPolicy | None = None, tracer: Tracer | None = None,
         idle_timeout_s: float = 30.0, compliance: CompliancePredicate = default_compliance,
+        genai: GenAI | None = None,
         unreported: Unreported | None = None, router: Router | None = None,
     ) -> None:
         self.aliases = aliases
         self.metrics = metrics
+        self.genai = genai or GenAI(metrics)
         self.breakers = breakers or BreakerBoard(BreakerConfig(), metrics)
         self.budget = budget or RetryBudget()
         self.retry = retry or RetryPolicy.standard()
@@ -291,24 +295,33 @@ class Route:
 
     async def _traced(self, ctx: Context, route: AliasRoute, target: Target, call: Call,
                       number: int) -> Reply:
-        if not self.tracer.enabled:
-            return await self._attempt(ctx, route, target, call)
-        attrs: dict[str, str | int | float | bool] = {
-            "bastion.target": target.name, "bastion.attempt": number,
-            "bastion.request_id": ctx.request_id, "bastion.stream": ctx.stream}
-        routing = ctx.decisions.get("routing")
-        if routing is not None:
-            attrs["bastion.routing.strategy"] = routing["strategy"]
-            attrs["bastion.routing.why"] = routing["why"]
-        with self.tracer.span("upstream." + ctx.kind, attrs):
-            return await self._attempt(ctx, route, target, call)
+        """One attempt, observed as the GenAI conventions describe it (observe/genai.py)."""
+        op = "embeddings" if ctx.kind == "embeddings" else "chat"
+        system = target.system or target.name.split("/", 1)[0]
+        span = None
+        if self.tracer.enabled:
+            attrs: dict[str, Any] = {
+                "bastion.target": target.name, "bastion.attempt": number,
+                "bastion.request_id": ctx.request_id, "bastion.stream": ctx.stream,
+                **self.genai.request_attrs(ctx.request, op, system, target.model)}
+            routing = ctx.decisions.get("routing")
+            if routing is not None:
+                attrs["bastion.routing.strategy"] = routing["strategy"]
+                attrs["bastion.routing.why"] = routing["why"]
+            span = self.tracer.client_span(f"{op} {target.model}", attrs)
+        obs = Observed(self.genai, (op, system, target.model), span)
+        try:
+            return await self._attempt(ctx, route, target, call, obs)
+        except BaseException as e:
+            obs.end(None, None, error=e)
+            raise
 
     async def _attempt(self, ctx: Context, route: AliasRoute, target: Target,
-                       call: Call) -> Reply:
+                       call: Call, obs: Observed) -> Reply:
         """One call, counted in flight on ``target`` until its answer (or stream) ends."""
         lease = self.router.stats.lease(target.name)
         try:
-            reply = await self._answer(ctx, route, target, call, lease)
+            reply = await self._answer(ctx, route, target, call, lease, obs)
         except BaseException:
             lease.release()
             raise
@@ -317,7 +330,7 @@ class Route:
         return reply
 
     async def _answer(self, ctx: Context, route: AliasRoute, target: Target, call: Call,
-                      lease: Lease) -> Reply:
+                      lease: Lease, obs: Observed) -> Reply:
         req = ctx.request
         ctx.state[UPSTREAM] = target
         stream_req = isinstance(req, ChatRequest) and bool(req.stream)
@@ -326,6 +339,7 @@ class Route:
                 emb = await target.provider.embed(req, call)
                 settle_usage(ctx, target, Usage(prompt_tokens=emb.usage.prompt_tokens,
                                                 total_tokens=emb.usage.total_tokens))
+                obs.end(emb.usage.prompt_tokens, None, emb)
                 return Reply(response=emb)
             if not stream_req:
                 resp = await target.provider.complete(req, call)
@@ -334,6 +348,7 @@ class Route:
                                            "estimated")
                 else:
                     settle_usage(ctx, target, resp.usage)
+                obs.end_with(resp.usage, resp)
                 return Reply(response=resp)
         except asyncio.CancelledError:
             self.unreported.abandoned(ctx, target, stream=False)  # the provider is working
@@ -349,17 +364,23 @@ class Route:
             if isinstance(e, asyncio.CancelledError):
                 self.unreported.abandoned(ctx, target, stream=True)
             raise
+        if obs.span is not None:
+            obs.chunk(first)
+        else:
+            obs.first_chunk()
         idle = route.idle_timeout_s or self.idle_timeout_s
-        return Reply(stream=self._relay(ctx, target, first, stream, idle, lease))
+        return Reply(stream=self._relay(ctx, target, first, stream, idle, lease, obs))
 
     async def _relay(
         self, ctx: Context, target: Target, first: ChatChunk,
-        rest: AsyncGenerator[ChatChunk, None], idle_s: float, lease: Lease,
+        rest: AsyncGenerator[ChatChunk, None], idle_s: float, lease: Lease, obs: Observed,
     ) -> AsyncIterator[ChatChunk]:
         """The stream after its first chunk: usage is settled; a stall longer than
         ``idle_s``, the request's deadline or a late failure becomes a gateway error (the
         front door ends the stream with an error event in the client's dialect)."""
         watch: StallWatch | None = None
+        failure: BaseException | None = None
+        noting = obs.span is not None
         chars = 0  # text delivered, to charge a stream whose usage never comes
         complete = False
         try:
@@ -387,8 +408,11 @@ class Route:
                     settle_usage(ctx, target, chunk.usage)
                 if chunk.choices:
                     chars += chunk_chars(chunk)
+                if noting:
+                    obs.chunk(chunk)
                 yield chunk
         except ProviderError as e:
+            failure = e
             upstream_failure(ctx, target, e, self.metrics)
             reason = "stalled" if isinstance(e, ProviderTimeout) else type(e).__name__
             self.metrics.stream_breaks.labels(target.name, reason).inc()
@@ -403,6 +427,7 @@ class Route:
             if watch is not None:
                 watch.close()
             self.unreported.stream_ended(ctx, target, chars, complete)
+            obs.end_with(ctx.usage, error=failure)
             await rest.aclose()
 
     async def _degrade(self, ctx: Context, route: AliasRoute,

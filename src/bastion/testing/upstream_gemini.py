@@ -230,14 +230,21 @@ _METHODS = {"generateContent": _generate, "streamGenerateContent": _stream,
 async def gemini_models(up: FakeUpstream, request: web.Request, body: Any,
                         b: Behavior) -> web.StreamResponse:
     """``POST /{version}/models/{model}:{method}``."""
-    model, _, method = request.match_info["call"].rpartition(":")
-    handler = _METHODS.get(method)
-    if not model or handler is None:
-        return _reject(404, f"Method {method!r} is not found for this model.")
     if not request.headers.get("x-goog-api-key") and not request.query.get("key"):
         return _reject(403, "Method doesn't allow unregistered callers (callers without "
                        "established identity). Please use API Key or other form of API "
                        "consumer identity to call this API.")
+    return await gemini_call(up, request, request.match_info["call"], body, b)
+
+
+async def gemini_call(up: FakeUpstream, request: web.Request, call: str, body: Any,
+                      b: Behavior) -> web.StreamResponse:
+    """``{model}:{method}`` answered as Gemini does, once the caller is authenticated
+    (also used by the Vertex stand-in)."""
+    model, _, method = call.rpartition(":")
+    handler = _METHODS.get(method)
+    if not model or handler is None:
+        return _reject(404, f"Method {method!r} is not found for this model.")
     if method in ("generateContent", "streamGenerateContent"):
         try:
             _check(body)

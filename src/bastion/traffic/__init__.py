@@ -55,7 +55,9 @@ def build_gate(gw: Gateway) -> tuple[CapacityGate, Step]:
         # workers of one `bastion serve --workers N` without Redis: one ledger process
         remote = SocketLedger(socket_path, fail.timeout_ms / 1000)
         replicas *= gw.settings.server.workers  # the share each keeps if it is down
-    ledger = SharedLedger(remote, MemoryLedger(), replicas,
+    # The in-process counters outlive config reloads (see bastion.generation).
+    local = gw.lasting_part(("traffic.memory_ledger",), MemoryLedger)
+    ledger = SharedLedger(remote, local, replicas,
                           budgets=fail.budgets, rate_limits=fail.rate_limits,
                           retry_s=fail.retry_s)
     counter = TokenCounter(s.estimate_over_chars)
